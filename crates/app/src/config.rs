@@ -1,0 +1,303 @@
+//! Configuration: every key declared once here with its default. Values come from the defaults,
+//! then a TOML file (`--config FILE`), then the environment (upper-case key names, e.g.
+//! `DATABASE_URL`). Secrets are only read from the environment or files and never printed.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://data/companion.db` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// `file://data/objects` (default) or `s3://bucket` (documents capability).
+    pub storage_url: String,
+    /// SICANTIK API base, without trailing slash.
+    pub sicantik_base_url: String,
+    /// Seconds before one SICANTIK call times out.
+    pub sicantik_timeout_secs: u64,
+    /// Requests per second to SICANTIK (shared by every job of this process).
+    pub sicantik_rate_limit: u32,
+    /// Retries of a failed SICANTIK call (timeouts, 5xx, malformed answers).
+    pub sicantik_max_retries: usize,
+    /// Rows per list page.
+    pub sicantik_page_size: u32,
+    /// Rows each list page re-reads from the previous one (lists shift while they are read).
+    pub sicantik_page_overlap: u32,
+    /// `cekperizinan` calls in flight at once during the expiry sync.
+    pub expiry_concurrency: usize,
+    /// A found expiry date is looked up again after this many days.
+    pub expiry_max_age_days: i64,
+    /// First retry delay (days) after a look-up without an expiry date; doubles per miss.
+    pub expiry_retry_base_days: i64,
+    /// Longest delay (days) between look-ups of a permit SICANTIK keeps missing.
+    pub expiry_retry_max_days: i64,
+    /// Incremental list poll interval in minutes.
+    pub schedule_list_sync_minutes: u64,
+    /// Daily full list sync, office time `HH:MM`.
+    pub schedule_full_sync_at: String,
+    /// Daily permit-type sync, office time `HH:MM`.
+    pub schedule_types_sync_at: String,
+    /// Daily expiry sync, office time `HH:MM`.
+    pub schedule_expiry_sync_at: String,
+    /// `local` or `bsre` (signing capability).
+    pub signer: String,
+    pub bsre_base_url: String,
+    pub tsa_url: String,
+    /// `meta`, `twilio`, `fonnte`, `messagebird`, `vonage` or `simulator`.
+    pub whatsapp_provider: String,
+    /// Public URL of the portal (QR codes point here).
+    pub public_base_url: String,
+    /// Address the web server listens on.
+    pub listen: String,
+    /// The office's time zone for schedules and pages.
+    pub tz_office: String,
+    /// Folder for the embedded default's data.
+    pub data_dir: String,
+    /// `text` or `json` (JSON lines).
+    pub log_format: String,
+}
+
+/// Every key, for the environment provider (and the configuration reference).
+pub const KEYS: &[&str] = &[
+    "database_url",
+    "storage_url",
+    "sicantik_base_url",
+    "sicantik_timeout_secs",
+    "sicantik_rate_limit",
+    "sicantik_max_retries",
+    "sicantik_page_size",
+    "sicantik_page_overlap",
+    "expiry_concurrency",
+    "expiry_max_age_days",
+    "expiry_retry_base_days",
+    "expiry_retry_max_days",
+    "schedule_list_sync_minutes",
+    "schedule_full_sync_at",
+    "schedule_types_sync_at",
+    "schedule_expiry_sync_at",
+    "signer",
+    "bsre_base_url",
+    "tsa_url",
+    "whatsapp_provider",
+    "public_base_url",
+    "listen",
+    "tz_office",
+    "data_dir",
+    "log_format",
+];
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/companion.db".into(),
+            storage_url: "file://data/objects".into(),
+            sicantik_base_url: "https://perizinan.karokab.go.id/backoffice/api".into(),
+            sicantik_timeout_secs: 30,
+            sicantik_rate_limit: 5,
+            sicantik_max_retries: 4,
+            sicantik_page_size: 100,
+            sicantik_page_overlap: 10,
+            expiry_concurrency: 4,
+            expiry_max_age_days: 90,
+            expiry_retry_base_days: 1,
+            expiry_retry_max_days: 60,
+            schedule_list_sync_minutes: 15,
+            schedule_full_sync_at: "01:00".into(),
+            schedule_types_sync_at: "03:00".into(),
+            schedule_expiry_sync_at: "02:00".into(),
+            signer: "local".into(),
+            bsre_base_url: String::new(),
+            tsa_url: String::new(),
+            whatsapp_provider: "simulator".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            tz_office: "Asia/Jakarta".into(),
+            data_dir: "data".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &companion_db::redact_url(&self.database_url),
+            )
+            .field("storage_url", &companion_db::redact_url(&self.storage_url))
+            .field("sicantik_base_url", &self.sicantik_base_url)
+            .field("signer", &self.signer)
+            .field("whatsapp_provider", &self.whatsapp_provider)
+            .field("listen", &self.listen)
+            .field("tz_office", &self.tz_office)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults ← optional TOML file ← environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.display().to_string()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(
+            Env::raw()
+                .filter(|k| KEYS.contains(&k.as_str().to_ascii_lowercase().as_str()))
+                .lowercase(true),
+        );
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            return bad(format!(
+                "DATABASE_URL must start with sqlite:// or postgres:// (got {})",
+                companion_db::redact_url(&self.database_url)
+            ));
+        }
+        if self.office_tz().is_none() {
+            return bad(format!(
+                "TZ_OFFICE {:?} is not a known time zone",
+                self.tz_office
+            ));
+        }
+        for (key, value) in [
+            ("SCHEDULE_FULL_SYNC_AT", &self.schedule_full_sync_at),
+            ("SCHEDULE_TYPES_SYNC_AT", &self.schedule_types_sync_at),
+            ("SCHEDULE_EXPIRY_SYNC_AT", &self.schedule_expiry_sync_at),
+        ] {
+            if chrono::NaiveTime::parse_from_str(value, "%H:%M").is_err() {
+                return bad(format!("{key} must be HH:MM (got {value:?})"));
+            }
+        }
+        if self.sicantik_rate_limit == 0
+            || self.sicantik_page_size == 0
+            || self.expiry_concurrency == 0
+        {
+            return bad(
+                "SICANTIK_RATE_LIMIT, SICANTIK_PAGE_SIZE and EXPIRY_CONCURRENCY must be at least 1"
+                    .into(),
+            );
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "LISTEN must be an address like 127.0.0.1:8080 (got {:?})",
+                self.listen
+            ));
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return bad(format!(
+                "LOG_FORMAT must be text or json (got {:?})",
+                self.log_format
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn office_tz(&self) -> Option<chrono_tz::Tz> {
+        self.tz_office.parse().ok()
+    }
+
+    pub fn client_config(&self) -> companion_sicantik::ClientConfig {
+        companion_sicantik::ClientConfig {
+            base_url: self.sicantik_base_url.clone(),
+            timeout: std::time::Duration::from_secs(self.sicantik_timeout_secs.max(1)),
+            rate_limit_per_sec: self.sicantik_rate_limit,
+            max_retries: self.sicantik_max_retries,
+            ..Default::default()
+        }
+    }
+
+    pub fn sync_options(
+        &self,
+        mode: companion_sicantik::SyncMode,
+    ) -> companion_sicantik::SyncOptions {
+        companion_sicantik::SyncOptions {
+            mode,
+            page_size: self.sicantik_page_size,
+            overlap: self.sicantik_page_overlap,
+            ..Default::default()
+        }
+    }
+
+    pub fn expiry_options(&self) -> companion_sicantik::ExpiryOptions {
+        companion_sicantik::ExpiryOptions {
+            concurrency: self.expiry_concurrency,
+            max_age: chrono::Duration::days(self.expiry_max_age_days.max(0)),
+            retry: companion_domain::expiry::ExpiryRetryPolicy {
+                base: chrono::Duration::days(self.expiry_retry_base_days.max(1)),
+                cap: chrono::Duration::days(self.expiry_retry_max_days.max(1)),
+            },
+            limit: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_debug_hides_passwords() {
+        let mut s = Settings::default();
+        assert!(s.validate().is_ok());
+        s.database_url = "postgres://app:hunter2@db/companion".into();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "sicantik_rate_limit = 9\nlisten = \"127.0.0.1:9999\"\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SICANTIK_PAGE_SIZE", "250");
+            let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+            assert_eq!(s.sicantik_rate_limit, 9);
+            assert_eq!(s.sicantik_page_size, 250);
+            assert_eq!(s.listen, "127.0.0.1:9999");
+            jail.set_env("TZ_OFFICE", "Mars/Olympus");
+            assert!(Settings::load(Some(&path)).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_field_is_a_key() {
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        let fields: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        let mut keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+        let mut sorted = fields.clone();
+        sorted.sort();
+        keys.sort();
+        assert_eq!(sorted, keys);
+    }
+}

@@ -1,0 +1,164 @@
+//! `sicantik-companion`: the command line, configuration and wiring of every capability.
+
+mod config;
+mod scheduler;
+mod server;
+mod simulate;
+mod sync_cmd;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "sicantik-companion",
+    version,
+    about = "Companion to SICANTIK for DPMPTSP Kabupaten Karo"
+)]
+struct Cli {
+    /// TOML configuration file (keys as in the configuration reference; the environment wins).
+    #[arg(long, global = true, env = "COMPANION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything offline on the embedded default: SQLite, local folder, simulators, seeded data.
+    Demo {
+        /// Permits in the simulated SICANTIK.
+        #[arg(long, default_value_t = 1500)]
+        permits: usize,
+    },
+    /// The production server from configuration.
+    Serve,
+    /// Apply database migrations.
+    Migrate,
+    /// Sync from SICANTIK.
+    Sync(sync_cmd::SyncArgs),
+    /// Run one simulator alone.
+    Simulate(simulate::SimulateArgs),
+    /// Validate a signed PDF offline (signing capability).
+    Verify {
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        qr: Option<String>,
+    },
+    /// Documents: import and integrity check (documents capability).
+    Documents {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// User accounts (staff application capability).
+    User {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Signing keys (signing capability).
+    Keys {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Audit trail (staff application capability).
+    Audit {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Exit codes of the contract: 1 for a user error, 2 for an internal one.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    User(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<config::ConfigError> for CliError {
+    fn from(e: config::ConfigError) -> Self {
+        CliError::User(e.to_string())
+    }
+}
+
+impl From<companion_db::DbError> for CliError {
+    fn from(e: companion_db::DbError) -> Self {
+        match e {
+            companion_db::DbError::UnsupportedUrl(_) => CliError::User(e.to_string()),
+            other => CliError::Internal(anyhow::Error::new(other).context("database")),
+        }
+    }
+}
+
+fn not_yet(what: &str, issue: &str) -> Result<(), CliError> {
+    Err(CliError::User(format!(
+        "`{what}` is not yet available: it arrives with the {issue} capability"
+    )))
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Demo { permits } => {
+            let _guard = telemetry::init(&settings);
+            server::demo(settings, permits).await
+        }
+        Command::Serve => {
+            let _guard = telemetry::init(&settings);
+            server::serve(settings).await
+        }
+        Command::Migrate => {
+            let _guard = telemetry::init(&settings);
+            let db = server::open_database(&settings).await?;
+            db.close().await;
+            eprintln!("migrations applied ({})", db.backend_name());
+            Ok(())
+        }
+        Command::Sync(args) => {
+            let _guard = telemetry::init(&settings);
+            sync_cmd::run(settings, args).await
+        }
+        Command::Simulate(args) => {
+            let _guard = telemetry::init(&settings);
+            simulate::run(args).await
+        }
+        Command::Verify { .. } => not_yet("verify", "signing and verification"),
+        Command::Documents { .. } => not_yet("documents", "documents"),
+        Command::User { .. } => not_yet("user", "staff application"),
+        Command::Keys { .. } => not_yet("keys", "signing"),
+        Command::Audit { .. } => not_yet("audit", "staff application"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::User(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(CliError::Internal(e)) => {
+            eprintln!("internal error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

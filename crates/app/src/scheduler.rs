@@ -1,0 +1,348 @@
+//! Background jobs inside `serve` (and `demo`): the incremental list poll, the nightly full sync,
+//! the daily permit-type sync and the nightly expiry sync. Each job runs in its own loop, so it
+//! never overlaps itself, and takes a database lease before it runs, so with several instances on
+//! one database only one runs it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use companion_db::Database;
+use companion_sicantik::{
+    SicantikClient, SyncMode, run_expiry_sync, run_list_sync, run_types_sync,
+};
+use tokio::sync::watch;
+
+use crate::config::Settings;
+
+/// How a job is timed.
+#[derive(Debug, Clone, Copy)]
+pub enum Every {
+    /// A fixed interval; the first run is immediate when `run_at_start`.
+    Interval(Duration),
+    /// Daily at an office-time wall-clock time.
+    DailyAt(NaiveTime),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    ListIncremental,
+    ListFull,
+    Types,
+    Expiry,
+}
+
+impl Job {
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::ListIncremental => "sicantik.list_incremental",
+            Job::ListFull => "sicantik.list_full",
+            Job::Types => "sicantik.types",
+            Job::Expiry => "sicantik.expiry",
+        }
+    }
+
+    /// The lease a job needs. Both list syncs write the same rows, so they share one lease and
+    /// never run at the same time.
+    pub fn lease(self) -> &'static str {
+        match self {
+            Job::ListIncremental | Job::ListFull => "sicantik.list",
+            Job::Types => "sicantik.types",
+            Job::Expiry => "sicantik.expiry",
+        }
+    }
+}
+
+/// A lease holder's identity: `host:pid:random`, so a lease left by a killed process on this
+/// host can be recognised and taken over at once instead of waiting for it to expire.
+fn holder_id() -> String {
+    format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn holder_is_dead_local(holder: &str) -> bool {
+    let mut parts = holder.split(':');
+    match (
+        parts.next(),
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+    ) {
+        (Some(host), Some(pid)) if host == hostname() && pid != std::process::id() => {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
+/// The next instant strictly after `now` at wall-clock `at` in `tz`.
+pub fn next_daily(now: chrono::DateTime<Utc>, at: NaiveTime, tz: Tz) -> chrono::DateTime<Utc> {
+    let local_now = now.with_timezone(&tz);
+    let mut date = local_now.date_naive();
+    for _ in 0..3 {
+        if let Some(candidate) = tz.from_local_datetime(&date.and_time(at)).earliest() {
+            let candidate = candidate.with_timezone(&Utc);
+            if candidate > now {
+                return candidate;
+            }
+        }
+        date = date.succ_opt().unwrap_or(date);
+    }
+    now + chrono::Duration::days(1)
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub db: Database,
+    pub client: SicantikClient,
+    pub settings: Arc<Settings>,
+    /// This instance's identity in job leases.
+    pub holder: String,
+}
+
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(120);
+const LEASE_RENEW: Duration = Duration::from_secs(30);
+
+impl Scheduler {
+    pub fn new(db: Database, client: SicantikClient, settings: Arc<Settings>) -> Self {
+        Self {
+            db,
+            client,
+            settings,
+            holder: holder_id(),
+        }
+    }
+
+    pub fn plan(&self) -> Vec<(Job, Every, bool)> {
+        let s = &self.settings;
+        let at = |v: &str| NaiveTime::parse_from_str(v, "%H:%M").unwrap_or(NaiveTime::MIN);
+        vec![
+            (
+                Job::Types,
+                Every::DailyAt(at(&s.schedule_types_sync_at)),
+                false,
+            ),
+            (
+                Job::ListIncremental,
+                Every::Interval(Duration::from_secs(
+                    s.schedule_list_sync_minutes.max(1) * 60,
+                )),
+                true,
+            ),
+            (
+                Job::ListFull,
+                Every::DailyAt(at(&s.schedule_full_sync_at)),
+                false,
+            ),
+            (
+                Job::Expiry,
+                Every::DailyAt(at(&s.schedule_expiry_sync_at)),
+                false,
+            ),
+        ]
+    }
+
+    /// Starts every job loop; they stop when `shutdown` turns true.
+    pub fn spawn_all(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        self.plan()
+            .into_iter()
+            .map(|(job, every, at_start)| {
+                let me = self.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { me.job_loop(job, every, at_start, shutdown).await })
+            })
+            .collect()
+    }
+
+    async fn job_loop(
+        self,
+        job: Job,
+        every: Every,
+        run_at_start: bool,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let tz = self
+            .settings
+            .office_tz()
+            .unwrap_or(chrono_tz::Asia::Jakarta);
+        let mut first = true;
+        loop {
+            let wait = if first && run_at_start {
+                Duration::ZERO
+            } else {
+                match every {
+                    Every::Interval(d) => d,
+                    Every::DailyAt(at) => (next_daily(Utc::now(), at, tz) - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO),
+                }
+            };
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_with_lease(job).await {
+                tracing::error!(job = job.name(), error = %e, "scheduled job failed");
+            }
+        }
+    }
+
+    /// Takes `lease` if free, expired, ours, or left by a dead process on this host.
+    pub async fn acquire(&self, lease: &str) -> anyhow::Result<bool> {
+        if self
+            .db
+            .try_acquire_lease(lease, &self.holder, LEASE_TTL)
+            .await?
+        {
+            return Ok(true);
+        }
+        if let Some(current) = self.db.get_lease(lease).await? {
+            if holder_is_dead_local(&current.holder) {
+                tracing::warn!(lease, holder = %current.holder, "taking over the lease of a process that died");
+                return Ok(self
+                    .db
+                    .steal_lease(lease, &current.holder, &self.holder, LEASE_TTL)
+                    .await?);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Runs `job` if this instance gets its lease; returns whether it ran.
+    pub async fn run_with_lease(&self, job: Job) -> anyhow::Result<bool> {
+        if !self.acquire(job.lease()).await? {
+            tracing::info!(
+                job = job.name(),
+                "another instance holds the lease; skipping"
+            );
+            return Ok(false);
+        }
+        Ok(self
+            .holding(job.lease(), self.run(job))
+            .await
+            .map(|_| true)?)
+    }
+
+    /// Waits (up to `patience`) for `lease`, then runs `work` under it.
+    pub async fn wait_and_run<T>(
+        &self,
+        lease: &'static str,
+        patience: Duration,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let started = std::time::Instant::now();
+        while !self.acquire(lease).await? {
+            if started.elapsed() > patience {
+                anyhow::bail!("another process is still running {lease}; try again later");
+            }
+            tracing::info!(lease, "waiting for another process to finish");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        self.holding(lease, work).await
+    }
+
+    /// Runs `work` while renewing `lease` (already acquired), then releases it.
+    async fn holding<T>(
+        &self,
+        lease: &'static str,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let renewer = {
+            let db = self.db.clone();
+            let holder = self.holder.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_RENEW).await;
+                    match db.renew_lease(lease, &holder, LEASE_TTL).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(lease, "lease lost while running"),
+                        Err(e) => tracing::warn!(lease, error = %e, "lease renewal failed"),
+                    }
+                }
+            })
+        };
+        let result = work.await;
+        renewer.abort();
+        self.db.release_lease(lease, &self.holder).await?;
+        result
+    }
+
+    /// Runs one job now, without a lease (the CLI's `sync --once`).
+    pub async fn run(&self, job: Job) -> anyhow::Result<()> {
+        let _ = self
+            .db
+            .close_stale_runs(
+                Utc::now() - chrono::Duration::from_std(companion_sicantik::sync::STALE_RUN_AFTER)?,
+            )
+            .await;
+        let quiet = |_: &companion_domain::SyncSummary| {};
+        match job {
+            Job::ListIncremental => {
+                run_list_sync(
+                    &self.client,
+                    &self.db,
+                    &self.settings.sync_options(SyncMode::Incremental),
+                    &quiet,
+                )
+                .await?;
+            }
+            Job::ListFull => {
+                run_list_sync(
+                    &self.client,
+                    &self.db,
+                    &self.settings.sync_options(SyncMode::Full),
+                    &quiet,
+                )
+                .await?;
+            }
+            Job::Types => {
+                run_types_sync(&self.client, &self.db).await?;
+            }
+            Job::Expiry => {
+                run_expiry_sync(
+                    &self.client,
+                    &self.db,
+                    &self.settings.expiry_options(),
+                    &|_, _| {},
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "instance".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_time_is_office_time() {
+        // 2026-01-10 18:30 UTC is 01:30 on the 11th in Jakarta (UTC+7); 02:00 Jakarta → 19:00 UTC.
+        let now = Utc.with_ymd_and_hms(2026, 1, 10, 18, 30, 0).unwrap();
+        let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        assert_eq!(
+            next_daily(now, at, chrono_tz::Asia::Jakarta),
+            Utc.with_ymd_and_hms(2026, 1, 10, 19, 0, 0).unwrap()
+        );
+        // Just after: the next day.
+        let later = Utc.with_ymd_and_hms(2026, 1, 10, 19, 0, 1).unwrap();
+        assert_eq!(
+            next_daily(later, at, chrono_tz::Asia::Jakarta),
+            Utc.with_ymd_and_hms(2026, 1, 11, 19, 0, 0).unwrap()
+        );
+    }
+}

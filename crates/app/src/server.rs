@@ -1,0 +1,162 @@
+//! `serve` and `demo`: the database, the scheduler and the web server, wired together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use companion_db::Database;
+use companion_sicantik::SicantikClient;
+use companion_simulators::{SicantikSim, SicantikSimConfig};
+use tokio::sync::watch;
+
+use crate::CliError;
+use crate::config::Settings;
+use crate::scheduler::{Job, Scheduler};
+
+/// Connects and migrates (migrations always run on start).
+pub async fn open_database(settings: &Settings) -> Result<Database, CliError> {
+    let db = Database::connect(&settings.database_url)
+        .await
+        .map_err(|e| match e {
+            companion_db::DbError::UnsupportedUrl(_) => CliError::User(e.to_string()),
+            other => CliError::Internal(anyhow::anyhow!(
+                "cannot open the database {}: {other}",
+                companion_db::redact_url(&settings.database_url)
+            )),
+        })?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| CliError::User(format!("LISTEN {listen:?} is not an address")))?;
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::User(format!(
+            "cannot listen on {addr}: {e} (set LISTEN to another address)"
+        ))
+    })
+}
+
+async fn run_web(
+    settings: &Settings,
+    db: Database,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), CliError> {
+    let state = companion_web::AppState {
+        db,
+        metrics: crate::telemetry::metrics(),
+        office_tz: settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta),
+    };
+    let app = companion_web::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        })
+        .await
+        .map_err(|e| CliError::Internal(e.into()))
+}
+
+fn ctrl_c_to(tx: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping…");
+        let _ = tx.send(true);
+    });
+}
+
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    crate::telemetry::metrics();
+    let db = open_database(&settings).await?;
+    let listener = bind(&settings.listen).await?;
+    let client =
+        SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
+    let settings = Arc::new(settings);
+    let scheduler = Scheduler::new(db.clone(), client, settings.clone());
+    let (tx, rx) = watch::channel(false);
+    ctrl_c_to(tx);
+    let jobs = scheduler.spawn_all(rx.clone());
+    tracing::info!(listen = %settings.listen, backend = db.backend_name(), "serving");
+    run_web(&settings, db.clone(), listener, rx).await?;
+    for j in jobs {
+        j.abort();
+    }
+    db.close().await;
+    Ok(())
+}
+
+pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError> {
+    crate::telemetry::metrics();
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        CliError::User(format!(
+            "cannot create the data folder {}: {e}",
+            settings.data_dir
+        ))
+    })?;
+    let sim = SicantikSim::start(
+        SicantikSimConfig {
+            permits,
+            latency: Duration::from_millis(20),
+            advance_every: Some(Duration::from_secs(60)),
+            ..Default::default()
+        },
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| CliError::Internal(e.into()))?,
+    )
+    .await
+    .map_err(CliError::Internal)?;
+    settings.sicantik_base_url = sim.base_url();
+    // The simulator is local: poll it every minute and faster than the real server allows.
+    settings.sicantik_rate_limit = settings.sicantik_rate_limit.max(50);
+    settings.expiry_concurrency = settings.expiry_concurrency.max(8);
+    settings.schedule_list_sync_minutes = 1;
+    let db = open_database(&settings).await?;
+    let listener = bind(&settings.listen).await?;
+    let client =
+        SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
+    let settings = Arc::new(settings);
+    let scheduler = Scheduler::new(db.clone(), client, settings.clone());
+    let (tx, rx) = watch::channel(false);
+    ctrl_c_to(tx);
+
+    // Seed: permit types, a full sync and the expiry workaround, then the regular schedule.
+    let seeding = {
+        let scheduler = scheduler.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            for job in [Job::Types, Job::ListFull, Job::Expiry] {
+                if *rx.borrow() {
+                    return;
+                }
+                if let Err(e) = scheduler.run_with_lease(job).await {
+                    tracing::error!(job = job.name(), error = %e, "demo seeding step failed");
+                }
+            }
+            tracing::info!("demo data ready");
+        })
+    };
+    let jobs = scheduler.spawn_all(rx.clone());
+
+    let base = format!("http://{}", settings.listen);
+    println!("SICANTIK Companion demo");
+    println!("  data folder:         {}/", settings.data_dir);
+    println!("  permits (web):       {base}/");
+    println!("  permits (API):       {base}/api/v1/permits");
+    println!("  sync runs (API):     {base}/api/v1/sync/runs");
+    println!("  statistics (API):    {base}/api/v1/stats");
+    println!("  metrics:             {base}/metrics");
+    println!("  SICANTIK simulator:  {}", sim.base_url());
+    println!("  logins:              none yet (accounts arrive with the staff application)");
+    println!("Syncing from the simulator now; Ctrl-C stops.");
+    let result = run_web(&settings, db.clone(), listener, rx).await;
+    seeding.abort();
+    for j in jobs {
+        j.abort();
+    }
+    db.close().await;
+    drop(sim);
+    result
+}

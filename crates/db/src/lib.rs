@@ -1,0 +1,205 @@
+//! Persistence for SQLite (the embedded default) and PostgreSQL (production), behind one type.
+//!
+//! Most SQL is written once: both engines accept `$N` placeholders, `ON CONFLICT … DO UPDATE`
+//! and `RETURNING`, so [`on_backend!`] expands one body for each concrete pool. Where the engines
+//! differ (column types, locking) each backend has its own migrations and, rarely, its own branch.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod expiry;
+pub mod jobs;
+pub mod permits;
+pub mod sync_runs;
+pub mod testing;
+pub mod types;
+
+pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
+pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
+pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("corrupt stored value in {column}: {detail}")]
+    Corrupt {
+        column: &'static str,
+        detail: String,
+    },
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The application's database: a pool on one of the two backends.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub(crate) backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool and `DB` naming the sqlx database type.
+macro_rules! on_backend {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.backend {
+            $crate::Backend::Sqlite($pool) => {
+                #[allow(unused)]
+                type DB = sqlx::Sqlite;
+                $body
+            }
+            $crate::Backend::Postgres($pool) => {
+                #[allow(unused)]
+                type DB = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// Timestamps are kept at microsecond precision, what PostgreSQL stores, so a value read back
+/// compares equal to the one written on both backends.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Timelike};
+    let t = t.trunc_subsecs(6);
+    debug_assert!(t.nanosecond() % 1000 == 0);
+    t
+}
+
+impl Database {
+    /// Opens (and for SQLite creates) the database named by `url`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                // WAL lets readers run beside the one writer; NORMAL is crash-safe in WAL mode
+                // (a kill -9 loses nothing committed), trading only the last commits on power loss.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            if let Some(parent) = opts.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?;
+            Ok(Self {
+                backend: Backend::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Self {
+                backend: Backend::Postgres(pool),
+            })
+        } else {
+            Err(DbError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+
+    /// Applies the backend's pending migrations. Each runs in a transaction: a failed one leaves
+    /// the database as it was.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_backend!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, pool => pool.close().await)
+    }
+}
+
+/// `url` with any password replaced, safe for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn json_map(column: &'static str, raw: &str) -> Result<companion_domain::DataFlags> {
+    serde_json::from_str(raw).map_err(|e| DbError::Corrupt {
+        column,
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serialising plain maps and JSON values cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain model of SICANTIK Companion: permits, their status history, the sync plan that turns an
+//! upstream page into inserts/updates, the expiry-retry policy and the domain events that later
+//! capabilities (documents, signing, notifications) consume. Nothing here does I/O.
+
+pub mod events;
+pub mod expiry;
+pub mod permits;
+pub mod sync_plan;
+pub mod text;
+
+pub use events::{DomainEvent, EventKind};
+pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
+pub use sync_plan::{PagePlan, StatusTransition, SyncSummary, plan_page};

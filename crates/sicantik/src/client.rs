@@ -1,0 +1,241 @@
+//! The HTTP client for SICANTIK: asks for JSON (still reads XML), a per-host rate limit shared by
+//! every caller, a timeout per call, retries with exponential backoff and jitter on timeouts,
+//! transport errors, 5xx, empty bodies and HTML pages, and a log record for every attempt.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use companion_db::ApiCallRecord;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::wire::{Payload, RawRow, WireError, parse_body};
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `https://perizinan.karokab.go.id/backoffice/api` (a trailing slash is ignored).
+    pub base_url: String,
+    pub timeout: Duration,
+    /// Requests per second to the host, across all concurrent callers.
+    pub rate_limit_per_sec: u32,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// First retry delay; doubled each time, with jitter, capped at `retry_max_delay`.
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://perizinan.karokab.go.id/backoffice/api".into(),
+            timeout: Duration::from_secs(30),
+            rate_limit_per_sec: 5,
+            max_retries: 4,
+            retry_base_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A successful exchange with the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Rows(Vec<RawRow>),
+    /// HTTP 404 (or an error object): "Tidak ada data.." at the end of a list, "No Izin tidak
+    /// Terdaftar!" for an unknown permit number.
+    NotFound(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Transport(String),
+    #[error("HTTP {status}: {snippet}")]
+    Status { status: u16, snippet: String },
+    #[error("HTTP 200 with {0}")]
+    Wire(#[from] WireError),
+}
+
+impl ApiError {
+    /// Whether another attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Timeout(_) | ApiError::Transport(_) | ApiError::Wire(_) => true,
+            ApiError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SicantikClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl std::fmt::Debug for SicantikClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SicantikClient")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn snippet(body: &str) -> String {
+    let s: String = body.chars().take(160).collect();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl SicantikClient {
+    pub fn new(mut config: ClientConfig) -> Result<Self, ApiError> {
+        config.base_url = config.base_url.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("sicantik-companion/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let rate = NonZeroU32::new(config.rate_limit_per_sec.max(1)).unwrap_or(NonZeroU32::MIN);
+        // Burst of one: requests are spaced evenly, never bunched, to stay polite.
+        let limiter = Arc::new(RateLimiter::direct(
+            Quota::per_second(rate).allow_burst(NonZeroU32::MIN),
+        ));
+        Ok(Self {
+            http,
+            config,
+            limiter,
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// GETs `endpoint` with query parameters, retrying what may succeed later. Every attempt is
+    /// appended to `log`.
+    pub async fn get(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+        log: &mut Vec<ApiCallRecord>,
+    ) -> Result<Answer, ApiError> {
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(self.config.retry_base_delay)
+            .with_max_delay(self.config.retry_max_delay)
+            .with_max_times(self.config.max_retries)
+            .with_jitter()
+            .build();
+        loop {
+            let result = self.attempt(endpoint, params, log).await;
+            match result {
+                Err(e) if e.is_retryable() => match backoff.next() {
+                    Some(delay) => {
+                        tracing::warn!(endpoint, error = %e, ?delay, "SICANTIK call failed, retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+        log: &mut Vec<ApiCallRecord>,
+    ) -> Result<Answer, ApiError> {
+        self.limiter.until_ready().await;
+        let started = Instant::now();
+        let called_at = companion_db::now();
+        let url = format!("{}/{}", self.config.base_url, endpoint);
+        let outcome = self.exchange(&url, params).await;
+        let duration = started.elapsed();
+        let (http_status, row_count, error) = match &outcome {
+            Ok((status, Answer::Rows(rows))) => {
+                (Some(*status as i64), Some(rows.len() as i64), None)
+            }
+            Ok((status, Answer::NotFound(msg))) => (
+                Some(*status as i64),
+                Some(0),
+                Some(format!("not found: {msg}")),
+            ),
+            Err((status, e)) => (status.map(|s| s as i64), None, Some(e.to_string())),
+        };
+        let outcome_label = match &outcome {
+            Ok((_, Answer::Rows(_))) => "ok",
+            Ok((_, Answer::NotFound(_))) => "not_found",
+            Err((_, ApiError::Timeout(_))) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::counter!("companion_sicantik_calls_total", "endpoint" => endpoint.to_string(), "outcome" => outcome_label).increment(1);
+        metrics::histogram!("companion_sicantik_call_duration_seconds", "endpoint" => endpoint.to_string()).record(duration.as_secs_f64());
+        log.push(ApiCallRecord {
+            endpoint: endpoint.to_string(),
+            params: params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+            http_status,
+            duration_ms: duration.as_millis() as i64,
+            row_count,
+            error,
+            called_at,
+        });
+        outcome.map(|(_, a)| a).map_err(|(_, e)| e)
+    }
+
+    async fn exchange(
+        &self,
+        url: &str,
+        params: &[(&str, String)],
+    ) -> Result<(u16, Answer), (Option<u16>, ApiError)> {
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                (None, ApiError::Timeout(self.config.timeout))
+            } else {
+                (
+                    e.status().map(|s| s.as_u16()),
+                    ApiError::Transport(e.to_string()),
+                )
+            }
+        };
+        let response = self
+            .http
+            .get(url)
+            .query(params)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(transport)?;
+        if status == 404 {
+            let msg = match parse_body(&body) {
+                Ok(Payload::Error(m)) => m,
+                _ => snippet(&body),
+            };
+            return Ok((status, Answer::NotFound(msg)));
+        }
+        if !(200..300).contains(&status) {
+            return Err((
+                Some(status),
+                ApiError::Status {
+                    status,
+                    snippet: snippet(&body),
+                },
+            ));
+        }
+        match parse_body(&body) {
+            Ok(Payload::Rows(rows)) => Ok((status, Answer::Rows(rows))),
+            Ok(Payload::Error(m)) => Ok((status, Answer::NotFound(m))),
+            Err(e) => Err((Some(status), ApiError::Wire(e))),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP fakes of the upstream services, for the demo and the tests. Each behaves like the real
+//! service as described in `shared/spec/`, pitfalls included, and is deterministic by seed.
+
+pub mod sicantik;
+mod sicantik_data;
+mod sicantik_wire;
+
+pub use sicantik::{FAULTS, SicantikSim, SicantikSimConfig, SimFault};
+pub use sicantik_data::SimPermit;
