@@ -242,6 +242,27 @@ impl Database {
         }))
     }
 
+    /// Row count of one of the application's tables (for statistics and tests).
+    pub async fn table_count(&self, table: &str) -> Result<i64> {
+        const TABLES: &[&str] = &[
+            "permits",
+            "permit_status_history",
+            "permit_types",
+            "domain_events",
+            "sync_runs",
+            "api_calls",
+            "sync_skipped_rows",
+        ];
+        if !TABLES.contains(&table) {
+            return Err(crate::DbError::Corrupt {
+                column: "table_count",
+                detail: format!("unknown table {table}"),
+            });
+        }
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        Ok(on_backend!(self, pool => sqlx::query_scalar(&sql).fetch_one(pool).await?))
+    }
+
     pub async fn list_skipped_rows(
         &self,
         run_id: Option<i64>,

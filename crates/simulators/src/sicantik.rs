@@ -660,6 +660,11 @@ impl SicantikSim {
         lock(&self.state).fault_rate = rate.clamp(0.0, 1.0);
     }
 
+    /// Which faults `set_fault_rate` injects from now on.
+    pub fn set_fault_kinds(&self, kinds: &[SimFault]) {
+        lock(&self.state).config.faults = kinds.to_vec();
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.state).config.latency = latency;
     }
