@@ -328,6 +328,82 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use companion_db::testing::TestDb;
+    use companion_simulators::{SicantikSim, SicantikSimConfig};
+
+    async fn two_instances(backend: &str) -> (TestDb, SicantikSim, Scheduler, Scheduler) {
+        let config = SicantikSimConfig {
+            permits: 400,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let sim = SicantikSim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let t = TestDb::new(backend).await.unwrap();
+        let settings = Arc::new(Settings {
+            sicantik_base_url: sim.base_url(),
+            sicantik_rate_limit: 1000,
+            ..Default::default()
+        });
+        let make = || {
+            Scheduler::new(
+                t.db.clone(),
+                SicantikClient::new(settings.client_config()).unwrap(),
+                settings.clone(),
+            )
+        };
+        let (a, b) = (make(), make());
+        (t, sim, a, b)
+    }
+
+    async fn one_runner_per_job(backend: &str) {
+        let (t, _sim, a, b) = two_instances(backend).await;
+        assert_ne!(a.holder, b.holder);
+        let (ra, rb) = tokio::join!(
+            a.run_with_lease(Job::ListFull),
+            b.run_with_lease(Job::ListIncremental)
+        );
+        let ran = [ra.unwrap(), rb.unwrap()];
+        assert_eq!(
+            ran.iter().filter(|r| **r).count(),
+            1,
+            "the two list syncs share one lease: {ran:?}"
+        );
+        assert_eq!(t.db.list_runs(10).await.unwrap().len(), 1);
+        // Released afterwards: the next run goes ahead.
+        assert!(b.run_with_lease(Job::ListIncremental).await.unwrap());
+        // A lease left by a process that died on this host is taken over at once.
+        let dead = format!("{}:{}:deadbeef", hostname(), u32::MAX - 1);
+        assert!(
+            t.db.try_acquire_lease(Job::Types.lease(), &dead, chrono::Duration::minutes(5))
+                .await
+                .unwrap()
+        );
+        assert!(a.acquire(Job::Types.lease()).await.unwrap());
+        // A live holder elsewhere is respected.
+        assert!(
+            t.db.try_acquire_lease(
+                Job::Expiry.lease(),
+                "other-host:1:x",
+                chrono::Duration::minutes(5)
+            )
+            .await
+            .unwrap()
+        );
+        assert!(!a.acquire(Job::Expiry.lease()).await.unwrap());
+        t.cleanup().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_runner_per_job_sqlite() {
+        one_runner_per_job("sqlite").await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_runner_per_job_postgres() {
+        one_runner_per_job("postgres").await
+    }
 
     #[test]
     fn daily_time_is_office_time() {
