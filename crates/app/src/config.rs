@@ -270,6 +270,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns its own error type
     fn file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

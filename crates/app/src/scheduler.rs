@@ -203,14 +203,17 @@ impl Scheduler {
         {
             return Ok(true);
         }
-        if let Some(current) = self.db.get_lease(lease).await? {
-            if holder_is_dead_local(&current.holder) {
-                tracing::warn!(lease, holder = %current.holder, "taking over the lease of a process that died");
-                return Ok(self
-                    .db
-                    .steal_lease(lease, &current.holder, &self.holder, LEASE_TTL)
-                    .await?);
-            }
+        if let Some(current) = self
+            .db
+            .get_lease(lease)
+            .await?
+            .filter(|l| holder_is_dead_local(&l.holder))
+        {
+            tracing::warn!(lease, holder = %current.holder, "taking over the lease of a process that died");
+            return Ok(self
+                .db
+                .steal_lease(lease, &current.holder, &self.holder, LEASE_TTL)
+                .await?);
         }
         Ok(false)
     }
@@ -224,10 +227,7 @@ impl Scheduler {
             );
             return Ok(false);
         }
-        Ok(self
-            .holding(job.lease(), self.run(job))
-            .await
-            .map(|_| true)?)
+        self.holding(job.lease(), self.run(job)).await.map(|_| true)
     }
 
     /// Waits (up to `patience`) for `lease`, then runs `work` under it.

@@ -83,10 +83,8 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::{SubsecRound, Timelike};
-    let t = t.trunc_subsecs(6);
-    debug_assert!(t.nanosecond() % 1000 == 0);
-    t
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
 }
 
 impl Database {
@@ -101,13 +99,15 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
-            if let Some(parent) = opts.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
-                        path: parent.display().to_string(),
-                        source,
-                    })?;
-                }
+            if let Some(parent) = opts
+                .get_filename()
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

@@ -218,10 +218,8 @@ fn parse_xml(body: &str) -> Result<Payload, WireError> {
             path.join("><")
         )));
     }
-    if let Some(msg) = error {
-        if rows.is_empty() && root_row.is_empty() {
-            return Ok(Payload::Error(msg));
-        }
+    if let Some(msg) = error.filter(|_| rows.is_empty() && root_row.is_empty()) {
+        return Ok(Payload::Error(msg));
     }
     if rows.is_empty() && !root_row.is_empty() {
         rows.push(root_row);

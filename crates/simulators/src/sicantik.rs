@@ -474,8 +474,8 @@ async fn api(
         }
         let fault = s.pick_fault();
         let (status, mut body) = s.answer(&endpoint, &args);
-        if fault == Some(SimFault::ExtraBadRow) {
-            if let Body::Rows(rows) = &mut body {
+        if let (Some(SimFault::ExtraBadRow), Body::Rows(rows)) = (fault, &mut body) {
+            {
                 rows.insert(
                     rows.len() / 2,
                     vec![
