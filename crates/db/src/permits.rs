@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
 
 use crate::sync_runs::{ApiCallRecord, SkippedRow, insert_api_calls, insert_skipped_rows};
-use crate::{Database, DbError, Result, json_map, on_backend, to_json};
+use crate::{Backend, Database, DbError, Result, json_map, on_backend, to_json};
+
+const UPSERT_PERMIT: &str = " ON CONFLICT (pendaftaran_id) DO UPDATE SET status = excluded.status, \
+     applicant_name = excluded.applicant_name, permit_type_name = excluded.permit_type_name, \
+     permit_number = excluded.permit_number, flags = excluded.flags, updated_at = excluded.updated_at";
 
 /// Rows per multi-row statement: well under both engines' bind-parameter limits.
 const CHUNK: usize = 500;
@@ -200,20 +204,34 @@ macro_rules! push_permit_filters {
 impl Database {
     /// The stored list fields of the given permits (missing ids are simply absent).
     pub async fn load_permits(&self, ids: &[String]) -> Result<HashMap<String, StoredPermit>> {
+        const COLUMNS: &str = "p.pendaftaran_id, p.status, p.applicant_name, p.permit_type_name, p.permit_number, p.flags";
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let rows: Vec<StoredRow> = on_backend!(self, pool => {
-                let mut qb = QueryBuilder::<DB>::new(
-                    "SELECT pendaftaran_id, status, applicant_name, permit_type_name, permit_number, flags \
-                     FROM permits WHERE pendaftaran_id IN (",
-                );
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.as_str());
+            let rows: Vec<StoredRow> = match &self.backend {
+                Backend::Sqlite(pool) => {
+                    let mut qb = QueryBuilder::<sqlx::Sqlite>::new(format!(
+                        "SELECT {COLUMNS} FROM permits p WHERE p.pendaftaran_id IN ("
+                    ));
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(id.as_str());
+                    }
+                    qb.push(")");
+                    qb.build_query_as().fetch_all(pool).await?
                 }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await?
-            });
+                // A join on an unnested array: PostgreSQL plans an `IN (…500 values…)` on a
+                // table it has not analysed yet as a sequential scan, which made a first big
+                // sync quadratic; the join is always index look-ups, and binds one parameter.
+                Backend::Postgres(pool) => {
+                    sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM unnest($1::text[]) AS wanted(id) \
+                         JOIN permits p ON p.pendaftaran_id = wanted.id"
+                    ))
+                    .bind(chunk)
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
             for r in rows {
                 let p = StoredPermit::try_from(r)?;
                 out.insert(p.pendaftaran_id.clone(), p);
@@ -233,60 +251,115 @@ impl Database {
         let now = crate::now();
         let upserts: Vec<&StoredPermit> = plan.inserts.iter().chain(plan.updates.iter()).collect();
         let flags: Vec<String> = upserts.iter().map(|p| to_json(&p.flags)).collect();
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (chunk, flag_chunk) in upserts.chunks(CHUNK).zip(flags.chunks(CHUNK)) {
-                let mut qb = QueryBuilder::<DB>::new(
-                    "INSERT INTO permits (pendaftaran_id, status, applicant_name, permit_type_name, \
-                     permit_number, flags, first_seen_at, updated_at) ",
-                );
-                qb.push_values(chunk.iter().zip(flag_chunk), |mut b, (p, f)| {
-                    b.push_bind(p.pendaftaran_id.as_str())
-                        .push_bind(p.status.as_str())
-                        .push_bind(p.applicant_name.as_deref())
-                        .push_bind(p.permit_type_name.as_deref())
-                        .push_bind(p.permit_number.as_deref())
-                        .push_bind(f.as_str())
-                        .push_bind(now)
-                        .push_bind(now);
-                });
-                qb.push(
-                    " ON CONFLICT (pendaftaran_id) DO UPDATE SET status = excluded.status, \
-                     applicant_name = excluded.applicant_name, permit_type_name = excluded.permit_type_name, \
-                     permit_number = excluded.permit_number, flags = excluded.flags, updated_at = excluded.updated_at",
-                );
-                qb.build().execute(&mut *tx).await?;
+        let payloads: Vec<String> = plan.events.iter().map(|e| to_json(&e.payload)).collect();
+        match &self.backend {
+            // SQLite: multi-row VALUES in chunks (its bind-parameter limit).
+            Backend::Sqlite(pool) => {
+                type DB = sqlx::Sqlite;
+                let mut tx = pool.begin().await?;
+                for (chunk, flag_chunk) in upserts.chunks(CHUNK).zip(flags.chunks(CHUNK)) {
+                    let mut qb = QueryBuilder::<DB>::new(
+                        "INSERT INTO permits (pendaftaran_id, status, applicant_name, permit_type_name, \
+                         permit_number, flags, first_seen_at, updated_at) ",
+                    );
+                    qb.push_values(chunk.iter().zip(flag_chunk), |mut b, (p, f)| {
+                        b.push_bind(p.pendaftaran_id.as_str())
+                            .push_bind(p.status.as_str())
+                            .push_bind(p.applicant_name.as_deref())
+                            .push_bind(p.permit_type_name.as_deref())
+                            .push_bind(p.permit_number.as_deref())
+                            .push_bind(f.as_str())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.push(UPSERT_PERMIT);
+                    qb.build().execute(&mut *tx).await?;
+                }
+                for chunk in plan.transitions.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::<DB>::new(
+                        "INSERT INTO permit_status_history (pendaftaran_id, from_status, to_status, changed_at, sync_run_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, t| {
+                        b.push_bind(t.pendaftaran_id.as_str())
+                            .push_bind(t.from.map(PermitStatus::as_str))
+                            .push_bind(t.to.as_str())
+                            .push_bind(now)
+                            .push_bind(run_id);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                for (chunk, payload_chunk) in plan.events.chunks(CHUNK).zip(payloads.chunks(CHUNK))
+                {
+                    let mut qb = QueryBuilder::<DB>::new(
+                        "INSERT INTO domain_events (kind, subject_id, payload, created_at) ",
+                    );
+                    qb.push_values(chunk.iter().zip(payload_chunk), |mut b, (e, payload)| {
+                        b.push_bind(e.kind.as_str())
+                            .push_bind(e.subject_id.as_str())
+                            .push_bind(payload.as_str())
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                insert_api_calls!(DB, &mut *tx, run_id, calls);
+                insert_skipped_rows!(DB, &mut *tx, run_id, skipped, now);
+                tx.commit().await?;
             }
-            for chunk in plan.transitions.chunks(CHUNK) {
-                let mut qb = QueryBuilder::<DB>::new(
-                    "INSERT INTO permit_status_history (pendaftaran_id, from_status, to_status, changed_at, sync_run_id) ",
-                );
-                qb.push_values(chunk, |mut b, t| {
-                    b.push_bind(t.pendaftaran_id.as_str())
-                        .push_bind(t.from.map(PermitStatus::as_str))
-                        .push_bind(t.to.as_str())
-                        .push_bind(now)
-                        .push_bind(run_id);
-                });
-                qb.build().execute(&mut *tx).await?;
+            // PostgreSQL: one statement per table over unnested column arrays. A VALUES list of
+            // thousands of parameters costs PostgreSQL more to parse and plan than to insert.
+            Backend::Postgres(pool) => {
+                type DB = sqlx::Postgres;
+                let mut tx = pool.begin().await?;
+                if !upserts.is_empty() {
+                    sqlx::query(&format!(
+                        "INSERT INTO permits (pendaftaran_id, status, applicant_name, permit_type_name, \
+                         permit_number, flags, first_seen_at, updated_at) \
+                         SELECT id, st, an, tn, pn, fl, $7, $7 FROM unnest($1::text[], $2::text[], \
+                         $3::text[], $4::text[], $5::text[], $6::text[]) AS t(id, st, an, tn, pn, fl) \
+                         {UPSERT_PERMIT}"
+                    ))
+                    .bind(upserts.iter().map(|p| p.pendaftaran_id.as_str()).collect::<Vec<_>>())
+                    .bind(upserts.iter().map(|p| p.status.as_str()).collect::<Vec<_>>())
+                    .bind(upserts.iter().map(|p| p.applicant_name.as_deref()).collect::<Vec<_>>())
+                    .bind(upserts.iter().map(|p| p.permit_type_name.as_deref()).collect::<Vec<_>>())
+                    .bind(upserts.iter().map(|p| p.permit_number.as_deref()).collect::<Vec<_>>())
+                    .bind(flags.iter().map(String::as_str).collect::<Vec<_>>())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !plan.transitions.is_empty() {
+                    let t = &plan.transitions;
+                    sqlx::query(
+                        "INSERT INTO permit_status_history (pendaftaran_id, from_status, to_status, changed_at, sync_run_id) \
+                         SELECT id, fr, tu, $4, $5 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, fr, tu)",
+                    )
+                    .bind(t.iter().map(|t| t.pendaftaran_id.as_str()).collect::<Vec<_>>())
+                    .bind(t.iter().map(|t| t.from.map(PermitStatus::as_str)).collect::<Vec<_>>())
+                    .bind(t.iter().map(|t| t.to.as_str()).collect::<Vec<_>>())
+                    .bind(now)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !plan.events.is_empty() {
+                    let e = &plan.events;
+                    sqlx::query(
+                        "INSERT INTO domain_events (kind, subject_id, payload, created_at) \
+                         SELECT k, s, p, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, s, p)",
+                    )
+                    .bind(e.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+                    .bind(e.iter().map(|e| e.subject_id.as_str()).collect::<Vec<_>>())
+                    .bind(payloads.iter().map(String::as_str).collect::<Vec<_>>())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_api_calls!(DB, &mut *tx, run_id, calls);
+                insert_skipped_rows!(DB, &mut *tx, run_id, skipped, now);
+                tx.commit().await?;
             }
-            let payloads: Vec<String> = plan.events.iter().map(|e| to_json(&e.payload)).collect();
-            for (chunk, payload_chunk) in plan.events.chunks(CHUNK).zip(payloads.chunks(CHUNK)) {
-                let mut qb = QueryBuilder::<DB>::new(
-                    "INSERT INTO domain_events (kind, subject_id, payload, created_at) ",
-                );
-                qb.push_values(chunk.iter().zip(payload_chunk), |mut b, (e, payload)| {
-                    b.push_bind(e.kind.as_str())
-                        .push_bind(e.subject_id.as_str())
-                        .push_bind(payload.as_str())
-                        .push_bind(now);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            insert_api_calls!(DB, &mut *tx, run_id, calls);
-            insert_skipped_rows!(DB, &mut *tx, run_id, skipped, now);
-            tx.commit().await?;
-        });
+        }
         Ok(())
     }
 

@@ -10,4 +10,4 @@ pub mod text;
 
 pub use events::{DomainEvent, EventKind};
 pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
-pub use sync_plan::{PagePlan, StatusTransition, SyncSummary, plan_page};
+pub use sync_plan::{PagePlan, RecentPermits, StatusTransition, SyncSummary, plan_page};

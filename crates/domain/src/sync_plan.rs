@@ -114,6 +114,32 @@ fn permit_payload(p: &StoredPermit) -> serde_json::Value {
     })
 }
 
+impl PagePlan {
+    /// Appends a later page's plan, so several pages can be written in one transaction. A permit
+    /// both plans upsert keeps only its later state (one statement may not upsert a row twice).
+    pub fn absorb(&mut self, later: PagePlan) {
+        {
+            let later_ids: std::collections::HashSet<&str> = later
+                .inserts
+                .iter()
+                .chain(&later.updates)
+                .map(|p| p.pendaftaran_id.as_str())
+                .collect();
+            if !later_ids.is_empty() {
+                self.inserts
+                    .retain(|p| !later_ids.contains(p.pendaftaran_id.as_str()));
+                self.updates
+                    .retain(|p| !later_ids.contains(p.pendaftaran_id.as_str()));
+            }
+        }
+        self.inserts.extend(later.inserts);
+        self.updates.extend(later.updates);
+        self.unchanged.extend(later.unchanged);
+        self.transitions.extend(later.transitions);
+        self.events.extend(later.events);
+    }
+}
+
 /// Plans one page. `existing` holds the stored permits for (at least) the ids on the page.
 pub fn plan_page(
     incoming: &[IncomingPermit],
@@ -195,6 +221,73 @@ pub fn plan_page(
         }
     }
     plan
+}
+
+/// The state the last few planned pages left behind, for planning the next page while earlier
+/// pages are still being written. Pages overlap and rows shift between them, so an id on the
+/// next page may belong to a page whose write has not committed yet; its planned state here is
+/// the truth, the database's is stale. Keeps `window` pages, so memory stays bounded.
+#[derive(Debug)]
+pub struct RecentPermits {
+    window: usize,
+    next_page: u64,
+    by_id: HashMap<String, (u64, StoredPermit)>,
+    pages: std::collections::VecDeque<(u64, Vec<String>)>,
+}
+
+impl RecentPermits {
+    /// `window` must exceed the number of pages that can be planned but not yet committed.
+    pub fn new(window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            next_page: 0,
+            by_id: HashMap::new(),
+            pages: Default::default(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&StoredPermit> {
+        self.by_id.get(id).map(|(_, p)| p)
+    }
+
+    /// Records the state a planned page leaves: its inserts and updates, plus the unchanged
+    /// permits as `existing` had them.
+    pub fn remember(&mut self, plan: &PagePlan, existing: &HashMap<String, StoredPermit>) {
+        let page = self.next_page;
+        self.next_page += 1;
+        let mut ids = Vec::with_capacity(plan.inserts.len() + plan.updates.len());
+        for p in plan.inserts.iter().chain(&plan.updates) {
+            self.by_id
+                .insert(p.pendaftaran_id.clone(), (page, p.clone()));
+            ids.push(p.pendaftaran_id.clone());
+        }
+        for id in &plan.unchanged {
+            if let Some(p) = existing.get(id) {
+                self.by_id.insert(id.clone(), (page, p.clone()));
+                ids.push(id.clone());
+            }
+        }
+        self.pages.push_back((page, ids));
+        while self.pages.len() > self.window {
+            let Some((old, ids)) = self.pages.pop_front() else {
+                break;
+            };
+            for id in ids {
+                // Only if no later page has touched it since.
+                if self.by_id.get(&id).is_some_and(|(p, _)| *p == old) {
+                    self.by_id.remove(&id);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -291,5 +384,65 @@ mod tests {
         let plan = plan_page(&[row("1", PermitStatus::Issued, Some("SITI"))], &existing);
         assert_eq!(plan.updates.len(), 1);
         assert!(plan.updates[0].flags.is_empty());
+    }
+
+    #[test]
+    fn recent_permits_remember_the_latest_plan_and_forget_old_pages() {
+        let mut recent = RecentPermits::new(2);
+        let a = row("1", PermitStatus::InProcess, Some("A"));
+        let plan = plan_page(std::slice::from_ref(&a), &HashMap::new());
+        recent.remember(&plan, &HashMap::new());
+        assert_eq!(
+            recent.get("1").map(|p| p.status),
+            Some(PermitStatus::InProcess)
+        );
+
+        // Page 2 issues permit 1: the overlay must hand the next page the issued state, which
+        // the database may not have committed yet.
+        let issued = row("1", PermitStatus::Issued, Some("A"));
+        let existing = HashMap::from([("1".to_string(), recent.get("1").cloned().unwrap())]);
+        let plan = plan_page(std::slice::from_ref(&issued), &existing);
+        recent.remember(&plan, &existing);
+        assert_eq!(
+            recent.get("1").map(|p| p.status),
+            Some(PermitStatus::Issued)
+        );
+
+        // Page 1 falls out of the window, but permit 1 was touched again on page 2 and stays.
+        let b = row("2", PermitStatus::InProcess, Some("B"));
+        recent.remember(&plan_page(&[b], &HashMap::new()), &HashMap::new());
+        assert!(
+            recent.get("1").is_some(),
+            "still within the window via page 2"
+        );
+        let c = row("3", PermitStatus::InProcess, Some("C"));
+        recent.remember(&plan_page(&[c], &HashMap::new()), &HashMap::new());
+        assert!(recent.get("1").is_none(), "page 2 left the window");
+        assert_eq!(recent.len(), 2);
+    }
+
+    #[test]
+    fn absorbing_a_later_plan_keeps_one_upsert_per_permit_with_the_later_state() {
+        let first = plan_page(
+            &[row("1", PermitStatus::InProcess, Some("A"))],
+            &HashMap::new(),
+        );
+        let existing = HashMap::from([("1".to_string(), first.inserts[0].clone())]);
+        let second = plan_page(
+            &[
+                row("1", PermitStatus::Issued, Some("A")),
+                row("2", PermitStatus::InProcess, Some("B")),
+            ],
+            &existing,
+        );
+        let mut batch = first;
+        batch.absorb(second);
+        let upserts: Vec<_> = batch.inserts.iter().chain(&batch.updates).collect();
+        assert_eq!(upserts.len(), 2);
+        let one = upserts.iter().find(|p| p.pendaftaran_id == "1").unwrap();
+        assert_eq!(one.status, PermitStatus::Issued);
+        // Both transitions and events of permit 1 survive: created, then issued.
+        assert_eq!(batch.transitions.len(), 3);
+        assert_eq!(batch.events.len(), 3);
     }
 }

@@ -4,12 +4,15 @@
 //! Paging by offset over a list that changes while it is read: new permits at the head push rows
 //! to later pages (seen twice: the second sight is "unchanged"), and permits leaving the
 //! in-process list pull rows to earlier pages (which would be missed). Consecutive pages therefore
-//! overlap by `overlap` rows. The next page is fetched while the current one is written.
+//! overlap by `overlap` rows. Fetching, planning and writing overlap (see `sync_list`).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use companion_db::{ApiCallRecord, Database, DbError, SkippedRow};
-use companion_domain::{IncomingPermit, PermitStatus, SyncSummary, plan_page};
+use companion_domain::{
+    IncomingPermit, PagePlan, PermitStatus, RecentPermits, SyncSummary, plan_page,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Answer, ApiError, SicantikClient};
@@ -162,15 +165,108 @@ async fn sync_list(
     summary: &mut SyncSummary,
     on_progress: &(dyn Fn(&SyncSummary) + Send + Sync),
 ) -> Result<(), DbError> {
+    // Three stages overlap: fetching page n+1, planning page n, writing page n-1. The writer
+    // gets a bounded queue, so a slow database slows the reader instead of filling memory.
+    let (queue, mut pending) = tokio::sync::mpsc::channel::<PageWrite>(WRITE_QUEUE);
+    // The writer is its own task, so encoding the next statements and the database's work run
+    // beside the reader's parsing on the other core.
+    let writer_db = db.clone();
+    let writer = tokio::spawn(async move {
+        let db = writer_db;
+        // Group commit: whatever pages queued up while the last batch was written go into one
+        // transaction. Fewer commits rewrite the same index pages less often.
+        while let Some(first) = pending.recv().await {
+            let mut batch = WriteBatch::default();
+            batch.add(first);
+            while batch.pages < MAX_BATCH_PAGES {
+                match pending.try_recv() {
+                    Ok(write) => batch.add(write),
+                    Err(_) => break,
+                }
+            }
+            db.apply_page(&batch.plan, Some(run_id), &batch.calls, &batch.skipped)
+                .await?;
+            if let Some(summary) = batch.heartbeat {
+                db.run_progress(run_id, &summary, 0, 0).await?;
+            }
+        }
+        Ok::<(), DbError>(())
+    });
+    let reader = read_list(client, db, opts, list, summary, on_progress, queue);
+    let read = reader.await;
+    // A write error is the root cause when both failed (the reader only saw the queue close).
+    match writer.await {
+        Ok(written) => written?,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+    read
+}
+
+/// Pages the reader may plan ahead of the writer.
+const WRITE_QUEUE: usize = 8;
+/// Most pages written in one transaction.
+const MAX_BATCH_PAGES: usize = WRITE_QUEUE;
+/// Pages whose planned state the reader keeps: more than can be planned but not committed
+/// (the queue plus the batch being written).
+const RECENT_PAGES: usize = WRITE_QUEUE + MAX_BATCH_PAGES + 2;
+
+enum PageWrite {
+    Page {
+        plan: PagePlan,
+        calls: Vec<ApiCallRecord>,
+        skipped: Vec<SkippedRow>,
+    },
+    Calls(Vec<ApiCallRecord>),
+    Heartbeat(SyncSummary),
+}
+
+#[derive(Default)]
+struct WriteBatch {
+    pages: usize,
+    plan: PagePlan,
+    calls: Vec<ApiCallRecord>,
+    skipped: Vec<SkippedRow>,
+    heartbeat: Option<SyncSummary>,
+}
+
+impl WriteBatch {
+    fn add(&mut self, write: PageWrite) {
+        match write {
+            PageWrite::Page {
+                plan,
+                calls,
+                skipped,
+            } => {
+                self.pages += 1;
+                self.plan.absorb(plan);
+                self.calls.extend(calls);
+                self.skipped.extend(skipped);
+            }
+            PageWrite::Calls(calls) => self.calls.extend(calls),
+            PageWrite::Heartbeat(summary) => self.heartbeat = Some(summary),
+        }
+    }
+}
+
+async fn read_list(
+    client: &SicantikClient,
+    db: &Database,
+    opts: &SyncOptions,
+    list: ListSpec,
+    summary: &mut SyncSummary,
+    on_progress: &(dyn Fn(&SyncSummary) + Send + Sync),
+    queue: tokio::sync::mpsc::Sender<PageWrite>,
+) -> Result<(), DbError> {
     let limit = opts.page_size.max(1);
     let step = u64::from(limit.saturating_sub(opts.overlap.min(limit / 2)).max(1));
+    let mut recent = RecentPermits::new(RECENT_PAGES);
     let mut page = fetch_page(client, list.endpoint, 0, limit).await;
     let mut consecutive_failures = 0;
     let mut quiet_pages = 0;
     let mut last_heartbeat = Instant::now();
     for page_no in 0..opts.max_pages {
         // Whether a page follows this one is only known for a full page or a failed one; fetch it
-        // while this page is being written.
+        // while this page is planned.
         let may_continue = match &page.result {
             Ok(Answer::Rows(rows)) => rows.len() as u64 >= u64::from(limit),
             Ok(Answer::NotFound(_)) => false,
@@ -182,18 +278,30 @@ async fn sync_list(
             } else {
                 u64::from(limit)
             };
+        // Its own task: parsing a page then runs beside the planning of this one.
+        let prefetch = (may_continue && page_no + 1 < opts.max_pages).then(|| {
+            let client = client.clone();
+            tokio::spawn(
+                async move { fetch_page(&client, list.endpoint, next_offset, limit).await },
+            )
+        });
         let prefetch = async {
-            if may_continue && page_no + 1 < opts.max_pages {
-                Some(fetch_page(client, list.endpoint, next_offset, limit).await)
-            } else {
-                None
+            match prefetch {
+                Some(task) => Some(task.await),
+                None => None,
             }
         };
-        let (next, applied) = tokio::join!(prefetch, apply(db, list, run_id, page, summary));
-        let brought_news = applied?;
+        let (next, planned) = tokio::join!(prefetch, plan(db, list, page, summary, &mut recent));
+        let (write, brought_news) = planned?;
+        if queue.send(write).await.is_err() {
+            // The writer stopped on an error, which `sync_list` reports.
+            return Ok(());
+        }
         on_progress(summary);
         if last_heartbeat.elapsed() >= Duration::from_secs(1) {
-            db.run_progress(run_id, summary, 0, 0).await?;
+            if queue.send(PageWrite::Heartbeat(*summary)).await.is_err() {
+                return Ok(());
+            }
             last_heartbeat = Instant::now();
         }
         if brought_news == Some(false) {
@@ -218,7 +326,8 @@ async fn sync_list(
             return Ok(());
         }
         match next {
-            Some(n) => page = n,
+            Some(Ok(n)) => page = n,
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
             None => return Ok(()),
         }
     }
@@ -230,26 +339,22 @@ async fn sync_list(
     Ok(())
 }
 
-/// Writes one page. Returns `Some(true)` if it inserted or updated anything, `Some(false)` if it
-/// brought nothing new, `None` if the page could not be read.
-async fn apply(
+/// Plans one page. Besides the write, returns `Some(true)` if it inserts or updates anything,
+/// `Some(false)` if it brings nothing new, `None` if the page could not be read.
+async fn plan(
     db: &Database,
     list: ListSpec,
-    run_id: i64,
     page: Page,
     summary: &mut SyncSummary,
-) -> Result<Option<bool>, DbError> {
+    recent: &mut RecentPermits,
+) -> Result<(PageWrite, Option<bool>), DbError> {
     let rows = match page.result {
         Ok(Answer::Rows(rows)) => rows,
-        Ok(Answer::NotFound(_)) => {
-            db.record_calls(Some(run_id), &page.calls, &[]).await?;
-            return Ok(Some(false));
-        }
+        Ok(Answer::NotFound(_)) => return Ok((PageWrite::Calls(page.calls), Some(false))),
         Err(e) => {
             summary.errors += 1;
             tracing::error!(endpoint = list.endpoint, offset = page.offset, error = %e, "page failed after retries; skipped");
-            db.record_calls(Some(run_id), &page.calls, &[]).await?;
-            return Ok(None);
+            return Ok((PageWrite::Calls(page.calls), None));
         }
     };
     summary.fetched += rows.len() as u64;
@@ -269,13 +374,29 @@ async fn apply(
         }
     }
     summary.skipped_invalid += skipped.len() as u64;
-    let ids: Vec<String> = valid.iter().map(|p| p.pendaftaran_id.clone()).collect();
-    let existing = db.load_permits(&ids).await?;
+    // Ids a recent page planned come from the overlay (their write may not have committed);
+    // the rest from the database.
+    let mut existing = HashMap::new();
+    let mut missing = Vec::new();
+    for p in &valid {
+        match recent.get(&p.pendaftaran_id) {
+            Some(known) => {
+                existing.insert(p.pendaftaran_id.clone(), known.clone());
+            }
+            None => missing.push(p.pendaftaran_id.clone()),
+        }
+    }
+    existing.extend(db.load_permits(&missing).await?);
     let plan = plan_page(&valid, &existing);
-    db.apply_page(&plan, Some(run_id), &page.calls, &skipped)
-        .await?;
+    recent.remember(&plan, &existing);
     summary.add_plan(&plan);
-    Ok(Some(!plan.inserts.is_empty() || !plan.updates.is_empty()))
+    let news = !plan.inserts.is_empty() || !plan.updates.is_empty();
+    let write = PageWrite::Page {
+        plan,
+        calls: page.calls,
+        skipped,
+    };
+    Ok((write, Some(news)))
 }
 
 /// A run that died without closing (kill -9) shows as interrupted once its heartbeat is this old.

@@ -21,14 +21,16 @@ CREATE TABLE permits (
     first_seen_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX permits_status ON permits (status);
+-- No index on status: two values, so it would not be used, and every sync write pays for it.
 CREATE INDEX permits_type ON permits (permit_type_name);
 CREATE INDEX permits_number ON permits (permit_number);
 CREATE INDEX permits_expiry ON permits (expiry_date);
 
 CREATE TABLE permit_status_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pendaftaran_id TEXT NOT NULL REFERENCES permits (pendaftaran_id),
+    -- No foreign key: history is only written with its permit, in one transaction, and a
+    -- per-row RI check costs the bulk sync more than the rest of the row together.
+    pendaftaran_id TEXT NOT NULL,
     from_status TEXT,
     to_status TEXT NOT NULL,
     changed_at TEXT NOT NULL,
@@ -54,7 +56,7 @@ CREATE TABLE domain_events (
     created_at TEXT NOT NULL,
     processed_at TEXT
 );
-CREATE INDEX domain_events_unprocessed ON domain_events (processed_at, id);
+CREATE INDEX domain_events_unprocessed ON domain_events (id) WHERE processed_at IS NULL;
 
 CREATE TABLE sync_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine. Idempotent: installs only what is
+# missing, starts only what is stopped. `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- PostgreSQL: the machine runs one on 127.0.0.1:5432 (trust auth); start it if it stopped.
+export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_ready() { psql "$TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null 2>&1; }
+if ! pg_ready; then
+  log "starting PostgreSQL"
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+  pg_ready || { echo "PostgreSQL is not reachable at $TEST_POSTGRES_URL" >&2; exit 1; }
+fi
+
+# Databases left behind by an interrupted earlier run (tests drop their own on success).
+leftovers=$(psql "$TEST_POSTGRES_URL" -Atqc "select datname from pg_database where datname like 'companion_test_%'" || true)
+for db in $leftovers; do
+  psql "$TEST_POSTGRES_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
+done
+
+# --- Rust checks and tests. One shared target dir; 2 cores, so no extra parallelism.
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked
+log "all tests passed"
