@@ -67,8 +67,17 @@ fn ctrl_c_to(tx: watch::Sender<bool>) {
     });
 }
 
-pub async fn serve(settings: Settings) -> Result<(), CliError> {
-    crate::telemetry::metrics();
+/// What `serve` and `demo` share: the database, the bound listener, the scheduler and the
+/// shutdown signal (Ctrl-C).
+struct Running {
+    db: Database,
+    listener: tokio::net::TcpListener,
+    settings: Arc<Settings>,
+    scheduler: Scheduler,
+    rx: watch::Receiver<bool>,
+}
+
+async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let listener = bind(&settings.listen).await?;
     let client =
@@ -77,6 +86,24 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let scheduler = Scheduler::new(db.clone(), client, settings.clone());
     let (tx, rx) = watch::channel(false);
     ctrl_c_to(tx);
+    Ok(Running {
+        db,
+        listener,
+        settings,
+        scheduler,
+        rx,
+    })
+}
+
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    crate::telemetry::metrics();
+    let Running {
+        db,
+        listener,
+        settings,
+        scheduler,
+        rx,
+    } = start(settings).await?;
     let jobs = scheduler.spawn_all(rx.clone());
     tracing::info!(listen = %settings.listen, backend = db.backend_name(), "serving");
     run_web(&settings, db.clone(), listener, rx).await?;
@@ -113,14 +140,13 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     settings.sicantik_rate_limit = settings.sicantik_rate_limit.max(50);
     settings.expiry_concurrency = settings.expiry_concurrency.max(8);
     settings.schedule_list_sync_minutes = 1;
-    let db = open_database(&settings).await?;
-    let listener = bind(&settings.listen).await?;
-    let client =
-        SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
-    let settings = Arc::new(settings);
-    let scheduler = Scheduler::new(db.clone(), client, settings.clone());
-    let (tx, rx) = watch::channel(false);
-    ctrl_c_to(tx);
+    let Running {
+        db,
+        listener,
+        settings,
+        scheduler,
+        rx,
+    } = start(settings).await?;
 
     // Seed: permit types, a full sync and the expiry workaround, then the regular schedule.
     let seeding = {

@@ -16,7 +16,9 @@ pub fn init(settings: &Settings) -> Guard {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, never into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if settings.log_format == "json" {
         builder.json().try_init()
     } else {

@@ -10,18 +10,7 @@ use companion_simulators::{SicantikSim, SicantikSimConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )* };
-}
-
-on_both_backends!(
+companion_db::on_both_backends!(
     sync_once_json_prints_the_contract_summary,
     kill_9_during_expiry_sync_then_restart
 );

@@ -7,6 +7,20 @@ use sqlx::postgres::PgConnection;
 
 use crate::{Database, Result};
 
+/// Runs an `async fn name(backend: &str)` test body once per backend, as the tests
+/// `name::sqlite` and `name::postgres` (the crate using it needs tokio as a dev-dependency).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name("sqlite").await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name("postgres").await }
+        }
+    )* };
+}
+
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A test database that removes itself with [`TestDb::cleanup`].

@@ -9,18 +9,7 @@ use companion_db::{ExpiryDue, ExpiryOutcome, PermitQuery, PermitSort};
 use companion_domain::expiry::ExpiryStatus;
 use companion_domain::{DataFlags, IncomingPermit, PermitStatus, plan_page};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )* };
-}
-
-on_both_backends!(
+companion_db::on_both_backends!(
     migrations_are_idempotent,
     page_upsert_round_trips_every_field,
     search_filter_sort_and_paging,

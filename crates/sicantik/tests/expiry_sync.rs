@@ -10,7 +10,7 @@ use companion_sicantik::expiry::no_izin;
 use companion_sicantik::{ExpiryOptions, SyncMode, run_expiry_sync};
 use companion_simulators::{SicantikSimConfig, SimFault};
 
-on_both_backends!(
+companion_db::on_both_backends!(
     expiry_dates_and_contacts_are_filled,
     misses_are_not_asked_again_until_their_backoff,
     base64_with_plus_slash_and_padding_is_url_encoded,

@@ -9,7 +9,7 @@ use common::*;
 use companion_sicantik::SyncMode;
 use companion_simulators::{SicantikSimConfig, SimFault};
 
-on_both_backends!(
+companion_db::on_both_backends!(
     full_pagination_stores_every_permit_once,
     resync_changes_nothing,
     status_change_is_detected_once,

@@ -4,18 +4,7 @@ use companion_db::testing::TestDb;
 use companion_domain::{DataFlags, IncomingPermit, PermitStatus, plan_page};
 use companion_web::{AppState, router};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )* };
-}
-
-on_both_backends!(health_api_and_pages);
+companion_db::on_both_backends!(health_api_and_pages);
 
 async fn serve(db: companion_db::Database) -> String {
     let app = router(AppState {
@@ -27,6 +16,11 @@ async fn serve(db: companion_db::Database) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
+    let response = http.get(&url).send().await.expect("request");
+    response.json().await.expect("JSON body")
 }
 
 async fn health_api_and_pages(backend: &str) {
@@ -75,25 +69,13 @@ async fn health_api_and_pages(backend: &str) {
         200
     );
 
-    let list: serde_json::Value = http
-        .get(format!("{base}/api/v1/permits?status=issued"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value =
+        get_json(&http, format!("{base}/api/v1/permits?status=issued")).await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["pendaftaran_id"], "0142307703072025");
 
-    let one: serde_json::Value = http
-        .get(format!("{base}/api/v1/permits/0150300102102025"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: serde_json::Value =
+        get_json(&http, format!("{base}/api/v1/permits/0150300102102025")).await;
     assert_eq!(one["permit"]["flags"]["applicant_name"], "junk:0");
     assert_eq!(one["status_history"][0]["to_status"], "in_process");
 
@@ -141,14 +123,7 @@ async fn health_api_and_pages(backend: &str) {
         "flags are explained"
     );
 
-    let stats: serde_json::Value = http
-        .get(format!("{base}/api/v1/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: serde_json::Value = get_json(&http, format!("{base}/api/v1/stats")).await;
     assert_eq!(stats["permits"]["issued"], 1);
     t.cleanup().await.unwrap();
 }

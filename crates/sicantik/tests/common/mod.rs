@@ -14,19 +14,6 @@ use companion_sicantik::{
 };
 use companion_simulators::{SicantikSim, SicantikSimConfig, SimPermit};
 
-/// Runs a test body once per backend, as `<name>::sqlite` and `<name>::postgres`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )* };
-}
-
 pub struct Env {
     pub test_db: TestDb,
     pub sim: SicantikSim,
