@@ -36,12 +36,7 @@ async fn expiry_dates_and_contacts_are_filled(backend: &str) {
     let stored = stored(env.db()).await;
     let mut via_fallback = 0;
     let mut flagged_dates = 0;
-    for p in env
-        .sim
-        .permits()
-        .iter()
-        .filter(|p| p.issued && p.no_surat.is_some())
-    {
+    for p in &issued_with_number(&env.sim) {
         let s = &stored[&p.pendaftaran_id];
         if p.registered() {
             assert_eq!(
@@ -210,12 +205,7 @@ async fn faults_during_expiry_sync_lose_nothing(backend: &str) {
         .unwrap();
     assert_eq!(report.processed as i64, report.total_due);
     let stored = stored(env.db()).await;
-    for p in env
-        .sim
-        .permits()
-        .iter()
-        .filter(|p| p.issued && p.no_surat.is_some())
-    {
+    for p in &issued_with_number(&env.sim) {
         let s = &stored[&p.pendaftaran_id];
         match s.expiry_status.as_str() {
             "found" => assert_eq!(s.expiry_date, p.expected_expiry()),

@@ -23,6 +23,11 @@ async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
     response.json().await.expect("JSON body")
 }
 
+async fn get_text(http: &reqwest::Client, url: String) -> String {
+    let response = http.get(&url).send().await.expect("request");
+    response.text().await.expect("text body")
+}
+
 async fn health_api_and_pages(backend: &str) {
     let t = TestDb::new(backend).await.unwrap();
     let mut flags = DataFlags::new();
@@ -99,25 +104,11 @@ async fn health_api_and_pages(backend: &str) {
         "bad_request"
     );
 
-    let page = http
-        .get(format!("{base}/?q=ginting"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&http, format!("{base}/?q=ginting")).await;
     assert!(page.contains("&lt;script&gt;"), "names are escaped");
     assert!(!page.contains("<script>alert"));
     assert!(page.contains("Izin terbit"));
-    let detail = http
-        .get(format!("{base}/izin/0150300102102025"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let detail = get_text(&http, format!("{base}/izin/0150300102102025")).await;
     assert!(
         detail.contains("Nama pemohon tidak wajar di SICANTIK"),
         "flags are explained"

@@ -145,3 +145,11 @@ pub fn assert_matches_ground_truth(sim: &SicantikSim, stored: &HashMap<String, P
         }
     }
 }
+
+/// The simulator's issued permits that carry a permit number: the ones the expiry sync looks up.
+pub fn issued_with_number(sim: &SicantikSim) -> Vec<SimPermit> {
+    sim.permits()
+        .into_iter()
+        .filter(|p| p.issued && p.no_surat.is_some())
+        .collect()
+}
