@@ -12,6 +12,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod accounts;
+pub mod audit;
+pub mod dashboard;
 pub mod expiry;
 pub mod jobs;
 pub mod permits;
@@ -19,6 +22,9 @@ pub mod sync_runs;
 pub mod testing;
 pub mod types;
 
+pub use accounts::{ApiToken, NewSession, SessionInfo, User};
+pub use audit::AuditQuery;
+pub use dashboard::{Dashboard, ExpiryBuckets, MonthCount, TypeCount};
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
@@ -36,6 +42,8 @@ pub enum DbError {
         path: String,
         source: std::io::Error,
     },
+    #[error("a record with this {0} already exists")]
+    Duplicate(&'static str),
     #[error("corrupt stored value in {column}: {detail}")]
     Corrupt {
         column: &'static str,

@@ -112,6 +112,9 @@ pub struct PermitQuery {
     pub permit_type: Option<String>,
     /// Only permits whose expiry date lies between today and today + N days.
     pub expiring_within_days: Option<i64>,
+    /// Letter date (tanggal surat) range, inclusive.
+    pub issued_from: Option<NaiveDate>,
+    pub issued_to: Option<NaiveDate>,
     pub today: Option<NaiveDate>,
     pub sort: PermitSort,
     /// 1-based.
@@ -127,6 +130,8 @@ pub enum PermitSort {
     Expiry,
     Applicant,
     Id,
+    /// Newest letter date first.
+    Issued,
 }
 
 impl PermitSort {
@@ -138,17 +143,18 @@ impl PermitSort {
                 " ORDER BY applicant_name IS NULL, applicant_name ASC, pendaftaran_id"
             }
             PermitSort::Id => " ORDER BY pendaftaran_id",
+            PermitSort::Issued => " ORDER BY issue_date IS NULL, issue_date DESC, pendaftaran_id",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     pub issued: i64,
     pub in_process: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -197,6 +203,12 @@ macro_rules! push_permit_filters {
             $qb.push(" AND expiry_date >= ").push_bind(today);
             $qb.push(" AND expiry_date <= ")
                 .push_bind(today + chrono::Duration::days(days.clamp(0, 36500)));
+        }
+        if let Some(from) = query.issued_from {
+            $qb.push(" AND issue_date >= ").push_bind(from);
+        }
+        if let Some(to) = query.issued_to {
+            $qb.push(" AND issue_date <= ").push_bind(to);
         }
     }};
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Database, Result, on_backend};
 
 /// One call to SICANTIK, as logged.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiCallRecord {
     pub endpoint: String,
     pub params: String,
@@ -19,7 +19,7 @@ pub struct ApiCallRecord {
 }
 
 /// An upstream row that could not be used (no usable registration id), kept for a person to see.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SkippedRow {
     pub endpoint: String,
     pub reason: String,
@@ -27,7 +27,7 @@ pub struct SkippedRow {
     pub raw: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SyncRun {
     pub id: i64,
     pub kind: String,

@@ -112,3 +112,10 @@ impl TestDb {
         Ok(())
     }
 }
+
+/// Runs raw SQL on the database behind the application's back (tests that tamper with rows).
+pub async fn execute_raw(db: &Database, sql: &str) -> Result<u64> {
+    Ok(crate::on_backend!(db, pool => {
+        sqlx::query(sql).execute(pool).await?.rows_affected()
+    }))
+}

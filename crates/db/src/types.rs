@@ -23,7 +23,7 @@ pub struct TypeSyncCounts {
     pub unchanged: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TypeWithCount {
     pub id: Option<String>,
     pub name: String,

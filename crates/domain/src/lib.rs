@@ -2,6 +2,8 @@
 //! upstream page into inserts/updates, the expiry-retry policy and the domain events that later
 //! capabilities (documents, signing, notifications) consume. Nothing here does I/O.
 
+pub mod accounts;
+pub mod audit;
 pub mod events;
 pub mod expiry;
 pub mod permits;
@@ -11,3 +13,5 @@ pub mod text;
 pub use events::{DomainEvent, EventKind};
 pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
 pub use sync_plan::{PagePlan, RecentPermits, StatusTransition, SyncSummary, plan_page};
+pub use accounts::{Permission, Role};
+pub use audit::{AuditEntry, AuditRecord};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a permit stands in SICANTIK. A permit only moves forward: once issued, seeing it again in
 /// the in-process list (rows shift while paging) does not move it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PermitStatus {
     InProcess,
@@ -77,7 +77,7 @@ pub struct StoredPermit {
 }
 
 /// A permit with everything the companion knows, for pages and the API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermitView {
     pub pendaftaran_id: String,
     pub status: PermitStatus,
