@@ -31,4 +31,10 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
+
+# --- Against a running server: the binary cargo test just built (target/debug).
+log "schemathesis against /api/v1/openapi.json"
+bash scripts/api-fuzz.sh
+log "browser tests (headless Chromium)"
+bash scripts/browser-tests.sh
 log "all tests passed"

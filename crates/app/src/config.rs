@@ -59,6 +59,10 @@ pub struct Settings {
     pub data_dir: String,
     /// `text` or `json` (JSON lines).
     pub log_format: String,
+    /// `auto` (Secure cookies when PUBLIC_BASE_URL is https), `true` or `false`.
+    pub cookie_secure: String,
+    /// A staff session ends after this many hours without activity.
+    pub session_idle_hours: i64,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -88,6 +92,8 @@ pub const KEYS: &[&str] = &[
     "tz_office",
     "data_dir",
     "log_format",
+    "cookie_secure",
+    "session_idle_hours",
 ];
 
 impl Default for Settings {
@@ -118,6 +124,8 @@ impl Default for Settings {
             tz_office: "Asia/Jakarta".into(),
             data_dir: "data".into(),
             log_format: "text".into(),
+            cookie_secure: "auto".into(),
+            session_idle_hours: 8,
         }
     }
 }
@@ -178,6 +186,15 @@ impl Settings {
                 companion_db::redact_url(&self.database_url)
             ));
         }
+        if !matches!(
+            self.cookie_secure.as_str(),
+            "auto" | "true" | "false" | "1" | "0" | "yes" | "no"
+        ) {
+            return bad(format!(
+                "COOKIE_SECURE must be auto, true or false (got {:?})",
+                self.cookie_secure
+            ));
+        }
         if self.office_tz().is_none() {
             return bad(format!(
                 "TZ_OFFICE {:?} is not a known time zone",
@@ -215,6 +232,22 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Whether cookies get `Secure` (and the `__Host-` prefix).
+    pub fn cookie_secure(&self) -> bool {
+        match self.cookie_secure.as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => self.public_base_url.starts_with("https://"),
+        }
+    }
+
+    pub fn web_config(&self) -> companion_web::WebConfig {
+        companion_web::WebConfig {
+            cookie_secure: self.cookie_secure(),
+            session_idle: chrono::Duration::hours(self.session_idle_hours.clamp(1, 24 * 30)),
+        }
     }
 
     pub fn office_tz(&self) -> Option<chrono_tz::Tz> {

@@ -1,5 +1,6 @@
 //! `sicantik-companion`: the command line, configuration and wiring of every capability.
 
+mod accounts_cmd;
 mod config;
 mod scheduler;
 mod server;
@@ -57,21 +58,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// User accounts (staff application capability).
-    User {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Staff accounts: add, list, disable/enable, password, API token.
+    User(accounts_cmd::UserArgs),
     /// Signing keys (signing capability).
     Keys {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Audit trail (staff application capability).
-    Audit {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// The audit trail: `audit verify` checks its hash chain.
+    Audit(accounts_cmd::AuditArgs),
 }
 
 /// Exit codes of the contract: 1 for a user error, 2 for an internal one.
@@ -132,9 +127,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Verify { .. } => not_yet("verify", "signing and verification"),
         Command::Documents { .. } => not_yet("documents", "documents"),
-        Command::User { .. } => not_yet("user", "staff application"),
+        Command::User(args) => {
+            let db = server::open_database(&settings).await?;
+            let result = accounts_cmd::run_user(&db, args).await;
+            db.close().await;
+            result
+        }
         Command::Keys { .. } => not_yet("keys", "signing"),
-        Command::Audit { .. } => not_yet("audit", "staff application"),
+        Command::Audit(args) => {
+            let db = server::open_database(&settings).await?;
+            let result = accounts_cmd::run_audit(&db, args).await;
+            db.close().await;
+            result
+        }
     }
 }
 

@@ -227,7 +227,40 @@ impl Scheduler {
             );
             return Ok(false);
         }
-        self.holding(job.lease(), self.run(job)).await.map(|_| true)
+        self.holding(job.lease(), self.run_measured(job))
+            .await
+            .map(|_| true)
+    }
+
+    /// Starts `job` in the background if its lease is free; `Ok(false)` when it is already
+    /// running here or on another instance.
+    pub async fn start_in_background(&self, job: Job) -> anyhow::Result<bool> {
+        if !self.acquire(job.lease()).await? {
+            return Ok(false);
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.holding(job.lease(), me.run_measured(job)).await {
+                tracing::error!(job = job.name(), error = %e, "job started by hand failed");
+            }
+        });
+        Ok(true)
+    }
+
+    /// [`Scheduler::run`] with job metrics (`companion_job_runs_total`, duration).
+    async fn run_measured(&self, job: Job) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.run(job).await;
+        let outcome = if result.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        metrics::counter!("companion_job_runs_total", "job" => job.name(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("companion_job_duration_seconds", "job" => job.name())
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Waits (up to `patience`) for `lease`, then runs `work` under it.
@@ -323,6 +356,34 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "instance".into())
+}
+
+impl companion_web::JobControl for Scheduler {
+    fn start_sync(
+        &self,
+        kind: companion_web::SyncKind,
+    ) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        use companion_web::SyncKind;
+        let job = match kind {
+            SyncKind::Incremental => Job::ListIncremental,
+            SyncKind::Full => Job::ListFull,
+            SyncKind::Types => Job::Types,
+            SyncKind::Expiry => Job::Expiry,
+        };
+        Box::pin(async move {
+            match self.start_in_background(job).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(
+                    "Sinkronisasi sejenis sedang berjalan. Tunggu sampai selesai lalu coba lagi."
+                        .to_string(),
+                ),
+                Err(e) => {
+                    tracing::error!(job = job.name(), error = %e, "could not start a job");
+                    Err("Sinkronisasi tidak dapat dimulai (basis data tidak menjawab).".to_string())
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -42,21 +42,39 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
 async fn run_web(
     settings: &Settings,
     db: Database,
+    scheduler: &Scheduler,
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), CliError> {
-    let state = companion_web::AppState {
-        db,
-        metrics: crate::telemetry::metrics(),
-        office_tz: settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta),
-    };
-    let app = companion_web::router(state);
+    let mut state =
+        companion_web::AppState::new(db, settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta));
+    state.metrics = crate::telemetry::metrics();
+    state.config = settings.web_config();
+    state.jobs = Some(Arc::new(scheduler.clone()));
+    let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;
         })
         .await
         .map_err(|e| CliError::Internal(e.into()))
+}
+
+/// Deletes expired sessions hourly (they are refused anyway; this keeps the table small).
+fn sweep_sessions(db: Database, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            match db.delete_expired_sessions().await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 fn ctrl_c_to(tx: watch::Sender<bool>) {
@@ -106,7 +124,8 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     } = start(settings).await?;
     let jobs = scheduler.spawn_all(rx.clone());
     tracing::info!(listen = %settings.listen, backend = db.backend_name(), "serving");
-    run_web(&settings, db.clone(), listener, rx).await?;
+    sweep_sessions(db.clone(), rx.clone());
+    run_web(&settings, db.clone(), &scheduler, listener, rx).await?;
     for j in jobs {
         j.abort();
     }
@@ -148,6 +167,8 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         rx,
     } = start(settings).await?;
 
+    let logins = demo_logins(&db, &settings.data_dir).await?;
+
     // Seed: permit types, a full sync and the expiry workaround, then the regular schedule.
     let seeding = {
         let scheduler = scheduler.clone();
@@ -169,15 +190,24 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     let base = format!("http://{}", settings.listen);
     println!("SICANTIK Companion demo");
     println!("  data folder:         {}/", settings.data_dir);
-    println!("  permits (web):       {base}/");
+    println!("  staff application:   {base}/  (sign in at {base}/masuk)");
+    println!("  permits (web):       {base}/izin");
+    println!("  API (OpenAPI):       {base}/api/v1/openapi.json");
     println!("  permits (API):       {base}/api/v1/permits");
     println!("  sync runs (API):     {base}/api/v1/sync/runs");
-    println!("  statistics (API):    {base}/api/v1/stats");
+    println!("  dashboard (API):     {base}/api/v1/dashboard");
     println!("  metrics:             {base}/metrics");
     println!("  SICANTIK simulator:  {}", sim.base_url());
-    println!("  logins:              none yet (accounts arrive with the staff application)");
+    println!("  logins (also in {}/demo-logins.json):", settings.data_dir);
+    for l in &logins {
+        println!(
+            "    {:<9} {:<10} password {}",
+            l.role, l.username, l.password
+        );
+    }
     println!("Syncing from the simulator now; Ctrl-C stops.");
-    let result = run_web(&settings, db.clone(), listener, rx).await;
+    sweep_sessions(db.clone(), rx.clone());
+    let result = run_web(&settings, db.clone(), &scheduler, listener, rx).await;
     seeding.abort();
     for j in jobs {
         j.abort();
@@ -185,4 +215,65 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     db.close().await;
     drop(sim);
     result
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DemoLogin {
+    username: String,
+    password: String,
+    role: String,
+}
+
+/// One account per role for the demo. Passwords are generated on the first start and kept in
+/// `<data>/demo-logins.json` (owner-only), so later starts print the same logins.
+async fn demo_logins(db: &Database, data_dir: &str) -> Result<Vec<DemoLogin>, CliError> {
+    use companion_domain::Role;
+    let path = std::path::Path::new(data_dir).join("demo-logins.json");
+    let saved: Vec<DemoLogin> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut logins = Vec::new();
+    for role in Role::ALL {
+        let username = format!("demo.{}", role.as_str());
+        let known = saved.iter().find(|l| l.username == username);
+        match (db.get_user_by_name(&username).await?, known) {
+            (Some(_), Some(l)) => logins.push(DemoLogin {
+                username,
+                password: l.password.clone(),
+                role: role.as_str().into(),
+            }),
+            (Some(_), None) => {
+                // The account exists but its password was not saved here: leave it alone.
+                tracing::warn!(username, "demo account exists without a saved password");
+            }
+            (None, _) => {
+                let password = companion_domain::accounts::generate_password();
+                let display = format!("Demo {}", role.label());
+                crate::accounts_cmd::add_user(db, &username, role, Some(&display), &password)
+                    .await?;
+                logins.push(DemoLogin {
+                    username,
+                    password,
+                    role: role.as_str().into(),
+                });
+            }
+        }
+    }
+    let json = serde_json::to_vec_pretty(&logins).map_err(|e| CliError::Internal(e.into()))?;
+    write_private(&path, &json)
+        .map_err(|e| CliError::User(format!("cannot write {}: {e}", path.display())))?;
+    Ok(logins)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
 }

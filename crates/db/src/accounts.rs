@@ -130,15 +130,13 @@ impl Database {
     }
 
     pub async fn get_user_by_name(&self, username: &str) -> Result<Option<User>> {
-        Ok(self
-            .user_for_login(username)
-            .await?
-            .map(|(user, _)| user))
+        Ok(self.user_for_login(username).await?.map(|(user, _)| user))
     }
 
     /// The user and their password hash, for checking a login.
     pub async fn user_for_login(&self, username: &str) -> Result<Option<(User, String)>> {
-        let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1");
+        let sql =
+            format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1");
         let row: Option<(String, UserRow)> = on_backend!(self, pool => {
             use sqlx::Row;
             match sqlx::query(&sql).bind(username).fetch_optional(pool).await? {
@@ -397,6 +395,20 @@ impl Database {
             sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+}
+
+impl Database {
+    pub async fn set_display_name(&self, id: i64, name: &str) -> Result<bool> {
+        let n = on_backend!(self, pool => {
+            sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
+                .bind(id)
+                .bind(name)
                 .execute(pool)
                 .await?
                 .rows_affected()

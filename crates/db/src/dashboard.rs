@@ -67,23 +67,27 @@ impl Database {
     pub async fn dashboard(&self, today: NaiveDate) -> Result<Dashboard> {
         let StatusCounts { issued, in_process } = self.status_counts().await?;
         let months = last_12_months(today);
-        let first = NaiveDate::parse_from_str(&format!("{}-01", months[0]), "%Y-%m-%d")
-            .unwrap_or(today);
+        let first =
+            NaiveDate::parse_from_str(&format!("{}-01", months[0]), "%Y-%m-%d").unwrap_or(today);
         let per_month: Vec<(String, i64)> = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_as(
-                "SELECT substr(issue_date, 1, 7) AS m, COUNT(*) FROM permits \
+            Backend::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT substr(issue_date, 1, 7) AS m, COUNT(*) FROM permits \
                  WHERE status = 'issued' AND issue_date >= $1 GROUP BY m",
-            )
-            .bind(first)
-            .fetch_all(pool)
-            .await?,
-            Backend::Postgres(pool) => sqlx::query_as(
-                "SELECT to_char(issue_date, 'YYYY-MM') AS m, COUNT(*) FROM permits \
+                )
+                .bind(first)
+                .fetch_all(pool)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT to_char(issue_date, 'YYYY-MM') AS m, COUNT(*) FROM permits \
                  WHERE status = 'issued' AND issue_date >= $1 GROUP BY m",
-            )
-            .bind(first)
-            .fetch_all(pool)
-            .await?,
+                )
+                .bind(first)
+                .fetch_all(pool)
+                .await?
+            }
         };
         let per_month: std::collections::HashMap<String, i64> = per_month.into_iter().collect();
         let issued_per_month = months

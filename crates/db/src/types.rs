@@ -106,6 +106,20 @@ impl Database {
         }))
     }
 
+    /// Every permit type name, for filter lists: the master list plus names seen on permits
+    /// (read from the type index, without counting).
+    pub async fn type_names(&self) -> Result<Vec<String>> {
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT name FROM permit_types UNION \
+                 SELECT DISTINCT permit_type_name FROM permits WHERE permit_type_name IS NOT NULL \
+                 ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     pub async fn set_kv(&self, key: &str, value: &str) -> Result<()> {
         let now = crate::now();
         on_backend!(self, pool => {

@@ -48,7 +48,10 @@ async fn sessions_and_tokens_die_with_their_user(backend: &str) {
     let s = db.session("s1").await.expect("lookup").expect("live");
     assert_eq!(s.user.role, Role::Staff);
     assert_eq!(s.csrf_token, "c1");
-    let token = db.create_api_token(u.id, "ci", "d1", "abcd").await.expect("token");
+    let token = db
+        .create_api_token(u.id, "ci", "d1", "abcd")
+        .await
+        .expect("token");
     assert!(db.token_user("d1").await.expect("lookup").is_some());
 
     // Disabled: neither resolves; enabled again: the token works, the session stays gone.
@@ -79,14 +82,18 @@ async fn sessions_and_tokens_die_with_their_user(backend: &str) {
     assert_eq!(db.delete_expired_sessions().await.expect("sweep"), 1);
 
     // Deleted user: everything goes with it.
-    db.create_api_token(u.id, "ci2", "d2", "efgh").await.expect("token");
+    db.create_api_token(u.id, "ci2", "d2", "efgh")
+        .await
+        .expect("token");
     assert!(db.delete_user(u.id).await.expect("delete"));
     assert!(db.token_user("d2").await.expect("lookup").is_none());
     t.cleanup().await.expect("cleanup");
 }
 
 async fn tamper(t: &TestDb, sql: &str) {
-    companion_db::testing::execute_raw(&t.db, sql).await.expect("tamper");
+    companion_db::testing::execute_raw(&t.db, sql)
+        .await
+        .expect("tamper");
 }
 
 async fn audit_verify_detects_edits_and_deletions(backend: &str) {
@@ -94,11 +101,18 @@ async fn audit_verify_detects_edits_and_deletions(backend: &str) {
     let db = &t.db;
     assert_eq!(db.verify_audit().await.expect("verify"), Ok(0));
     for i in 1..=6 {
-        db.append_audit(&record("user.create", &i.to_string())).await.expect("append");
+        db.append_audit(&record("user.create", &i.to_string()))
+            .await
+            .expect("append");
     }
     assert_eq!(db.verify_audit().await.expect("verify"), Ok(6));
     let (page, total) = db
-        .list_audit(&companion_db::AuditQuery { action: Some("user.".into()), page: 1, per_page: 2, ..Default::default() })
+        .list_audit(&companion_db::AuditQuery {
+            action: Some("user.".into()),
+            page: 1,
+            per_page: 2,
+            ..Default::default()
+        })
         .await
         .expect("list");
     assert_eq!(total, 6);
@@ -106,7 +120,10 @@ async fn audit_verify_detects_edits_and_deletions(backend: &str) {
 
     // Edit one field of entry 3 in place.
     tamper(&t, "UPDATE audit_log SET actor = 'mallory' WHERE id = 3").await;
-    assert_eq!(db.verify_audit().await.expect("verify"), Err(ChainBreak::Altered { id: 3 }));
+    assert_eq!(
+        db.verify_audit().await.expect("verify"),
+        Err(ChainBreak::Altered { id: 3 })
+    );
     tamper(&t, "UPDATE audit_log SET actor = 'cli' WHERE id = 3").await;
     assert_eq!(db.verify_audit().await.expect("verify"), Ok(6));
 
@@ -119,13 +136,18 @@ async fn audit_verify_detects_edits_and_deletions(backend: &str) {
     t.cleanup().await.expect("cleanup");
     let t = TestDb::new(backend).await.expect("test db");
     for i in 1..=3 {
-        t.db.append_audit(&record("user.create", &i.to_string())).await.expect("append");
+        t.db.append_audit(&record("user.create", &i.to_string()))
+            .await
+            .expect("append");
     }
     // Delete the newest entry: only the head knows it existed.
     tamper(&t, "DELETE FROM audit_log WHERE id = 3").await;
     assert_eq!(
         t.db.verify_audit().await.expect("verify"),
-        Err(ChainBreak::TailMissing { last_present: 2, head_id: 3 })
+        Err(ChainBreak::TailMissing {
+            last_present: 2,
+            head_id: 3
+        })
     );
     t.cleanup().await.expect("cleanup");
 }
@@ -137,7 +159,9 @@ async fn concurrent_audit_appends_keep_one_chain(backend: &str) {
             let db = t.db.clone();
             tokio::spawn(async move {
                 for i in 0..10 {
-                    db.append_audit(&record("sync.start", &format!("{w}-{i}"))).await.expect("append");
+                    db.append_audit(&record("sync.start", &format!("{w}-{i}")))
+                        .await
+                        .expect("append");
                 }
             })
         })

@@ -13,7 +13,17 @@ use sha2::{Digest, Sha256};
 
 /// The four roles of the office.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, PartialOrd, Ord,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    PartialOrd,
+    Ord,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -101,7 +111,11 @@ pub fn normalize_username(name: &str) -> Result<String, AccountError> {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(name) } else { Err(AccountError::BadUsername) }
+    if ok {
+        Ok(name)
+    } else {
+        Err(AccountError::BadUsername)
+    }
 }
 
 pub fn check_password_policy(password: &str) -> Result<(), AccountError> {
@@ -216,8 +230,14 @@ mod tests {
         assert_eq!(normalize_username(" Budi.S "), Ok("budi.s".into()));
         assert_eq!(normalize_username("ab"), Err(AccountError::BadUsername));
         assert_eq!(normalize_username("a b c"), Err(AccountError::BadUsername));
-        assert_eq!(normalize_username("<script>"), Err(AccountError::BadUsername));
-        assert_eq!(check_password_policy("short"), Err(AccountError::PasswordTooShort));
+        assert_eq!(
+            normalize_username("<script>"),
+            Err(AccountError::BadUsername)
+        );
+        assert_eq!(
+            check_password_policy("short"),
+            Err(AccountError::PasswordTooShort)
+        );
         assert!(check_password_policy(&generate_password()).is_ok());
     }
 

@@ -133,7 +133,9 @@ impl ChainVerifier {
                 last_present: self.last_id,
                 head_id,
             }),
-            Some((head_id, head_hash)) if head_id != self.last_id || head_hash != self.prev_hash => {
+            Some((head_id, head_hash))
+                if head_id != self.last_id || head_hash != self.prev_hash =>
+            {
                 Err(ChainBreak::HeadMismatch { id: self.last_id })
             }
             Some(_) => Ok(self.checked),
@@ -214,14 +216,26 @@ mod tests {
         let h = head(&c);
         let mut middle = c.clone();
         middle.remove(1);
-        assert_eq!(verify(&middle, h.clone()), Err(ChainBreak::Missing { id: 3 }));
+        assert_eq!(
+            verify(&middle, h.clone()),
+            Err(ChainBreak::Missing { id: 3 })
+        );
         let mut tail = c.clone();
         tail.pop();
         assert_eq!(
             verify(&tail, h.clone()),
-            Err(ChainBreak::TailMissing { last_present: 4, head_id: 5 })
+            Err(ChainBreak::TailMissing {
+                last_present: 4,
+                head_id: 5
+            })
         );
-        assert_eq!(verify(&[], h), Err(ChainBreak::TailMissing { last_present: 0, head_id: 5 }));
+        assert_eq!(
+            verify(&[], h),
+            Err(ChainBreak::TailMissing {
+                last_present: 0,
+                head_id: 5
+            })
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ pub mod permits;
 pub mod sync_plan;
 pub mod text;
 
+pub use accounts::{Permission, Role};
+pub use audit::{AuditEntry, AuditRecord};
 pub use events::{DomainEvent, EventKind};
 pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
 pub use sync_plan::{PagePlan, RecentPermits, StatusTransition, SyncSummary, plan_page};
-pub use accounts::{Permission, Role};
-pub use audit::{AuditEntry, AuditRecord};

@@ -135,7 +135,21 @@ pub async fn run_expiry_sync(
             }
             match queue.pop_front() {
                 Some(task) => {
-                    in_flight.push(process(client, db, opts, run_id, task));
+                    // Each look-up runs as its own task: a future merely stored here would not
+                    // be polled while this loop awaits the database, and on SQLite a look-up
+                    // paused inside its write transaction would hold the write lock against
+                    // that very await (a deadlock until the busy timeout).
+                    let (client, db, opts) = (client.clone(), db.clone(), opts.clone());
+                    let work =
+                        tokio::spawn(
+                            async move { process(&client, &db, &opts, run_id, task).await },
+                        );
+                    in_flight.push(async move {
+                        work.await.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "expiry look-up task failed");
+                            Ok((ExpiryStatus::Error, 0))
+                        })
+                    });
                     scheduled += 1;
                 }
                 None => break,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -12,46 +12,93 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// The JSON shape of every error: `{"error": {"code": "…", "message": "…"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `forbidden`, `bad_request`.
+    pub code: String,
+    /// A human message in Bahasa Indonesia.
+    pub message: String,
+}
+
 impl ApiError {
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            status,
+            code,
             message: message.into(),
         }
     }
-
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_request",
-            message: message.into(),
-        }
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Silakan masuk terlebih dahulu (sesi atau token API tidak berlaku).",
+        )
+    }
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Peran Anda tidak diizinkan melakukan tindakan ini.",
+        )
+    }
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Token keamanan formulir tidak cocok. Muat ulang halaman lalu coba lagi.",
+        )
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Terjadi kesalahan pada server. Silakan coba lagi.",
+        )
     }
 }
 
 impl From<companion_db::DbError> for ApiError {
     fn from(e: companion_db::DbError) -> Self {
-        // The detail goes to the log, never to the client.
-        tracing::error!(error = %e, "database error in request");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "Terjadi kesalahan pada server. Silakan coba lagi.".into(),
+        match e {
+            companion_db::DbError::Duplicate(what) => {
+                Self::conflict(format!("Data dengan {what} yang sama sudah ada."))
+            }
+            other => {
+                // The detail goes to the log, never to the client.
+                tracing::error!(error = %other, "database error in request");
+                Self::internal()
+            }
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
     }
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("Halaman tidak ditemukan.")
 }

@@ -10,6 +10,7 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database answers (and, once documents exist, the object store).
 pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready: database ok\n"),

@@ -1,19 +1,91 @@
-//! The HTTP layer: translates requests into calls on the crates below and results into JSON or
-//! HTML. No SQL and no business rules here.
+//! The HTTP layer: translates requests into calls on the crates below and results into HTML
+//! (the staff application, in Bahasa Indonesia) or JSON (the REST API under `/api/v1`).
+//! No SQL and no business rules here; who may do what is `companion_domain::Role::may`.
+//!
+//! Rooms: `routes.rs` is the whole URL map with each route's access rule; `auth.rs` sessions,
+//! tokens, CSRF and login throttling; `ui/` the pages; `api/` the JSON API and its OpenAPI
+//! document; `charts.rs` server-rendered SVG charts; `health.rs` health and metrics.
 
-mod api;
+pub mod api;
+pub mod auth;
+#[path = "charts_stub.rs"]
+pub mod charts;
 mod errors;
 mod health;
-mod pages;
+mod http_metrics;
+pub mod routes;
+mod static_files;
+pub mod ui;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::get;
 use companion_db::Database;
+use companion_domain::AuditRecord;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-pub use errors::ApiError;
+pub use errors::{ApiError, ErrorBody};
+pub use routes::{Access, RouteSpec, router, routes};
+
+/// Which SICANTIK job a person can start by hand.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncKind {
+    /// New and changed permits (the newest pages).
+    Incremental,
+    /// Every page of both lists.
+    Full,
+    /// The permit-type master list.
+    Types,
+    /// The per-permit expiry workaround (`cekperizinan`).
+    Expiry,
+}
+
+impl SyncKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "incremental" => Some(Self::Incremental),
+            "full" => Some(Self::Full),
+            "types" => Some(Self::Types),
+            "expiry" => Some(Self::Expiry),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incremental => "incremental",
+            Self::Full => "full",
+            Self::Types => "types",
+            Self::Expiry => "expiry",
+        }
+    }
+}
+
+/// Starts background jobs on behalf of the web layer (implemented by the app's scheduler).
+pub trait JobControl: Send + Sync {
+    /// Starts `kind` in the background; `Err` with a reason (in Bahasa Indonesia) when it cannot
+    /// start, e.g. because the same job is already running.
+    fn start_sync(&self, kind: SyncKind) -> futures::future::BoxFuture<'_, Result<(), String>>;
+}
+
+/// Settings the web layer needs.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Adds `Secure` (and the `__Host-` prefix) to cookies; on whenever the public URL is https.
+    pub cookie_secure: bool,
+    /// Idle lifetime of a browser session.
+    pub session_idle: chrono::Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            cookie_secure: false,
+            session_idle: chrono::Duration::hours(8),
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -22,34 +94,63 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Times on pages are shown in the office's zone (`TZ_OFFICE`).
     pub office_tz: chrono_tz::Tz,
+    pub config: WebConfig,
+    pub jobs: Option<Arc<dyn JobControl>>,
+    pub throttle: Arc<auth::LoginThrottle>,
+    /// The dashboard's figures, recomputed at most every [`DASHBOARD_TTL`] (they scan every permit).
+    pub dashboard_cache:
+        Arc<tokio::sync::Mutex<Option<(std::time::Instant, companion_db::Dashboard)>>>,
 }
 
+/// How long dashboard figures may be reused.
+pub const DASHBOARD_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl AppState {
+    pub fn new(db: Database, office_tz: chrono_tz::Tz) -> Self {
+        Self {
+            db,
+            metrics: None,
+            office_tz,
+            config: WebConfig::default(),
+            jobs: None,
+            throttle: Arc::default(),
+            dashboard_cache: Arc::default(),
+        }
+    }
+
+    /// The dashboard's figures, from the cache when fresh. One request recomputes while the
+    /// others wait for it, instead of all scanning the permits at once.
+    pub async fn dashboard(&self) -> Result<companion_db::Dashboard, companion_db::DbError> {
+        let mut cached = self.dashboard_cache.lock().await;
+        if let Some((at, d)) = cached.as_ref()
+            && at.elapsed() < DASHBOARD_TTL
+        {
+            return Ok(d.clone());
+        }
+        let d = self.db.dashboard(self.office_today()).await?;
+        *cached = Some((std::time::Instant::now(), d.clone()));
+        Ok(d)
+    }
+
     pub fn office_time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
         t.with_timezone(&self.office_tz)
             .format("%d-%m-%Y %H:%M")
             .to_string()
     }
-}
 
-/// The whole URL map in one place.
-pub fn router(state: AppState) -> Router {
-    let state = Arc::new(state);
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/", get(pages::home))
-        .route("/izin/{id}", get(pages::permit))
-        .route("/api/v1/permits", get(api::list_permits))
-        .route("/api/v1/permits/{id}", get(api::get_permit))
-        .route("/api/v1/permit-types", get(api::list_types))
-        .route("/api/v1/sync/runs", get(api::list_runs))
-        .route("/api/v1/sync/runs/{id}", get(api::get_run))
-        .route("/api/v1/sync/calls", get(api::list_calls))
-        .route("/api/v1/stats", get(api::stats))
-        .fallback(errors::not_found)
-        .with_state(state)
+    pub fn office_today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.office_tz)
+            .date_naive()
+    }
+
+    /// Appends to the audit trail; a failure is logged loudly but does not undo the action
+    /// that already happened.
+    pub async fn audit(&self, record: AuditRecord) {
+        if let Err(e) = self.db.append_audit(&record).await {
+            tracing::error!(error = %e, action = %record.action, "could not write the audit trail");
+        }
+    }
 }
 
 pub type Shared = Arc<AppState>;

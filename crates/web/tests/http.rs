@@ -1,120 +1,199 @@
-//! The HTTP layer over a real loopback server, on SQLite and PostgreSQL.
+//! The HTTP layer over a real loopback server, on SQLite and PostgreSQL: health, the JSON API
+//! with a bearer token, escaping on pages, the OpenAPI document and CSV export.
 
-use companion_db::testing::TestDb;
-use companion_domain::{DataFlags, IncomingPermit, PermitStatus, plan_page};
-use companion_web::{AppState, router};
+mod common;
+
+use common::{harness, session_for};
+use companion_domain::Role;
 
 companion_db::on_both_backends!(health_api_and_pages);
 
-async fn serve(db: companion_db::Database) -> String {
-    let app = router(AppState {
-        db,
-        metrics: None,
-        office_tz: chrono_tz::Asia::Jakarta,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
-    let response = http.get(&url).send().await.expect("request");
-    response.json().await.expect("JSON body")
-}
-
-async fn get_text(http: &reqwest::Client, url: String) -> String {
-    let response = http.get(&url).send().await.expect("request");
-    response.text().await.expect("text body")
-}
-
 async fn health_api_and_pages(backend: &str) {
-    let t = TestDb::new(backend).await.unwrap();
-    let mut flags = DataFlags::new();
-    flags.insert("applicant_name".into(), "junk:0".into());
-    let rows = vec![
-        IncomingPermit {
-            pendaftaran_id: "0142307703072025".into(),
-            status: PermitStatus::Issued,
-            applicant_name: Some("<script>alert(1)</script> GINTING".into()),
-            permit_type_name: Some("IZIN USAHA TOKO".into()),
-            permit_number: Some("503/0112/IUT/DPM-PTSP/2024".into()),
-            flags: DataFlags::new(),
-        },
-        IncomingPermit {
-            pendaftaran_id: "0150300102102025".into(),
-            status: PermitStatus::InProcess,
-            applicant_name: None,
-            permit_type_name: Some("IZIN USAHA MIKRO KECIL".into()),
-            permit_number: None,
-            flags,
-        },
-    ];
-    let plan = plan_page(&rows, &Default::default());
-    t.db.apply_page(&plan, None, &[], &[]).await.unwrap();
-    let base = serve(t.db.clone()).await;
-    let http = reqwest::Client::new();
+    let h = harness(backend).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = h.router.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let token = h.tokens[&Role::Staff].clone();
+    let get = |path: &str| http.get(format!("{base}{path}")).bearer_auth(&token).send();
 
     assert_eq!(
         http.get(format!("{base}/healthz"))
             .send()
             .await
-            .unwrap()
+            .expect("req")
             .text()
             .await
-            .unwrap(),
+            .expect("body"),
         "ok"
     );
     assert_eq!(
         http.get(format!("{base}/readyz"))
             .send()
             .await
-            .unwrap()
+            .expect("req")
             .status(),
         200
     );
 
-    let list: serde_json::Value =
-        get_json(&http, format!("{base}/api/v1/permits?status=issued")).await;
+    let list: serde_json::Value = get("/api/v1/permits?status=issued")
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["pendaftaran_id"], "0142307703072025");
 
-    let one: serde_json::Value =
-        get_json(&http, format!("{base}/api/v1/permits/0150300102102025")).await;
+    let one: serde_json::Value = get("/api/v1/permits/0150300102102025")
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(one["permit"]["flags"]["applicant_name"], "junk:0");
     assert_eq!(one["status_history"][0]["to_status"], "in_process");
 
-    let missing = http
-        .get(format!("{base}/api/v1/permits/999"))
-        .send()
-        .await
-        .unwrap();
+    let missing = get("/api/v1/permits/999").await.expect("req");
     assert_eq!(missing.status(), 404);
-    let body: serde_json::Value = missing.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "not_found");
-
-    let bad = http
-        .get(format!("{base}/api/v1/permits?status=bogus"))
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.expect("json")["error"]["code"],
+        "not_found"
+    );
+    for bad in [
+        "/api/v1/permits?status=bogus",
+        "/api/v1/permits?page=0",
+        "/api/v1/permits?per_page=100000",
+        "/api/v1/permits?expiring_within_days=99999999999999999999",
+        "/api/v1/permits?issued_from=2026-02-30",
+        "/api/v1/sync/runs/abc",
+        "/api/v1/audit?from=kemarin",
+    ] {
+        let r = get(bad).await.expect("req");
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.expect("json error body");
+        assert!(status == 400 || status == 403, "{bad}: {status}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{bad}"
+        );
+    }
+    // Without credentials the API answers 401 in JSON, a page redirects to the login form.
+    let anon = http
+        .get(format!("{base}/api/v1/permits"))
         .send()
         .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+        .expect("req");
+    assert_eq!(anon.status(), 401);
+    let anon_page = http
+        .get(format!("{base}/izin?q=x"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(anon_page.status(), 303);
     assert_eq!(
-        bad.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "bad_request"
+        anon_page.headers()["location"],
+        "/masuk?next=%2Fizin%3Fq%3Dx"
     );
+    let forged = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth("sct_forged")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(forged.status(), 401);
 
-    let page = get_text(&http, format!("{base}/?q=ginting")).await;
-    assert!(page.contains("&lt;script&gt;"), "names are escaped");
-    assert!(!page.contains("<script>alert"));
-    assert!(page.contains("Izin terbit"));
-    let detail = get_text(&http, format!("{base}/izin/0150300102102025")).await;
+    // Pages escape what SICANTIK sends.
+    let (sid, _) = session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    let page = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", format!("sc_session={sid}"))
+            .send()
+    };
+    let list_page = page("/izin?q=ginting".into())
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("body");
+    assert!(list_page.contains("&lt;script&gt;"), "names are escaped");
+    assert!(!list_page.contains("<script>alert"));
+    let detail = page("/izin/0150300102102025".into())
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("body");
     assert!(
         detail.contains("Nama pemohon tidak wajar di SICANTIK"),
         "flags are explained"
     );
+    let dashboard = page("/".into())
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        dashboard.matches("<svg class=\"chart\"").count() >= 4,
+        "charts drawn"
+    );
+    assert!(dashboard.contains("data-role-badge=\"staff\""));
 
-    let stats: serde_json::Value = get_json(&http, format!("{base}/api/v1/stats")).await;
-    assert_eq!(stats["permits"]["issued"], 1);
-    t.cleanup().await.unwrap();
+    // CSV: every match, spreadsheet-friendly.
+    let csv = get("/api/v1/exports/permits.csv").await.expect("req");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.expect("body");
+    assert!(csv.starts_with('\u{feff}'));
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        csv.contains("\"<script>alert(1)</script> GINTING\"")
+            || csv.contains("<script>alert(1)</script> GINTING")
+    );
+
+    // Static assets are served from the binary with long caching.
+    let css = http
+        .get(format!("{base}/static/app.css"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["cache-control"]
+            .to_str()
+            .unwrap_or("")
+            .contains("immutable")
+    );
+
+    // The OpenAPI document describes every /api/v1 route the router has.
+    let doc: serde_json::Value = http
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for r in companion_web::routes()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1/") && r.path != "/api/v1/openapi.json")
+    {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} missing from openapi.json",
+            r.method,
+            r.path
+        );
+    }
+    h.t.cleanup().await.expect("cleanup");
 }

@@ -60,3 +60,7 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (singleton, last_id, last_hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- The permit list's default order (newest first) and the letter-date sort and range filter.
+CREATE INDEX permits_newest ON permits (first_seen_at, pendaftaran_id);
+CREATE INDEX permits_issue_date ON permits (issue_date);

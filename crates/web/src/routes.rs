@@ -1,0 +1,274 @@
+//! The whole URL map in one place, each route with its access rule. A route is added only
+//! through [`Routes::add`], which installs the access check, so none can exist without a rule;
+//! the role × route matrix test walks [`routes`] to check every rule.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::from_fn;
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use companion_domain::Permission;
+
+use crate::{AppState, Shared, api, auth, health, static_files, ui};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (login form, health, public documents).
+    Public,
+    /// Static files: no lookup of the caller at all.
+    Asset,
+    /// A signed-in user whose role grants the permission.
+    Signed(Permission),
+}
+
+/// A page answers unauthenticated callers with a redirect to the login form and errors as HTML;
+/// an API route answers with JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Page,
+    Api,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub kind: RouteKind,
+}
+
+struct Routes {
+    router: Router<Shared>,
+    specs: Vec<RouteSpec>,
+}
+
+impl Routes {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        access: Access,
+        handler: MethodRouter<Shared>,
+    ) -> Self {
+        let kind = if path.starts_with("/api/") {
+            RouteKind::Api
+        } else {
+            RouteKind::Page
+        };
+        let spec = RouteSpec {
+            method,
+            path,
+            access,
+            kind,
+        };
+        self.specs.push(spec.clone());
+        let handler: MethodRouter<Shared> = handler
+            .layer::<_, std::convert::Infallible>(from_fn(auth::authorize))
+            .layer::<_, std::convert::Infallible>(axum::Extension(spec));
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+use Access::{Asset, Public, Signed};
+use Permission::{ManageOwnAccount as Own, ManageUsers, RunSync, ViewAudit, ViewPermits as View};
+
+fn build() -> Routes {
+    Routes {
+        router: Router::new(),
+        specs: Vec::new(),
+    }
+    // Operations.
+    .add("GET", "/healthz", Public, get(health::healthz))
+    .add("GET", "/readyz", Public, get(health::readyz))
+    .add("GET", "/metrics", Public, get(health::metrics))
+    .add("GET", "/static/{file}", Asset, get(static_files::serve))
+    // Staff application (pages).
+    .add("GET", "/masuk", Public, get(ui::login::form))
+    .add("POST", "/masuk", Public, post(ui::login::submit))
+    .add("POST", "/keluar", Signed(Own), post(ui::login::logout))
+    .add("GET", "/", Signed(View), get(ui::dashboard::page))
+    .add("GET", "/izin", Signed(View), get(ui::permits::list))
+    .add("GET", "/izin.csv", Signed(View), get(ui::permits::csv))
+    .add("GET", "/izin/{id}", Signed(View), get(ui::permits::detail))
+    .add("GET", "/jenis-izin", Signed(View), get(ui::permits::types))
+    .add("GET", "/sinkronisasi", Signed(View), get(ui::sync::page))
+    .add(
+        "POST",
+        "/sinkronisasi",
+        Signed(RunSync),
+        post(ui::sync::start),
+    )
+    .add("GET", "/audit", Signed(ViewAudit), get(ui::audit::page))
+    .add("GET", "/akun", Signed(Own), get(ui::account::page))
+    .add(
+        "POST",
+        "/akun/kata-sandi",
+        Signed(Own),
+        post(ui::account::change_password),
+    )
+    .add(
+        "POST",
+        "/akun/token",
+        Signed(Own),
+        post(ui::account::create_token),
+    )
+    .add(
+        "POST",
+        "/akun/token/{id}/cabut",
+        Signed(Own),
+        post(ui::account::revoke_token),
+    )
+    .add(
+        "GET",
+        "/pengguna",
+        Signed(ManageUsers),
+        get(ui::users::page),
+    )
+    .add(
+        "POST",
+        "/pengguna",
+        Signed(ManageUsers),
+        post(ui::users::create),
+    )
+    .add(
+        "POST",
+        "/pengguna/{id}",
+        Signed(ManageUsers),
+        post(ui::users::update),
+    )
+    // REST API.
+    .add(
+        "GET",
+        "/api/v1/openapi.json",
+        Public,
+        get(api::openapi::document),
+    )
+    .add("GET", "/api/v1/me", Signed(Own), get(api::account::me))
+    .add(
+        "POST",
+        "/api/v1/me/password",
+        Signed(Own),
+        post(api::account::change_password),
+    )
+    .add(
+        "GET",
+        "/api/v1/tokens",
+        Signed(Own),
+        get(api::account::list_tokens),
+    )
+    .add(
+        "POST",
+        "/api/v1/tokens",
+        Signed(Own),
+        post(api::account::create_token),
+    )
+    .add(
+        "DELETE",
+        "/api/v1/tokens/{id}",
+        Signed(Own),
+        delete(api::account::revoke_token),
+    )
+    .add(
+        "GET",
+        "/api/v1/permits",
+        Signed(View),
+        get(api::permits::list),
+    )
+    .add(
+        "GET",
+        "/api/v1/permits/{id}",
+        Signed(View),
+        get(api::permits::detail),
+    )
+    .add(
+        "GET",
+        "/api/v1/exports/permits.csv",
+        Signed(View),
+        get(api::permits::csv),
+    )
+    .add(
+        "GET",
+        "/api/v1/permit-types",
+        Signed(View),
+        get(api::permits::types),
+    )
+    .add(
+        "GET",
+        "/api/v1/dashboard",
+        Signed(View),
+        get(api::permits::dashboard),
+    )
+    .add(
+        "GET",
+        "/api/v1/sync/runs",
+        Signed(View),
+        get(api::sync::list_runs),
+    )
+    .add(
+        "POST",
+        "/api/v1/sync/runs",
+        Signed(RunSync),
+        post(api::sync::start),
+    )
+    .add(
+        "GET",
+        "/api/v1/sync/runs/{id}",
+        Signed(View),
+        get(api::sync::get_run),
+    )
+    .add(
+        "GET",
+        "/api/v1/sync/calls",
+        Signed(View),
+        get(api::sync::list_calls),
+    )
+    .add(
+        "GET",
+        "/api/v1/sync/status",
+        Signed(View),
+        get(api::sync::status),
+    )
+    .add(
+        "GET",
+        "/api/v1/audit",
+        Signed(ViewAudit),
+        get(api::audit::list),
+    )
+    .add(
+        "GET",
+        "/api/v1/users",
+        Signed(ManageUsers),
+        get(api::users::list),
+    )
+    .add(
+        "POST",
+        "/api/v1/users",
+        Signed(ManageUsers),
+        post(api::users::create),
+    )
+    .add(
+        "PATCH",
+        "/api/v1/users/{id}",
+        Signed(ManageUsers),
+        patch(api::users::update),
+    )
+}
+
+/// Every route with its rule, one entry per method.
+pub fn routes() -> Vec<RouteSpec> {
+    build().specs
+}
+
+/// The application's router.
+pub fn router(state: AppState) -> Router {
+    let state: Shared = Arc::new(state);
+    build()
+        .router
+        .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn(crate::http_metrics::record))
+        // `authorize` finds the state here (route layers run inside this one).
+        .layer(axum::Extension(state.clone()))
+        .with_state(state)
+}

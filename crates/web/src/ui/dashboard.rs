@@ -1,0 +1,135 @@
+//! The dashboard: totals and charts (server-rendered SVG, readable on a phone).
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use maud::html;
+
+use super::{Me, Nav, PageResult, layout, num, svg};
+use crate::Shared;
+use crate::charts::{self, Datum};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
+];
+
+/// `2026-03` → `Mar 26`.
+fn month_label(ym: &str) -> String {
+    let (y, m) = ym.split_once('-').unwrap_or((ym, "1"));
+    let m: usize = m.parse().unwrap_or(1);
+    format!(
+        "{} {}",
+        MONTHS[(m.clamp(1, 12)) - 1],
+        y.get(2..).unwrap_or(y)
+    )
+}
+
+fn expiry_status_label(s: &str) -> &str {
+    match s {
+        "found" => "Diketahui",
+        "unknown" => "Belum diperiksa",
+        "not_registered" => "Tidak dikenal SICANTIK",
+        "no_expiry" => "Tanpa tanggal berlaku",
+        "error" => "Gagal, dicoba lagi",
+        other => other,
+    }
+}
+
+pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
+    let d = state.dashboard().await?;
+    let months: Vec<(String, f64)> = d
+        .issued_per_month
+        .iter()
+        .map(|m| (month_label(&m.month), m.count as f64))
+        .collect();
+    let per_month: Vec<Datum> = months
+        .iter()
+        .map(|(l, v)| Datum {
+            label: l,
+            value: *v,
+        })
+        .collect();
+    let top: Vec<Datum> = d
+        .top_types
+        .iter()
+        .map(|t| Datum {
+            label: &t.name,
+            value: t.count as f64,
+        })
+        .collect();
+    let share = [
+        Datum {
+            label: "Terbit",
+            value: d.issued as f64,
+        },
+        Datum {
+            label: "Dalam proses",
+            value: d.in_process as f64,
+        },
+    ];
+    let expiring = [
+        Datum {
+            label: "Sudah lewat",
+            value: d.expiring.expired as f64,
+        },
+        Datum {
+            label: "≤ 30 hari",
+            value: d.expiring.within_30 as f64,
+        },
+        Datum {
+            label: "≤ 60 hari",
+            value: d.expiring.within_60 as f64,
+        },
+        Datum {
+            label: "≤ 90 hari",
+            value: d.expiring.within_90 as f64,
+        },
+    ];
+    let expiry_status: Vec<Datum> = d
+        .expiry_status
+        .iter()
+        .map(|(k, v)| Datum {
+            label: expiry_status_label(k),
+            value: *v as f64,
+        })
+        .collect();
+    let unknown_expiry: i64 = d
+        .expiry_status
+        .iter()
+        .filter(|(k, _)| k.as_str() != "found")
+        .map(|(_, v)| *v)
+        .sum();
+    let content = html! {
+        h1 { "Dasbor" }
+        div.cards {
+            a.card href="/izin?status=issued" { span { "Izin terbit" } b { (num(d.issued)) } }
+            a.card href="/izin?status=in_process" { span { "Dalam proses" } b { (num(d.in_process)) } }
+            a.card href="/jenis-izin" { span { "Jenis izin (di sini / SICANTIK)" }
+                b { (num(d.permit_types_known)) " / " (d.sicantik_jumlah_perizinan.as_deref().unwrap_or("—")) } }
+            a.card href="/izin?expiring_within_days=30&sort=expiry" { span { "Berakhir ≤ 30 hari" } b { (num(d.expiring.within_30)) } }
+            div.card { span { "Tanggal berlaku tidak diketahui" } b { (num(unknown_expiry)) } }
+            div.card { span { "Menunggu PDF" } b { @match d.waiting_for_pdf { Some(n) => (num(n)), None => "—" } }
+                small.muted { "modul dokumen belum aktif" } }
+        }
+        div.grid {
+            section.card.chart-card { h2 { "Izin terbit per bulan" } (svg(charts::column_chart("issued-per-month", "Izin terbit per bulan (12 bulan terakhir)", &per_month))) }
+            section.card.chart-card { h2 { "Jenis izin terbanyak" } (svg(charts::bar_chart("top-types", "Sepuluh jenis izin dengan izin terbanyak", &top))) }
+            section.card.chart-card { h2 { "Izin yang akan berakhir" } (svg(charts::bar_chart("expiring", "Izin terbit menurut sisa masa berlaku", &expiring))) }
+            section.card.chart-card { h2 { "Status izin" } (svg(charts::donut_chart("status-share", "Izin terbit dan dalam proses", &share))) }
+            section.card.chart-card { h2 { "Pemeriksaan tanggal berlaku" } (svg(charts::bar_chart("expiry-status", "Izin terbit menurut hasil pemeriksaan tanggal berlaku ke SICANTIK", &expiry_status))) }
+            section.card.slot { h2 { "Tanda tangan elektronik" } p.muted { "Statistik penandatanganan tampil di sini setelah modul TTE aktif." } }
+            section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
+            section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
+        }
+    };
+    Ok(layout(&me, Nav::Dashboard, "Dasbor", content).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn month_labels() {
+        assert_eq!(super::month_label("2026-03"), "Mar 26");
+        assert_eq!(super::month_label("2025-12"), "Des 25");
+        assert_eq!(super::month_label("junk"), "Jan nk");
+    }
+}

@@ -1,0 +1,205 @@
+//! Signing in and out.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use companion_domain::accounts::{dummy_hash, random_secret, verify_password};
+use maud::html;
+use serde::Deserialize;
+
+use super::{Client, Me, PageResult, bare};
+use crate::Shared;
+use crate::auth::{
+    audit_record, end_session, login_csrf_cookie_name, session_cookie_name, set_cookie,
+    start_session,
+};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NextParam {
+    pub next: Option<String>,
+}
+
+/// Only local paths: an open redirect would help phishing.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+fn render(state: &Shared, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let csrf = random_secret();
+    let page = bare(
+        "Masuk",
+        html! {
+            section.card.login {
+                h1 { "Masuk" }
+                p.muted { "Aplikasi pendamping SICANTIK untuk petugas DPMPTSP Kabupaten Karo." }
+                @if let Some(e) = error { div.error role="alert" { (e) } }
+                form method="post" action="/masuk" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="next" value=(next);
+                    label { "Nama pengguna" input name="username" autocomplete="username" required autofocus; }
+                    label { "Kata sandi" input name="password" type="password" autocomplete="current-password" required; }
+                    button.primary type="submit" { "Masuk" }
+                }
+            }
+        },
+    );
+    let cookie = set_cookie(
+        login_csrf_cookie_name(state.config.cookie_secure),
+        &csrf,
+        Some(3600),
+        state.config.cookie_secure,
+    );
+    (status, [(header::SET_COOKIE, cookie)], page).into_response()
+}
+
+pub async fn form(
+    State(state): State<Shared>,
+    axum::Extension(me): axum::Extension<Option<crate::auth::Principal>>,
+    Query(p): Query<NextParam>,
+) -> Response {
+    let next = safe_next(p.next.as_deref());
+    if me.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    render(&state, &next, None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    pub next: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<Shared>,
+    Client(addr): Client,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
+    let next = safe_next(f.next.as_deref());
+    let username = f.username.trim().to_lowercase();
+    let keys = [format!("user:{username}"), format!("ip:{}", addr.0)];
+    if let Some(wait) = state.throttle.must_wait(&keys) {
+        tracing::warn!(username = %username, client = %addr.0, "login refused: throttled after repeated failures");
+        let msg = format!(
+            "Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {} detik.",
+            wait.as_secs().max(1)
+        );
+        return Ok(render(
+            &state,
+            &next,
+            Some(&msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+    let found = state.db.user_for_login(&username).await?;
+    // Verify against a dummy hash when the user does not exist, so timing does not tell.
+    let hash = found
+        .as_ref()
+        .map(|(_, h)| h.as_str())
+        .unwrap_or(dummy_hash());
+    let password_ok = verify_password(&f.password, hash);
+    let user = match found {
+        Some((user, _)) if password_ok && !user.disabled => user,
+        other => {
+            let count = state.throttle.failed(&keys);
+            let reason = match other {
+                Some((u, _)) if u.disabled && password_ok => "disabled",
+                Some(_) => "wrong_password",
+                None => "unknown_user",
+            };
+            tracing::warn!(username = %username, client = %addr.0, failures = count, reason, "login failed");
+            state
+                .audit(audit_record(
+                    None,
+                    &addr,
+                    "auth.login_failed",
+                    Some(("user", username.clone())),
+                    serde_json::json!({ "reason": reason, "failures": count }),
+                ))
+                .await;
+            let msg = if reason == "disabled" {
+                "Akun ini dinonaktifkan. Hubungi administrator."
+            } else {
+                "Nama pengguna atau kata sandi salah."
+            };
+            return Ok(render(&state, &next, Some(msg), StatusCode::UNAUTHORIZED));
+        }
+    };
+    state.throttle.succeeded(&keys[0]);
+    // A session id the browser already had is dropped, never promoted (no fixation).
+    end_session(&state, &headers).await?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let cookie = start_session(&state, &user, &addr, agent).await?;
+    tracing::info!(username = %user.username, client = %addr.0, "signed in");
+    state
+        .audit(companion_domain::AuditRecord {
+            actor_id: Some(user.id),
+            actor: user.username.clone(),
+            action: "auth.login".into(),
+            target_kind: Some("user".into()),
+            target_id: Some(user.id.to_string()),
+            source: addr.0.clone(),
+            details: serde_json::json!({}),
+        })
+        .await;
+    let clear_login_csrf = set_cookie(
+        login_csrf_cookie_name(state.config.cookie_secure),
+        "",
+        Some(0),
+        state.config.cookie_secure,
+    );
+    let mut response = Redirect::to(&next).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_login_csrf);
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(addr): Client,
+    headers: HeaderMap,
+) -> PageResult {
+    end_session(&state, &headers).await?;
+    state
+        .audit(audit_record(
+            Some(&me),
+            &addr,
+            "auth.logout",
+            None,
+            serde_json::json!({}),
+        ))
+        .await;
+    let clear = set_cookie(
+        session_cookie_name(state.config.cookie_secure),
+        "",
+        Some(0),
+        state.config.cookie_secure,
+    );
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/masuk")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(super::safe_next(Some("/izin?q=a")), "/izin?q=a");
+        assert_eq!(super::safe_next(Some("//evil.example")), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
+        assert_eq!(super::safe_next(Some("/\\evil")), "/");
+        assert_eq!(super::safe_next(None), "/");
+    }
+}

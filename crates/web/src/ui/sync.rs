@@ -1,0 +1,144 @@
+//! The SICANTIK sync page: runs with live progress, "sync now", the expiry workaround's progress,
+//! the API call log and errors.
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect};
+use companion_domain::Permission;
+use maud::html;
+use serde::Deserialize;
+
+use super::{Client, Me, Nav, PageResult, layout, notice, num};
+use crate::api::Query;
+use crate::api::sync::{start_kind, sync_status};
+use crate::{ApiError, Shared, SyncKind};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Notice {
+    pub pesan: Option<String>,
+}
+
+fn kind_label(kind: &str) -> &str {
+    match kind {
+        "list_incremental" | "incremental" => "Perubahan terbaru",
+        "list_full" | "full" => "Lengkap",
+        "types" => "Jenis izin",
+        "expiry" => "Tanggal berlaku",
+        other => other,
+    }
+}
+
+fn outcome_label(o: &str) -> &str {
+    match o {
+        "running" => "Berjalan",
+        "succeeded" => "Berhasil",
+        "partial" => "Sebagian",
+        "failed" => "Gagal",
+        other => other,
+    }
+}
+
+pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
+    let runs = state.db.list_runs(20).await?;
+    let calls = state.db.list_calls(None, 50).await?;
+    let skipped = state.db.list_skipped_rows(None, 20).await?;
+    let status = sync_status(&state).await?;
+    let expiry_total: i64 = status.expiry.values().sum();
+    let expiry_done: i64 = status
+        .expiry
+        .iter()
+        .filter(|(k, _)| k.as_str() != "unknown")
+        .map(|(_, v)| *v)
+        .sum();
+    let content = html! {
+        h1 { "Sinkronisasi SICANTIK" }
+        (notice(n.pesan.as_deref()))
+        @if me.may(Permission::RunSync) {
+            form.filters method="post" action="/sinkronisasi" {
+                input type="hidden" name="csrf" value=(me.csrf());
+                select name="kind" aria-label="Jenis sinkronisasi" {
+                    option value="incremental" { "Perubahan terbaru" }
+                    option value="full" { "Lengkap (semua halaman)" }
+                    option value="types" { "Jenis izin" }
+                    option value="expiry" { "Tanggal berlaku (cekperizinan)" }
+                }
+                button.primary #sync-now type="submit" { "Sinkronkan sekarang" }
+            }
+        }
+        section.card {
+            h2 { "Pemeriksaan tanggal berlaku" }
+            p { (num(expiry_done)) " dari " (num(expiry_total)) " izin terbit sudah diperiksa ke SICANTIK." }
+            progress #expiry-progress value=(expiry_done) max=(expiry_total.max(1)) {}
+            ul.inline-list { @for (k, v) in &status.expiry { li { (k) ": " (num(*v)) } } }
+        }
+        h2 { "Riwayat sinkronisasi" }
+        div.table-wrap { table #runs data-live=(if status.running.is_empty() { "" } else { "/api/v1/sync/status" }) {
+            thead { tr { th { "#" } th { "Jenis" } th { "Mulai" } th { "Hasil" } th { "Kemajuan" } th.num { "Diambil" } th.num.hide-sm { "Baru" } th.num.hide-sm { "Berubah" } th.num.hide-sm { "Dilewati" } th.num { "Galat" } } }
+            tbody {
+                @for r in &runs {
+                    tr data-run-id=(r.id) {
+                        td { (r.id) }
+                        td { (kind_label(&r.kind)) }
+                        td { (state.office_time(r.started_at)) }
+                        td { span class={ "outcome " (r.outcome) } { (outcome_label(&r.outcome)) }
+                             @if let Some(m) = &r.message { br; small.muted { (m) } } }
+                        td { progress value=(r.progress_done) max=(r.progress_total.max(1)) {} " " span.progress-text { (num(r.progress_done)) "/" (num(r.progress_total)) } }
+                        td.num.fetched { (num(r.fetched)) }
+                        td.num.hide-sm { (num(r.inserted)) }
+                        td.num.hide-sm { (num(r.updated)) }
+                        td.num.hide-sm { (num(r.skipped_invalid)) }
+                        td.num { (num(r.errors)) }
+                    }
+                }
+                @if runs.is_empty() { tr { td colspan="10" { "Belum pernah sinkronisasi." } } }
+            }
+        } }
+        h2 { "Baris SICANTIK yang dilewati" }
+        @if skipped.is_empty() { p.muted { "Tidak ada." } } @else {
+            div.table-wrap { table { thead { tr { th { "Endpoint" } th { "Alasan" } th { "Data asli" } } }
+                tbody { @for s in &skipped { tr { td { (s.endpoint) } td { (s.reason) } td { code { (s.raw.chars().take(160).collect::<String>()) } } } } } } }
+        }
+        h2 { "Log panggilan API SICANTIK" }
+        div.table-wrap { table.calls {
+            thead { tr { th { "Waktu" } th { "Endpoint" } th.hide-sm { "Parameter" } th { "HTTP" } th.num { "ms" } th.num.hide-sm { "Baris" } th { "Galat" } } }
+            tbody { @for c in &calls {
+                tr class=[c.error.as_ref().map(|_| "failed")] {
+                    td { (state.office_time(c.called_at)) }
+                    td { (c.endpoint) }
+                    td.hide-sm { code { (c.params) } }
+                    td { (c.http_status.map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
+                    td.num { (c.duration_ms) }
+                    td.num.hide-sm { (c.row_count.map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
+                    td { (c.error.as_deref().unwrap_or("")) }
+                }
+            } }
+        } }
+    };
+    Ok(layout(&me, Nav::Sync, "Sinkronisasi", content).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StartForm {
+    pub kind: String,
+}
+
+pub async fn start(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(addr): Client,
+    Form(f): Form<StartForm>,
+) -> PageResult {
+    let kind = SyncKind::parse(&f.kind).ok_or_else(|| {
+        ApiError::bad_request(format!("Jenis sinkronisasi tidak dikenal: {}", f.kind))
+    })?;
+    let msg = match start_kind(&state, &me, &addr, kind).await {
+        Ok(()) => format!("Sinkronisasi \"{}\" dimulai.", kind_label(kind.as_str())),
+        Err(e) if e.status == axum::http::StatusCode::CONFLICT => e.message,
+        Err(e) => return Err(e.into()),
+    };
+    let to = format!(
+        "/sinkronisasi?pesan={}",
+        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
+    );
+    Ok(Redirect::to(&to).into_response())
+}

@@ -1,0 +1,143 @@
+//! Account management for administrators.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use companion_domain::Role;
+use maud::html;
+use serde::Deserialize;
+
+use super::{Client, Me, Nav, PageResult, layout, notice};
+use crate::Shared;
+use crate::api::Query;
+use crate::api::users::{NewUser, UserChange, do_create_user, do_update_user};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Notice {
+    pub pesan: Option<String>,
+}
+
+fn back(msg: &str) -> axum::response::Response {
+    Redirect::to(&format!(
+        "/pengguna?pesan={}",
+        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
+    ))
+    .into_response()
+}
+
+pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
+    let users = state.db.list_users().await?;
+    let content = html! {
+        h1 { "Pengguna" }
+        (notice(n.pesan.as_deref()))
+        section.card {
+            h2 { "Tambah pengguna" }
+            form.filters method="post" action="/pengguna" {
+                input type="hidden" name="csrf" value=(me.csrf());
+                input name="username" placeholder="nama.pengguna" required aria-label="Nama pengguna";
+                input name="display_name" placeholder="Nama lengkap" aria-label="Nama lengkap";
+                select name="role" aria-label="Peran" { @for r in Role::ALL { option value=(r.as_str()) { (r.label()) } } }
+                input name="password" type="password" placeholder="Kata sandi (kosong: dibuatkan)" autocomplete="new-password" aria-label="Kata sandi";
+                button.primary type="submit" { "Tambah" }
+            }
+        }
+        div.table-wrap { table.users {
+            thead { tr { th { "Nama pengguna" } th { "Nama" } th { "Peran" } th { "Status" } th {} } }
+            tbody { @for u in &users {
+                tr {
+                    td { (u.username) } td { (u.display_name) }
+                    td {
+                        form.inline method="post" action={ "/pengguna/" (u.id) } {
+                            input type="hidden" name="csrf" value=(me.csrf());
+                            select name="role" aria-label="Peran" { @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.label()) } } }
+                            button.link type="submit" { "Ubah" }
+                        }
+                    }
+                    td { @if u.disabled { "Nonaktif" } @else { "Aktif" } }
+                    td {
+                        form.inline method="post" action={ "/pengguna/" (u.id) } {
+                            input type="hidden" name="csrf" value=(me.csrf());
+                            input type="hidden" name="disabled" value=(if u.disabled { "false" } else { "true" });
+                            button.link.danger type="submit" { @if u.disabled { "Aktifkan" } @else { "Nonaktifkan" } }
+                        }
+                    }
+                }
+            } }
+        } }
+    };
+    Ok(layout(&me, Nav::Users, "Pengguna", content).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    pub username: String,
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub role: String,
+    pub password: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(addr): Client,
+    Form(f): Form<CreateForm>,
+) -> PageResult {
+    let Some(role) = Role::parse(&f.role) else {
+        return Ok(back("Peran tidak dikenal."));
+    };
+    let body = NewUser {
+        username: f.username,
+        display_name: f.display_name,
+        role,
+        password: f.password,
+    };
+    Ok(match do_create_user(&state, &me, &addr, body).await {
+        Ok(c) => match c.generated_password {
+            Some(p) => back(&format!(
+                "Pengguna {} dibuat. Kata sandi awal: {p}",
+                c.user.username
+            )),
+            None => back(&format!("Pengguna {} dibuat.", c.user.username)),
+        },
+        Err(e) if e.status.is_client_error() => back(&e.message),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateForm {
+    pub role: Option<String>,
+    pub disabled: Option<String>,
+    pub display_name: Option<String>,
+}
+
+pub async fn update(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(addr): Client,
+    Path(id): Path<String>,
+    Form(f): Form<UpdateForm>,
+) -> PageResult {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(back("Pengguna tidak ditemukan."));
+    };
+    let role = match f.role.as_deref() {
+        None | Some("") => None,
+        Some(r) => match Role::parse(r) {
+            Some(r) => Some(r),
+            None => return Ok(back("Peran tidak dikenal.")),
+        },
+    };
+    let change = UserChange {
+        display_name: f.display_name,
+        role,
+        disabled: f.disabled.as_deref().map(|d| d == "true"),
+    };
+    Ok(match do_update_user(&state, &me, &addr, id, change).await {
+        Ok(u) => back(&format!("Pengguna {} diperbarui.", u.username)),
+        Err(e) if e.status.is_client_error() => back(&e.message),
+        Err(e) => return Err(e.into()),
+    })
+}

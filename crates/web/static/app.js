@@ -1,0 +1,44 @@
+// SICANTIK Companion — the little script the staff pages need. Pages work without it; it only
+// adds live progress on the sync page.
+(function () {
+  "use strict";
+
+  // Sync page: while a run is in progress, poll its status and update the progress bars; when a
+  // run finishes (or a new one starts) reload once so every table is current.
+  function watchSync(table) {
+    var url = table.getAttribute("data-live");
+    if (!url) return;
+    var running = {};
+    table.querySelectorAll("tr[data-run-id]").forEach(function (tr) {
+      var o = tr.querySelector(".outcome.running");
+      if (o) running[tr.getAttribute("data-run-id")] = true;
+    });
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (s) {
+          var still = {};
+          (s.running || []).forEach(function (run) {
+            still[run.id] = true;
+            var tr = table.querySelector('tr[data-run-id="' + run.id + '"]');
+            if (!tr) { location.reload(); return; }
+            var bar = tr.querySelector("progress");
+            if (bar) { bar.max = Math.max(run.progress_total, 1); bar.value = run.progress_done; }
+            var text = tr.querySelector(".progress-text");
+            if (text) text.textContent = run.progress_done.toLocaleString("id-ID") + "/" + run.progress_total.toLocaleString("id-ID");
+            var fetched = tr.querySelector(".fetched");
+            if (fetched) fetched.textContent = run.fetched.toLocaleString("id-ID");
+          });
+          for (var id in running) { if (!still[id]) { location.reload(); return; } }
+          setTimeout(tick, 2000);
+        })
+        .catch(function () { setTimeout(tick, 5000); });
+    }
+    setTimeout(tick, 1500);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var runs = document.getElementById("runs");
+    if (runs) watchSync(runs);
+  });
+})();

@@ -1,0 +1,542 @@
+//! Who may call what: the role × route matrix, CSRF, session fixation, disabled and deleted
+//! users, the auditor's read-only access, login throttling, logout and password change.
+
+mod common;
+
+use common::{Call, Harness, PASSWORD, harness, login, session_for};
+use companion_domain::Role;
+use companion_web::{Access, routes};
+
+/// A = allowed, D = denied. Columns: anonymous, admin, staff, official, auditor.
+/// Every route must be listed here; a new route without an entry fails `matrix_covers_every_route`.
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "AAAAA"),
+    ("GET", "/readyz", "AAAAA"),
+    ("GET", "/metrics", "AAAAA"),
+    ("GET", "/static/{file}", "AAAAA"),
+    ("GET", "/masuk", "AAAAA"),
+    ("POST", "/masuk", "AAAAA"),
+    ("POST", "/keluar", "DAAAA"),
+    ("GET", "/", "DAAAA"),
+    ("GET", "/izin", "DAAAA"),
+    ("GET", "/izin.csv", "DAAAA"),
+    ("GET", "/izin/{id}", "DAAAA"),
+    ("GET", "/jenis-izin", "DAAAA"),
+    ("GET", "/sinkronisasi", "DAAAA"),
+    ("POST", "/sinkronisasi", "DAADD"),
+    ("GET", "/audit", "DADDA"),
+    ("GET", "/akun", "DAAAA"),
+    ("POST", "/akun/kata-sandi", "DAAAA"),
+    ("POST", "/akun/token", "DAAAA"),
+    ("POST", "/akun/token/{id}/cabut", "DAAAA"),
+    ("GET", "/pengguna", "DADDD"),
+    ("POST", "/pengguna", "DADDD"),
+    ("POST", "/pengguna/{id}", "DADDD"),
+    ("GET", "/api/v1/openapi.json", "AAAAA"),
+    ("GET", "/api/v1/me", "DAAAA"),
+    ("POST", "/api/v1/me/password", "DAAAA"),
+    ("GET", "/api/v1/tokens", "DAAAA"),
+    ("POST", "/api/v1/tokens", "DAAAA"),
+    ("DELETE", "/api/v1/tokens/{id}", "DAAAA"),
+    ("GET", "/api/v1/permits", "DAAAA"),
+    ("GET", "/api/v1/permits/{id}", "DAAAA"),
+    ("GET", "/api/v1/exports/permits.csv", "DAAAA"),
+    ("GET", "/api/v1/permit-types", "DAAAA"),
+    ("GET", "/api/v1/dashboard", "DAAAA"),
+    ("GET", "/api/v1/sync/runs", "DAAAA"),
+    ("POST", "/api/v1/sync/runs", "DAADD"),
+    ("GET", "/api/v1/sync/runs/{id}", "DAAAA"),
+    ("GET", "/api/v1/sync/calls", "DAAAA"),
+    ("GET", "/api/v1/sync/status", "DAAAA"),
+    ("GET", "/api/v1/audit", "DADDA"),
+    ("GET", "/api/v1/users", "DADDD"),
+    ("POST", "/api/v1/users", "DADDD"),
+    ("PATCH", "/api/v1/users/{id}", "DADDD"),
+];
+
+const CALLERS: [Option<Role>; 5] = [
+    None,
+    Some(Role::Admin),
+    Some(Role::Staff),
+    Some(Role::Official),
+    Some(Role::Auditor),
+];
+
+#[test]
+fn matrix_covers_every_route() {
+    let actual: std::collections::BTreeSet<(String, String)> = routes()
+        .into_iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    let expected: std::collections::BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let missing: Vec<_> = actual.difference(&expected).collect();
+    let stale: Vec<_> = expected.difference(&actual).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a matrix entry: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix entries without a route: {stale:?}"
+    );
+    assert_eq!(
+        MATRIX.len(),
+        routes().len(),
+        "one entry per route and method"
+    );
+}
+
+fn concrete(path: &str, token_id: i64, user_id: i64) -> String {
+    path.replace("/izin/{id}", "/izin/0142307703072025")
+        .replace("/permits/{id}", "/permits/0142307703072025")
+        .replace("/runs/{id}", "/runs/1")
+        .replace("{file}", "app.css")
+        .replace("/token/{id}", &format!("/token/{token_id}"))
+        .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
+        .replace("{id}", &user_id.to_string())
+}
+
+/// Sends one matrix request as `caller`, with valid credentials and CSRF for that caller, so
+/// only the role decides.
+async fn call_as(h: &Harness, caller: Option<Role>, method: &str, path: &str) -> common::Reply {
+    let api = path.starts_with("/api/");
+    let unsafe_method = method != "GET";
+    let mut call = Call::new(method, path);
+    match caller {
+        None => {
+            call = call.cookie("sc_login=anon-csrf".into());
+            if unsafe_method && !api {
+                call = call.form("csrf=anon-csrf");
+            }
+        }
+        Some(role) if api => {
+            call = call.bearer(&h.tokens[&role]);
+        }
+        Some(role) => {
+            let (sid, csrf) = session_for(&h.t.db, &h.users[&role]).await;
+            call = call.cookie(format!("sc_session={sid}"));
+            if unsafe_method {
+                call = call.form(format!("csrf={csrf}"));
+            }
+        }
+    }
+    if api && unsafe_method {
+        call = call.json(serde_json::json!({}));
+    }
+    if path == "/masuk" && unsafe_method {
+        // The login form is public: every caller signs in with its double-submit token.
+        call = Call::new(method, path)
+            .cookie("sc_login=login-csrf".into())
+            .form(format!(
+                "csrf=login-csrf&username=uji.staff&password={PASSWORD}"
+            ));
+    }
+    call.send(&h.router).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_route_matrix() {
+    let h = harness("sqlite").await;
+    // Targets for routes with ids: a spare user and a spare token owned by the spare user.
+    let spare =
+        h.t.db
+            .create_user("cadangan", "Cadangan", Role::Staff, "x")
+            .await
+            .expect("spare user");
+    let token =
+        h.t.db
+            .create_api_token(spare.id, "spare", "spare-digest", "xxxx")
+            .await
+            .expect("spare token");
+    let mut failures = Vec::new();
+    for (method, path, expect) in MATRIX {
+        let url = concrete(path, token.id, spare.id);
+        for (caller, want) in CALLERS.iter().zip(expect.chars()) {
+            let r = call_as(&h, *caller, method, &url).await;
+            let denied = match caller {
+                None if path.starts_with("/api/") => r.status == 401,
+                None => r.status == 303 && r.location().starts_with("/masuk"),
+                Some(_) => r.status == 403,
+            };
+            let refused_oddly = matches!(r.status.as_u16(), 401 | 403);
+            let ok = match want {
+                'A' => !denied && !refused_oddly,
+                _ => denied,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {url} as {caller:?}: expected {want}, got {} {}",
+                    r.status,
+                    r.body.chars().take(120).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "matrix violations:\n{}",
+        failures.join("\n")
+    );
+    h.t.cleanup().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditor_cannot_change_anything() {
+    let h = harness("sqlite").await;
+    let changing: Vec<_> = routes()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .filter(|r| {
+            !matches!(
+                r.access,
+                Access::Public | Access::Signed(companion_domain::Permission::ManageOwnAccount)
+            )
+        })
+        .collect();
+    assert!(
+        changing.len() >= 5,
+        "state-changing business routes exist: {changing:?}"
+    );
+    for r in &changing {
+        let url = concrete(r.path, 1, 1);
+        let reply = call_as(&h, Some(Role::Auditor), r.method, &url).await;
+        assert_eq!(
+            reply.status, 403,
+            "{} {} let the auditor through",
+            r.method, url
+        );
+    }
+    // Only self-service remains for the auditor; nothing was written on their behalf.
+    let (entries, _) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                actor: Some("uji.auditor".into()),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    assert!(entries.is_empty(), "{entries:?}");
+    h.t.cleanup().await.expect("cleanup");
+}
+
+companion_db::on_both_backends!(
+    csrf_missing_or_wrong_is_refused,
+    session_fixation_is_prevented,
+    disabled_or_deleted_users_lose_access,
+    login_throttling_slows_and_logs,
+    logout_and_password_change_end_sessions
+);
+
+async fn csrf_missing_or_wrong_is_refused(backend: &str) {
+    let h = harness(backend).await;
+    let staff = &h.users[&Role::Staff];
+    let (sid, csrf) = session_for(&h.t.db, staff).await;
+    let (_, other_csrf) = session_for(&h.t.db, staff).await;
+    let cookie = format!("sc_session={sid}");
+    for body in [
+        "kind=full".to_string(),
+        "kind=full&csrf=wrong".into(),
+        format!("kind=full&csrf={other_csrf}"),
+    ] {
+        let r = Call::new("POST", "/sinkronisasi")
+            .cookie(cookie.clone())
+            .form(body.clone())
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 403, "{body}");
+        assert!(r.body.contains("Token keamanan"), "explains why");
+    }
+    // The right token passes the check (the scheduler is absent here, hence 503).
+    let r = Call::new("POST", "/sinkronisasi")
+        .cookie(cookie.clone())
+        .form(format!("kind=full&csrf={csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 503);
+    // The JSON API with the session cookie needs the header; with a bearer token it does not.
+    let r = Call::new("POST", "/api/v1/tokens")
+        .cookie(cookie.clone())
+        .json(serde_json::json!({"label": "x"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "csrf");
+    let r = Call::new("POST", "/api/v1/tokens")
+        .cookie(cookie.clone())
+        .csrf_header(&csrf)
+        .json(serde_json::json!({"label": "x"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = Call::new("POST", "/api/v1/tokens")
+        .bearer(&h.tokens[&Role::Staff])
+        .json(serde_json::json!({"label": "y"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 201);
+    // The login form: no double-submit cookie, or a mismatch, is refused before any password check.
+    let r = Call::new("POST", "/masuk")
+        .form(format!("csrf=a&username=uji.staff&password={PASSWORD}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 403);
+    let r = Call::new("POST", "/masuk")
+        .cookie("sc_login=b".into())
+        .form(format!("csrf=a&username=uji.staff&password={PASSWORD}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 403);
+    h.t.cleanup().await.expect("cleanup");
+}
+
+async fn session_fixation_is_prevented(backend: &str) {
+    let h = harness(backend).await;
+    // An attacker plants a session id before the victim logs in.
+    let planted = "attacker-chosen-session-id";
+    let form = Call::new("GET", "/masuk").send(&h.router).await;
+    let login_csrf = form.set_cookie("sc_login").expect("csrf cookie");
+    let r = Call::new("POST", "/masuk")
+        .cookie(format!("sc_login={login_csrf}; sc_session={planted}"))
+        .form(format!(
+            "csrf={login_csrf}&username=uji.staff&password={PASSWORD}"
+        ))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let issued = r.set_cookie("sc_session").expect("new session cookie");
+    assert_ne!(issued, planted);
+    assert!(issued.len() >= 40, "a long random id");
+    let cookie_flags = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sc_session="))
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        cookie_flags.contains("HttpOnly") && cookie_flags.contains("SameSite=Lax"),
+        "{cookie_flags}"
+    );
+    let planted_use = Call::new("GET", "/")
+        .cookie(format!("sc_session={planted}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(planted_use.status, 303);
+    let real = Call::new("GET", "/")
+        .cookie(format!("sc_session={issued}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(real.status, 200);
+
+    // Logging in again while signed in replaces the old session instead of keeping it.
+    let again = Call::new("POST", "/masuk")
+        .cookie(format!("sc_login={login_csrf}; sc_session={issued}"))
+        .form(format!(
+            "csrf={login_csrf}&username=uji.staff&password={PASSWORD}"
+        ))
+        .send(&h.router)
+        .await;
+    let second = again.set_cookie("sc_session").expect("second session");
+    assert_ne!(second, issued);
+    let old = Call::new("GET", "/")
+        .cookie(format!("sc_session={issued}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(old.status, 303, "the earlier session ended");
+    h.t.cleanup().await.expect("cleanup");
+}
+
+async fn disabled_or_deleted_users_lose_access(backend: &str) {
+    let h = harness(backend).await;
+    let staff = h.users[&Role::Staff].clone();
+    let (sid, _) = session_for(&h.t.db, &staff).await;
+    let token = h.tokens[&Role::Staff].clone();
+    let page = || Call::new("GET", "/izin").cookie(format!("sc_session={sid}"));
+    assert_eq!(page().send(&h.router).await.status, 200);
+    assert_eq!(
+        Call::new("GET", "/api/v1/me")
+            .bearer(&token)
+            .send(&h.router)
+            .await
+            .status,
+        200
+    );
+
+    // The administrator disables the account through the API.
+    let r = Call::new("PATCH", &format!("/api/v1/users/{}", staff.id))
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({ "disabled": true }))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["disabled"], true);
+    assert_eq!(page().send(&h.router).await.status, 303);
+    let api = Call::new("GET", "/api/v1/me")
+        .bearer(&token)
+        .send(&h.router)
+        .await;
+    assert_eq!(api.status, 401);
+    assert_eq!(api.json()["error"]["code"], "unauthenticated");
+    // The password no longer opens a session either.
+    let r = login(&h.router, "uji.staff", PASSWORD).await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("dinonaktifkan"));
+
+    // An administrator cannot disable themselves.
+    let admin = &h.users[&Role::Admin];
+    let r = Call::new("PATCH", &format!("/api/v1/users/{}", admin.id))
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({ "disabled": true }))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 400);
+
+    // Deleted directly in the database: session and token die with the row.
+    let official = h.users[&Role::Official].clone();
+    let (osid, _) = session_for(&h.t.db, &official).await;
+    companion_db::testing::execute_raw(
+        &h.t.db,
+        &format!("DELETE FROM users WHERE id = {}", official.id),
+    )
+    .await
+    .expect("delete");
+    assert_eq!(
+        Call::new("GET", "/")
+            .cookie(format!("sc_session={osid}"))
+            .send(&h.router)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        Call::new("GET", "/api/v1/me")
+            .bearer(&h.tokens[&Role::Official])
+            .send(&h.router)
+            .await
+            .status,
+        401
+    );
+    h.t.cleanup().await.expect("cleanup");
+}
+
+async fn login_throttling_slows_and_logs(backend: &str) {
+    let h = harness(backend).await;
+    for i in 0..companion_web::auth::FREE_FAILURES {
+        let r = login(&h.router, "uji.admin", "salah-salah-salah").await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    // Now even the right password must wait.
+    let r = login(&h.router, "uji.admin", PASSWORD).await;
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("Terlalu banyak percobaan"));
+    let (failed, total) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                action: Some("auth.login_failed".into()),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    assert_eq!(total, companion_web::auth::FREE_FAILURES as i64);
+    assert!(
+        failed
+            .iter()
+            .all(|e| e.target_id.as_deref() == Some("uji.admin"))
+    );
+    assert!(
+        !failed.iter().any(|e| e.details.contains(PASSWORD)),
+        "no passwords in the trail"
+    );
+    h.t.cleanup().await.expect("cleanup");
+}
+
+async fn logout_and_password_change_end_sessions(backend: &str) {
+    let h = harness(backend).await;
+    let r = login(&h.router, "uji.official", PASSWORD).await;
+    assert_eq!(r.status, 303);
+    let a = r.set_cookie("sc_session").expect("session a");
+    let r = login(&h.router, "uji.official", PASSWORD).await;
+    let b = r.set_cookie("sc_session").expect("session b");
+    // Password change in session b needs b's CSRF token: read it from the account page.
+    let page = Call::new("GET", "/akun")
+        .cookie(format!("sc_session={b}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(page.status, 200);
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf in form")
+        .to_string();
+    let r = Call::new("POST", "/akun/kata-sandi")
+        .cookie(format!("sc_session={b}"))
+        .form(format!(
+            "csrf={csrf}&current_password={PASSWORD}&new_password=kata-sandi-baru-2"
+        ))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().contains("pesan=Kata"));
+    assert_eq!(
+        Call::new("GET", "/")
+            .cookie(format!("sc_session={a}"))
+            .send(&h.router)
+            .await
+            .status,
+        303,
+        "other session ended"
+    );
+    assert_eq!(
+        Call::new("GET", "/")
+            .cookie(format!("sc_session={b}"))
+            .send(&h.router)
+            .await
+            .status,
+        200,
+        "this one stays"
+    );
+    assert_eq!(login(&h.router, "uji.official", PASSWORD).await.status, 401);
+    // Logout ends b.
+    let r = Call::new("POST", "/keluar")
+        .cookie(format!("sc_session={b}"))
+        .form(format!("csrf={csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), "/masuk");
+    assert_eq!(
+        Call::new("GET", "/")
+            .cookie(format!("sc_session={b}"))
+            .send(&h.router)
+            .await
+            .status,
+        303
+    );
+    let (trail, _) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                actor: Some("uji.official".into()),
+                page: 1,
+                per_page: 20,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"user.password_change") && actions.contains(&"auth.logout"),
+        "{actions:?}"
+    );
+    assert!(h.t.db.verify_audit().await.expect("verify").is_ok());
+    h.t.cleanup().await.expect("cleanup");
+}

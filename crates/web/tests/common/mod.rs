@@ -1,0 +1,222 @@
+//! Shared set-up for the web tests: a database with one user per role, their API tokens,
+//! sessions made on demand, and requests sent through the real router.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use companion_db::User;
+use companion_db::testing::TestDb;
+use companion_domain::accounts::{hash_password, random_secret, secret_digest};
+use companion_domain::{DataFlags, IncomingPermit, PermitStatus, Role, plan_page};
+use companion_web::{AppState, router};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "kata-sandi-uji-1";
+
+pub struct Harness {
+    pub t: TestDb,
+    pub router: Router,
+    pub users: HashMap<Role, User>,
+    pub tokens: HashMap<Role, String>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// The value of a cookie this reply sets.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+/// A browser session for `user`, made directly in the database: (cookie value, CSRF token).
+pub async fn session_for(db: &companion_db::Database, user: &User) -> (String, String) {
+    let sid = random_secret();
+    let csrf = random_secret();
+    db.create_session(&companion_db::NewSession {
+        id_digest: &secret_digest(&sid),
+        user_id: user.id,
+        csrf_token: &csrf,
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        client_addr: "test",
+        user_agent: "test",
+    })
+    .await
+    .expect("session");
+    (sid, csrf)
+}
+
+pub async fn harness(backend: &str) -> Harness {
+    let t = TestDb::new(backend).await.expect("test db");
+    let hash = hash_password(PASSWORD).expect("hash");
+    let mut users = HashMap::new();
+    let mut tokens = HashMap::new();
+    for role in Role::ALL {
+        let u =
+            t.db.create_user(&format!("uji.{}", role.as_str()), "Uji", role, &hash)
+                .await
+                .expect("user");
+        let secret = companion_domain::accounts::new_api_token();
+        t.db.create_api_token(u.id, "test", &secret_digest(&secret), "test")
+            .await
+            .expect("token");
+        tokens.insert(role, secret);
+        users.insert(role, u);
+    }
+    seed_permits(&t.db).await;
+    let router = router(AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta));
+    Harness {
+        t,
+        router,
+        users,
+        tokens,
+    }
+}
+
+pub async fn seed_permits(db: &companion_db::Database) {
+    let mut flags = DataFlags::new();
+    flags.insert("applicant_name".into(), "junk:0".into());
+    let rows = vec![
+        IncomingPermit {
+            pendaftaran_id: "0142307703072025".into(),
+            status: PermitStatus::Issued,
+            applicant_name: Some("<script>alert(1)</script> GINTING".into()),
+            permit_type_name: Some("IZIN USAHA TOKO".into()),
+            permit_number: Some("503/0112/IUT/DPM-PTSP/2024".into()),
+            flags: DataFlags::new(),
+        },
+        IncomingPermit {
+            pendaftaran_id: "0150300102102025".into(),
+            status: PermitStatus::InProcess,
+            applicant_name: None,
+            permit_type_name: Some("IZIN USAHA MIKRO KECIL".into()),
+            permit_number: None,
+            flags,
+        },
+    ];
+    let plan = plan_page(&rows, &Default::default());
+    db.apply_page(&plan, None, &[], &[]).await.expect("seed");
+}
+
+/// A request through the router. `cookie` is a raw Cookie header; `form` an urlencoded body;
+/// `json` a JSON body.
+pub struct Call<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub cookie: Option<String>,
+    pub bearer: Option<&'a str>,
+    pub form: Option<String>,
+    pub json: Option<serde_json::Value>,
+    pub csrf_header: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: &str, path: &'a str) -> Self {
+        Self {
+            method: method.parse().expect("method"),
+            path,
+            cookie: None,
+            bearer: None,
+            form: None,
+            json: None,
+            csrf_header: None,
+        }
+    }
+    pub fn cookie(mut self, c: String) -> Self {
+        self.cookie = Some(c);
+        self
+    }
+    pub fn bearer(mut self, t: &'a str) -> Self {
+        self.bearer = Some(t);
+        self
+    }
+    pub fn form(mut self, f: impl Into<String>) -> Self {
+        self.form = Some(f.into());
+        self
+    }
+    pub fn json(mut self, j: serde_json::Value) -> Self {
+        self.json = Some(j);
+        self
+    }
+    pub fn csrf_header(mut self, c: &'a str) -> Self {
+        self.csrf_header = Some(c);
+        self
+    }
+
+    pub async fn send(self, router: &Router) -> Reply {
+        let mut req = Request::builder().method(self.method).uri(self.path);
+        if let Some(c) = &self.cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        if let Some(b) = self.bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+        }
+        if let Some(c) = self.csrf_header {
+            req = req.header("x-csrf-token", c);
+        }
+        let body = if let Some(f) = self.form {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f)
+        } else if let Some(j) = self.json {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(j.to_string())
+        } else {
+            Body::empty()
+        };
+        let response = router
+            .clone()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 50 << 20)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+/// Logs in through the form like a browser: returns the session cookie value.
+pub async fn login(router: &Router, username: &str, password: &str) -> Reply {
+    let form = Call::new("GET", "/masuk").send(router).await;
+    let csrf = form.set_cookie("sc_login").expect("login csrf cookie");
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("username", username)
+        .append_pair("password", password)
+        .finish();
+    Call::new("POST", "/masuk")
+        .cookie(format!("sc_login={csrf}"))
+        .form(body)
+        .send(router)
+        .await
+}
