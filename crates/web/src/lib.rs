@@ -8,7 +8,6 @@
 
 pub mod api;
 pub mod auth;
-#[path = "charts_stub.rs"]
 pub mod charts;
 mod errors;
 mod health;
