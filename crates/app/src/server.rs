@@ -146,6 +146,10 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
             permits,
             latency: Duration::from_millis(20),
             advance_every: Some(Duration::from_secs(60)),
+            // The simulated office works up to today, so the dashboard shows recent months.
+            today: chrono::Utc::now()
+                .with_timezone(&settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta))
+                .date_naive(),
             ..Default::default()
         },
         "127.0.0.1:0"

@@ -90,8 +90,8 @@ fn open(id: &str, title: &str, width: u32, height: u32) -> String {
 }
 
 fn empty(id: &str, title: &str) -> String {
-    let mut s = open(id, title, 400, 80);
-    s.push_str("<text x=\"200\" y=\"45\" text-anchor=\"middle\" fill=\"#5f6b76\">Belum ada data</text></svg>");
+    let mut s = open(id, title, 420, 80);
+    s.push_str("<text x=\"210\" y=\"45\" text-anchor=\"middle\" fill=\"#5f6b76\">Belum ada data</text></svg>");
     s
 }
 
@@ -112,8 +112,9 @@ pub fn column_chart(id: &str, title: &str, data: &[Datum]) -> String {
     if data.is_empty() || all_zero(data.iter().map(|d| d.value)) {
         return empty(id, title);
     }
-    let (w, h) = (600.0, 260.0);
-    let (left, right, top, bottom) = (44.0, 8.0, 16.0, 46.0);
+    // A narrow viewBox keeps text legible when a phone scales the chart down to ~340 px.
+    let (w, h) = (420.0, 230.0);
+    let (left, right, top, bottom) = (40.0, 6.0, 16.0, 30.0);
     let max = data.iter().map(|d| clean(d.value)).fold(0.0, f64::max);
     let step = nice_step(max, 4);
     let top_value = (max / step).ceil() * step;
@@ -160,9 +161,16 @@ pub fn column_chart(id: &str, title: &str, data: &[Datum]) -> String {
             );
         }
         if i.is_multiple_of(every) {
+            // With many columns every other label is marked minor; the stylesheet hides those
+            // on narrow screens so the rest stay readable.
+            let minor = if data.len() > 8 && i % 2 == 1 {
+                " class=\"minor\""
+            } else {
+                ""
+            };
             let _ = write!(
                 s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\" font-size=\"11\">{}</text>",
+                "<text{minor} x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\" font-size=\"11\">{}</text>",
                 x + col_w / 2.0,
                 h - bottom + 18.0,
                 escape(&truncate(d.label, 8))
@@ -178,8 +186,8 @@ pub fn bar_chart(id: &str, title: &str, data: &[Datum]) -> String {
     if data.is_empty() || all_zero(data.iter().map(|d| d.value)) {
         return empty(id, title);
     }
-    let row = 26.0;
-    let (w, label_w, value_w) = (600.0, 250.0, 60.0);
+    let row = 24.0;
+    let (w, label_w, value_w) = (420.0, 165.0, 48.0);
     let h = row * data.len() as f64 + 8.0;
     let max = data.iter().map(|d| clean(d.value)).fold(0.0, f64::max);
     let span = w - label_w - value_w;
@@ -194,11 +202,11 @@ pub fn bar_chart(id: &str, title: &str, data: &[Datum]) -> String {
         };
         let _ = write!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333\"><title>{}</title>{}</text>",
-            label_w - 8.0,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333\" font-size=\"11\"><title>{}</title>{}</text>",
+            label_w - 6.0,
             y + 16.0,
             escape(d.label),
-            escape(&truncate(d.label, 38))
+            escape(&truncate(d.label, 22))
         );
         s.push_str(&bar(
             label_w,
@@ -231,7 +239,7 @@ pub fn paired_bar_chart(
         return empty(id, title);
     }
     let row = 40.0;
-    let (w, label_w, value_w) = (600.0, 200.0, 60.0);
+    let (w, label_w, value_w) = (420.0, 140.0, 48.0);
     let h = row * data.len() as f64 + 30.0;
     let max = data
         .iter()
@@ -240,7 +248,7 @@ pub fn paired_bar_chart(
     let span = w - label_w - value_w;
     let mut s = open(id, title, w as u32, h as u32);
     for (k, name) in [series.0, series.1].into_iter().enumerate() {
-        let x = label_w + 160.0 * k as f64;
+        let x = label_w + 130.0 * k as f64;
         let _ = write!(
             s,
             "<rect x=\"{x:.1}\" y=\"4\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{:.1}\" y=\"14\" fill=\"#333\">{}</text>",
@@ -257,7 +265,7 @@ pub fn paired_bar_chart(
             label_w - 8.0,
             y + 20.0,
             escape(label),
-            escape(&truncate(label, 30))
+            escape(&truncate(label, 20))
         );
         for (k, (v, name)) in [(clean(*a), series.0), (clean(*b), series.1)]
             .into_iter()
@@ -292,10 +300,10 @@ pub fn donut_chart(id: &str, title: &str, data: &[Datum]) -> String {
     if data.is_empty() || total <= 0.0 {
         return empty(id, title);
     }
-    let (cx, cy, r, stroke) = (90.0, 90.0, 62.0, 30.0);
+    let (cx, cy, r, stroke) = (80.0, 85.0, 58.0, 28.0);
     let circumference = 2.0 * std::f64::consts::PI * r;
     let h = (data.len() as f64 * 24.0 + 20.0).max(180.0);
-    let mut s = open(id, title, 600, h as u32);
+    let mut s = open(id, title, 420, h as u32);
     let _ = write!(
         s,
         "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\" fill=\"none\" stroke=\"#e3e5e8\" stroke-width=\"{stroke}\"/>"
@@ -319,11 +327,11 @@ pub fn donut_chart(id: &str, title: &str, data: &[Datum]) -> String {
         let ly = 30.0 + 24.0 * i as f64;
         let _ = write!(
             s,
-            "<rect x=\"200\" y=\"{:.1}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"222\" y=\"{:.1}\" fill=\"#333\">{}: {} ({pct:.0}%)</text>",
+            "<rect x=\"165\" y=\"{:.1}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"185\" y=\"{:.1}\" fill=\"#333\">{}: {} ({pct:.0}%)</text>",
             ly - 11.0,
             PALETTE[i % PALETTE.len()],
             ly,
-            escape(&truncate(d.label, 34)),
+            escape(&truncate(d.label, 20)),
             fmt_value(v)
         );
     }
