@@ -63,6 +63,8 @@ pub struct Settings {
     pub cookie_secure: String,
     /// A staff session ends after this many hours without activity.
     pub session_idle_hours: i64,
+    /// Behind a reverse proxy: take client addresses from `X-Forwarded-For`.
+    pub trust_proxy_headers: bool,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -94,6 +96,7 @@ pub const KEYS: &[&str] = &[
     "log_format",
     "cookie_secure",
     "session_idle_hours",
+    "trust_proxy_headers",
 ];
 
 impl Default for Settings {
@@ -126,6 +129,7 @@ impl Default for Settings {
             log_format: "text".into(),
             cookie_secure: "auto".into(),
             session_idle_hours: 8,
+            trust_proxy_headers: false,
         }
     }
 }
@@ -247,6 +251,7 @@ impl Settings {
         companion_web::WebConfig {
             cookie_secure: self.cookie_secure(),
             session_idle: chrono::Duration::hours(self.session_idle_hours.clamp(1, 24 * 30)),
+            trust_forwarded_for: self.trust_proxy_headers,
         }
     }
 

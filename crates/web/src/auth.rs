@@ -170,6 +170,18 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
     }))
 }
 
+/// The address the nearest proxy saw: the last valid IP in `X-Forwarded-For`.
+fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .last()
+        .map(|ip| ip.to_string())
+}
+
 fn is_unsafe(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -218,11 +230,17 @@ pub async fn authorize(mut req: Request, next: Next) -> Response {
     ) else {
         return ApiError::internal().into_response();
     };
-    let addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let forwarded = state
+        .config
+        .trust_forwarded_for
+        .then(|| forwarded_for(req.headers()))
+        .flatten();
+    let addr = forwarded.unwrap_or_else(|| {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    });
     req.extensions_mut().insert(ClientAddr(addr));
     if spec.access == Access::Asset {
         return next.run(req).await;
@@ -418,6 +436,16 @@ mod tests {
         // The address still remembers.
         assert!(t.must_wait(&["ip:1.2.3.4".into()]).is_some());
         assert_eq!(LoginThrottle::wait_for(100), MAX_WAIT);
+    }
+
+    #[test]
+    fn forwarded_for_takes_the_proxys_entry() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 10.0.0.7"));
+        assert_eq!(forwarded_for(&h).as_deref(), Some("10.0.0.7"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(forwarded_for(&h), None);
+        assert_eq!(forwarded_for(&HeaderMap::new()), None);
     }
 
     #[test]

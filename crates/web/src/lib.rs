@@ -75,6 +75,9 @@ pub struct WebConfig {
     pub cookie_secure: bool,
     /// Idle lifetime of a browser session.
     pub session_idle: chrono::Duration,
+    /// Take the client address from `X-Forwarded-For` (its last entry, the one the proxy added).
+    /// Only behind a reverse proxy that sets it; otherwise a client could forge its address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for WebConfig {
@@ -82,6 +85,7 @@ impl Default for WebConfig {
         Self {
             cookie_secure: false,
             session_idle: chrono::Duration::hours(8),
+            trust_forwarded_for: false,
         }
     }
 }
