@@ -178,7 +178,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-        .last()
+        .next_back()
         .map(|ip| ip.to_string())
 }
 
@@ -441,7 +441,10 @@ mod tests {
     #[test]
     fn forwarded_for_takes_the_proxys_entry() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 10.0.0.7"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.0.0.7"),
+        );
         assert_eq!(forwarded_for(&h).as_deref(), Some("10.0.0.7"));
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(forwarded_for(&h), None);

@@ -100,13 +100,45 @@ pub struct AppState {
     pub config: WebConfig,
     pub jobs: Option<Arc<dyn JobControl>>,
     pub throttle: Arc<auth::LoginThrottle>,
-    /// The dashboard's figures, recomputed at most every [`DASHBOARD_TTL`] (they scan every permit).
-    pub dashboard_cache:
-        Arc<tokio::sync::Mutex<Option<(std::time::Instant, companion_db::Dashboard)>>>,
+    /// The dashboard's figures (they scan every permit), reused for [`FIGURES_TTL`].
+    pub dashboard_cache: Arc<TtlCache<companion_db::Dashboard>>,
+    /// Permit type names for filter lists, reused for [`FIGURES_TTL`].
+    pub type_names_cache: Arc<TtlCache<Vec<String>>>,
 }
 
-/// How long dashboard figures may be reused.
-pub const DASHBOARD_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// A value recomputed at most once per time-to-live. One caller recomputes while the others
+/// wait for it, instead of all hitting the database at once.
+pub struct TtlCache<T> {
+    slot: tokio::sync::Mutex<Option<(std::time::Instant, T)>>,
+}
+
+impl<T> Default for TtlCache<T> {
+    fn default() -> Self {
+        Self {
+            slot: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> TtlCache<T> {
+    pub async fn get_or_load<E, F>(&self, ttl: std::time::Duration, load: F) -> Result<T, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, value)) = slot.as_ref()
+            && at.elapsed() < ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = load.await?;
+        *slot = Some((std::time::Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// How long dashboard figures and filter lists may be reused.
+pub const FIGURES_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
     pub fn new(db: Database, office_tz: chrono_tz::Tz) -> Self {
@@ -118,21 +150,22 @@ impl AppState {
             jobs: None,
             throttle: Arc::default(),
             dashboard_cache: Arc::default(),
+            type_names_cache: Arc::default(),
         }
     }
 
-    /// The dashboard's figures, from the cache when fresh. One request recomputes while the
-    /// others wait for it, instead of all scanning the permits at once.
+    /// The dashboard's figures, from the cache when fresh.
     pub async fn dashboard(&self) -> Result<companion_db::Dashboard, companion_db::DbError> {
-        let mut cached = self.dashboard_cache.lock().await;
-        if let Some((at, d)) = cached.as_ref()
-            && at.elapsed() < DASHBOARD_TTL
-        {
-            return Ok(d.clone());
-        }
-        let d = self.db.dashboard(self.office_today()).await?;
-        *cached = Some((std::time::Instant::now(), d.clone()));
-        Ok(d)
+        self.dashboard_cache
+            .get_or_load(FIGURES_TTL, self.db.dashboard(self.office_today()))
+            .await
+    }
+
+    /// Permit type names for filter lists, from the cache when fresh.
+    pub async fn type_names(&self) -> Result<Vec<String>, companion_db::DbError> {
+        self.type_names_cache
+            .get_or_load(FIGURES_TTL, self.db.type_names())
+            .await
     }
 
     pub fn office_time(&self, t: chrono::DateTime<chrono::Utc>) -> String {

@@ -50,7 +50,7 @@ pub async fn list(
 ) -> PageResult {
     let query = params.to_query(state.office_today())?;
     let (permits, total) = state.db.list_permits(&query).await?;
-    let types = state.db.type_names().await?;
+    let types = state.type_names().await?;
     let pages = ((total + query.per_page as i64 - 1) / query.per_page as i64).max(1);
     let sel = |v: &Option<String>, want: &str| v.as_deref() == Some(want);
     let content = html! {
