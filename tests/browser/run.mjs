@@ -91,6 +91,20 @@ try {
         check(listOverflow <= 1, `${label}: permit list overflows by ${listOverflow}px`);
         await page.screenshot({ path: join(out, `${login.role}-${name}-permits.png`), fullPage: true });
 
+        // Sync page: admin and staff can start a sync and see it listed; others see no button.
+        await page.goto(`${base}/sinkronisasi`);
+        const syncButton = page.locator("#sync-now");
+        const maySync = ["admin", "staff"].includes(login.role);
+        check((await syncButton.count()) === (maySync ? 1 : 0), `${label}: sync button presence`);
+        if (maySync && name === "desktop") {
+          await page.selectOption("select[name=kind]", "incremental");
+          await Promise.all([page.waitForNavigation(), syncButton.click()]);
+          const notice = await page.locator(".notice").first().innerText();
+          check(/dimulai|sedang berjalan/.test(notice), `${label}: sync notice "${notice}"`);
+          check((await page.locator("#runs tbody tr[data-run-id]").count()) >= 1, `${label}: no sync runs listed`);
+          await page.screenshot({ path: join(out, `${login.role}-${name}-sync.png`), fullPage: true });
+        }
+
         // Sign out (on the phone the menu is collapsed, the button stays visible).
         await Promise.all([page.waitForNavigation(), page.click("#logout")]);
         check(new URL(page.url()).pathname === "/masuk", `${label}: after logout at ${page.url()}`);

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use maud::html;
 
-use super::{Me, Nav, PageResult, layout, num, svg};
+use super::{Me, Nav, PageResult, expiry_status_label, layout, num, svg};
 use crate::Shared;
 use crate::charts::{self, Datum};
 
@@ -21,17 +21,6 @@ fn month_label(ym: &str) -> String {
         MONTHS[(m.clamp(1, 12)) - 1],
         y.get(2..).unwrap_or(y)
     )
-}
-
-fn expiry_status_label(s: &str) -> &str {
-    match s {
-        "found" => "Diketahui",
-        "unknown" => "Belum diperiksa",
-        "not_registered" => "Tidak dikenal SICANTIK",
-        "no_expiry" => "Tanpa tanggal berlaku",
-        "error" => "Gagal, dicoba lagi",
-        other => other,
-    }
 }
 
 pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {

@@ -249,6 +249,18 @@ pub fn expiry_note(status: &str) -> &'static str {
     }
 }
 
+/// The short name of an expiry look-up result.
+pub fn expiry_status_label(s: &str) -> &str {
+    match s {
+        "found" => "Diketahui",
+        "unknown" => "Belum diperiksa",
+        "not_registered" => "Tidak dikenal SICANTIK",
+        "no_expiry" => "Tanpa tanggal berlaku",
+        "error" => "Gagal, dicoba lagi",
+        other => other,
+    }
+}
+
 /// Thousands with Indonesian separators.
 pub fn num(n: i64) -> String {
     crate::charts::format_thousands(n)

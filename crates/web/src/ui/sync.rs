@@ -8,7 +8,7 @@ use companion_domain::Permission;
 use maud::html;
 use serde::Deserialize;
 
-use super::{Client, Me, Nav, PageResult, layout, notice, num};
+use super::{Client, Me, Nav, PageResult, expiry_status_label, layout, notice, num};
 use crate::api::Query;
 use crate::api::sync::{start_kind, sync_status};
 use crate::{ApiError, Shared, SyncKind};
@@ -69,7 +69,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
             h2 { "Pemeriksaan tanggal berlaku" }
             p { (num(expiry_done)) " dari " (num(expiry_total)) " izin terbit sudah diperiksa ke SICANTIK." }
             progress #expiry-progress value=(expiry_done) max=(expiry_total.max(1)) {}
-            ul.inline-list { @for (k, v) in &status.expiry { li { (k) ": " (num(*v)) } } }
+            ul.inline-list { @for (k, v) in &status.expiry { li { (expiry_status_label(k)) ": " (num(*v)) } } }
         }
         h2 { "Riwayat sinkronisasi" }
         div.table-wrap { table #runs data-live=(if status.running.is_empty() { "" } else { "/api/v1/sync/status" }) {
@@ -82,7 +82,12 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                         td { (state.office_time(r.started_at)) }
                         td { span class={ "outcome " (r.outcome) } { (outcome_label(&r.outcome)) }
                              @if let Some(m) = &r.message { br; small.muted { (m) } } }
-                        td { progress value=(r.progress_done) max=(r.progress_total.max(1)) {} " " span.progress-text { (num(r.progress_done)) "/" (num(r.progress_total)) } }
+                        td {
+                            @if r.progress_total > 0 || r.outcome == "running" {
+                                progress value=(r.progress_done) max=(r.progress_total.max(1)) {} " "
+                                span.progress-text { (num(r.progress_done)) "/" (num(r.progress_total)) }
+                            } @else { "—" }
+                        }
                         td.num.fetched { (num(r.fetched)) }
                         td.num.hide-sm { (num(r.inserted)) }
                         td.num.hide-sm { (num(r.updated)) }
