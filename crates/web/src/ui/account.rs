@@ -2,7 +2,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -18,11 +18,7 @@ pub struct Notice {
 }
 
 fn back(msg: &str) -> axum::response::Response {
-    Redirect::to(&format!(
-        "/akun?pesan={}",
-        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
-    ))
-    .into_response()
+    super::redirect_with_notice("/akun", msg)
 }
 
 async fn render(
@@ -141,9 +137,6 @@ pub async fn revoke_token(
     let Ok(id) = id.parse::<i64>() else {
         return Ok(back("Token tidak ditemukan."));
     };
-    Ok(match do_revoke_token(&state, &me, &addr, id).await {
-        Ok(()) => back("Token dicabut."),
-        Err(e) if e.status.is_client_error() => back(&e.message),
-        Err(e) => return Err(e.into()),
-    })
+    let result = do_revoke_token(&state, &me, &addr, id).await;
+    super::notice_or_error("/akun", result.map(|()| "Token dicabut.".to_string()))
 }

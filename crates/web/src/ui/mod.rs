@@ -266,6 +266,25 @@ pub fn num(n: i64) -> String {
     crate::charts::format_thousands(n)
 }
 
+/// Back to `path` with a one-time notice (shown by [`notice`]).
+pub fn redirect_with_notice(path: &str, msg: &str) -> Response {
+    axum::response::Redirect::to(&format!(
+        "{path}?pesan={}",
+        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
+    ))
+    .into_response()
+}
+
+/// A form action's result as a redirect with a notice: success or a client error's message go
+/// back to the page; a server error becomes an error page.
+pub fn notice_or_error(path: &str, result: Result<String, ApiError>) -> PageResult {
+    match result {
+        Ok(msg) => Ok(redirect_with_notice(path, &msg)),
+        Err(e) if e.status.is_client_error() => Ok(redirect_with_notice(path, &e.message)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A one-time notice carried in the query string after a redirect (`?pesan=…`).
 pub fn notice(msg: Option<&str>) -> Markup {
     html! { @if let Some(m) = msg.filter(|m| !m.is_empty()) { div.notice role="status" { (m) } } }

@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use companion_domain::Permission;
 use maud::html;
 use serde::Deserialize;
@@ -136,14 +136,9 @@ pub async fn start(
     let kind = SyncKind::parse(&f.kind).ok_or_else(|| {
         ApiError::bad_request(format!("Jenis sinkronisasi tidak dikenal: {}", f.kind))
     })?;
-    let msg = match start_kind(&state, &me, &addr, kind).await {
-        Ok(()) => format!("Sinkronisasi \"{}\" dimulai.", kind_label(kind.as_str())),
-        Err(e) if e.status == axum::http::StatusCode::CONFLICT => e.message,
-        Err(e) => return Err(e.into()),
-    };
-    let to = format!(
-        "/sinkronisasi?pesan={}",
-        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
-    );
-    Ok(Redirect::to(&to).into_response())
+    let result = start_kind(&state, &me, &addr, kind).await;
+    super::notice_or_error(
+        "/sinkronisasi",
+        result.map(|()| format!("Sinkronisasi \"{}\" dimulai.", kind_label(kind.as_str()))),
+    )
 }

@@ -2,7 +2,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use companion_domain::Role;
 use maud::html;
 use serde::Deserialize;
@@ -18,11 +18,7 @@ pub struct Notice {
 }
 
 fn back(msg: &str) -> axum::response::Response {
-    Redirect::to(&format!(
-        "/pengguna?pesan={}",
-        url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
-    ))
-    .into_response()
+    super::redirect_with_notice("/pengguna", msg)
 }
 
 pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
@@ -135,9 +131,9 @@ pub async fn update(
         role,
         disabled: f.disabled.as_deref().map(|d| d == "true"),
     };
-    Ok(match do_update_user(&state, &me, &addr, id, change).await {
-        Ok(u) => back(&format!("Pengguna {} diperbarui.", u.username)),
-        Err(e) if e.status.is_client_error() => back(&e.message),
-        Err(e) => return Err(e.into()),
-    })
+    let result = do_update_user(&state, &me, &addr, id, change).await;
+    super::notice_or_error(
+        "/pengguna",
+        result.map(|u| format!("Pengguna {} diperbarui.", u.username)),
+    )
 }

@@ -1,0 +1,176 @@
+//! Staff pages end to end through their forms: an administrator creates and disables an account,
+//! a user creates and revokes an API token, the audit page shows the chain's state.
+
+mod common;
+
+use common::{Call, harness, login, session_for};
+use companion_domain::Role;
+
+companion_db::on_both_backends!(admin_manages_accounts_and_users_manage_tokens);
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn notice(location: &str) -> String {
+    let q = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "pesan")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn admin_manages_accounts_and_users_manage_tokens(backend: &str) {
+    let h = harness(backend).await;
+    let (admin_sid, admin_csrf) = session_for(&h.t.db, &h.users[&Role::Admin]).await;
+    let admin = format!("sc_session={admin_sid}");
+
+    // Create an account with a generated password.
+    let r = Call::new("POST", "/pengguna")
+        .cookie(admin.clone())
+        .form(format!(
+            "csrf={admin_csrf}&username=Rina.S&display_name=Rina+Sembiring&role=official&password="
+        ))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303);
+    let msg = notice(r.location());
+    let password = msg
+        .split("Kata sandi awal: ")
+        .nth(1)
+        .expect("generated password shown")
+        .to_string();
+    assert!(msg.contains("rina.s"), "{msg}");
+    let listed = Call::new("GET", "/pengguna")
+        .cookie(admin.clone())
+        .send(&h.router)
+        .await;
+    assert!(listed.body.contains("Rina Sembiring"));
+    // A duplicate and a bad role are explained, not 500s.
+    let r = Call::new("POST", "/pengguna")
+        .cookie(admin.clone())
+        .form(format!("csrf={admin_csrf}&username=rina.s&role=staff"))
+        .send(&h.router)
+        .await;
+    assert!(
+        notice(r.location()).contains("sudah ada"),
+        "{}",
+        r.location()
+    );
+    let r = Call::new("POST", "/pengguna")
+        .cookie(admin.clone())
+        .form(format!("csrf={admin_csrf}&username=budi&role=raja"))
+        .send(&h.router)
+        .await;
+    assert!(notice(r.location()).contains("Peran tidak dikenal"));
+
+    // The new official signs in.
+    let r = login(&h.router, "rina.s", &password).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let rina_sid = r.set_cookie("sc_session").expect("session");
+    let rina = format!("sc_session={rina_sid}");
+
+    // Rina creates a token on her account page: the secret is shown once, on the page itself.
+    let account = Call::new("GET", "/akun")
+        .cookie(rina.clone())
+        .send(&h.router)
+        .await;
+    let rina_csrf = csrf_of(&account.body);
+    let r = Call::new("POST", "/akun/token")
+        .cookie(rina.clone())
+        .form(format!("csrf={rina_csrf}&label=laporan"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200);
+    let secret = r
+        .body
+        .split("id=\"new-token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("token shown")
+        .to_string();
+    assert!(secret.starts_with("sct_"));
+    let me = Call::new("GET", "/api/v1/me")
+        .bearer(&secret)
+        .send(&h.router)
+        .await;
+    assert_eq!(me.json()["user"]["username"], "rina.s");
+    assert_eq!(me.json()["may_run_sync"], false);
+    let again = Call::new("GET", "/akun")
+        .cookie(rina.clone())
+        .send(&h.router)
+        .await;
+    assert!(
+        !again.body.contains(&secret),
+        "the secret is never shown again"
+    );
+
+    // Revoke it through the form.
+    let tokens = Call::new("GET", "/api/v1/tokens")
+        .bearer(&secret)
+        .send(&h.router)
+        .await;
+    let id = tokens.json()["items"][0]["id"].as_i64().expect("token id");
+    let r = Call::new("POST", &format!("/akun/token/{id}/cabut"))
+        .cookie(rina.clone())
+        .form(format!("csrf={rina_csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(notice(r.location()), "Token dicabut.");
+    assert_eq!(
+        Call::new("GET", "/api/v1/me")
+            .bearer(&secret)
+            .send(&h.router)
+            .await
+            .status,
+        401
+    );
+
+    // The administrator disables Rina: her session ends at once.
+    let rina_id =
+        h.t.db
+            .get_user_by_name("rina.s")
+            .await
+            .expect("db")
+            .expect("user")
+            .id;
+    let r = Call::new("POST", &format!("/pengguna/{rina_id}"))
+        .cookie(admin.clone())
+        .form(format!("csrf={admin_csrf}&disabled=true"))
+        .send(&h.router)
+        .await;
+    assert!(notice(r.location()).contains("diperbarui"));
+    assert_eq!(
+        Call::new("GET", "/")
+            .cookie(rina.clone())
+            .send(&h.router)
+            .await
+            .status,
+        303
+    );
+
+    // Every step is in the trail, which the audit page reports intact.
+    let audit = Call::new("GET", "/audit?action=user.")
+        .cookie(admin.clone())
+        .send(&h.router)
+        .await;
+    assert!(
+        audit.body.contains("Rantai hash utuh"),
+        "{}",
+        &audit.body[..audit.body.len().min(400)]
+    );
+    assert!(audit.body.contains("user.create") && audit.body.contains("user.update"));
+    companion_db::testing::execute_raw(&h.t.db, "UPDATE audit_log SET actor = 'x' WHERE id = 1")
+        .await
+        .expect("tamper");
+    let audit = Call::new("GET", "/audit")
+        .cookie(admin)
+        .send(&h.router)
+        .await;
+    assert!(audit.body.contains("Rantai hash RUSAK") && audit.body.contains("#1"));
+    h.t.cleanup().await.expect("cleanup");
+}
