@@ -104,6 +104,8 @@ pub struct AppState {
     pub dashboard_cache: Arc<TtlCache<companion_db::Dashboard>>,
     /// Permit type names for filter lists, reused for [`FIGURES_TTL`].
     pub type_names_cache: Arc<TtlCache<Vec<String>>>,
+    /// The audit chain's last check (it reads every entry), reused for [`FIGURES_TTL`].
+    pub audit_chain_cache: Arc<TtlCache<Result<u64, companion_domain::audit::ChainBreak>>>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -151,6 +153,7 @@ impl AppState {
             throttle: Arc::default(),
             dashboard_cache: Arc::default(),
             type_names_cache: Arc::default(),
+            audit_chain_cache: Arc::default(),
         }
     }
 
