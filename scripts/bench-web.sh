@@ -9,7 +9,7 @@ source scripts/lib.sh
 
 apt_install wrk curl
 cargo build --release --locked -p sicantik-companion
-COMPANION_BIN=target/release/sicantik-companion
+COMPANION_BIN=${CARGO_TARGET_DIR:-target}/release/sicantik-companion
 trap stop_servers EXIT
 
 permits="${BENCH_PERMITS:-100000}"

@@ -12,6 +12,7 @@ if [ ! -f tests/browser/node_modules/.package-lock.json ] || [ "$lock" -nt tests
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+need_bin
 dir="$(mktemp -d)"
 port="$(free_port)"
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }

@@ -2,7 +2,11 @@
 # A server started here has its own temporary data folder and free ports, and is stopped when
 # the calling script exits.
 
-COMPANION_BIN="${COMPANION_BIN:-target/debug/sicantik-companion}"
+COMPANION_BIN="${COMPANION_BIN:-${CARGO_TARGET_DIR:-target}/debug/sicantik-companion}"
+
+need_bin() {
+  [ -x "$COMPANION_BIN" ] || { echo "no binary at $COMPANION_BIN: build it first (cargo build -p sicantik-companion)" >&2; exit 1; }
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -15,6 +19,7 @@ wait_http() { # URL SECONDS
 # one full sync into the database, an admin account with an API token, then `serve`.
 # Sets SERVER_BASE, SERVER_TOKEN and SERVER_DIR; the server's log is $SERVER_DIR/server.log.
 start_seeded_server() {
+  need_bin
   local permits="$1" db_url="${2:-}"
   SERVER_DIR="$(mktemp -d)"
   [ -n "$db_url" ] || db_url="sqlite://$SERVER_DIR/companion.db"

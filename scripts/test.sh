@@ -24,6 +24,13 @@ for db in $leftovers; do
   psql "$TEST_POSTGRES_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
 done
 
+# --- s3s-fs: the real S3-compatible server the storage tests start on loopback. Built once per
+# machine into ~/.cargo/bin (about 3 minutes); the newest release that builds with Rust 1.95.
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  log "installing s3s-fs 0.14.1 (once per machine)"
+  cargo install s3s-fs@0.14.1 --locked --features binary --quiet
+fi
+
 # --- Rust checks and tests. One shared target dir; 2 cores, so no extra parallelism.
 log "cargo fmt --check"
 cargo fmt --all -- --check

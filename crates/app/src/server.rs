@@ -42,6 +42,7 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
 async fn run_web(
     settings: &Settings,
     db: Database,
+    storage: companion_storage::Storage,
     scheduler: &Scheduler,
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
@@ -51,6 +52,7 @@ async fn run_web(
     state.metrics = crate::telemetry::metrics();
     state.config = settings.web_config();
     state.jobs = Some(Arc::new(scheduler.clone()));
+    state.storage = Some(storage);
     let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -89,14 +91,22 @@ fn ctrl_c_to(tx: watch::Sender<bool>) {
 /// shutdown signal (Ctrl-C).
 struct Running {
     db: Database,
+    storage: companion_storage::Storage,
     listener: tokio::net::TcpListener,
     settings: Arc<Settings>,
     scheduler: Scheduler,
     rx: watch::Receiver<bool>,
 }
 
+/// Opens the object store named by `STORAGE_URL`.
+pub fn open_storage(settings: &Settings) -> Result<companion_storage::Storage, CliError> {
+    companion_storage::Storage::from_url(&settings.storage_url)
+        .map_err(|e| CliError::User(format!("cannot open the object store (STORAGE_URL): {e}")))
+}
+
 async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
+    let storage = open_storage(&settings)?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
@@ -106,6 +116,7 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
     ctrl_c_to(tx);
     Ok(Running {
         db,
+        storage,
         listener,
         settings,
         scheduler,
@@ -117,6 +128,7 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     crate::telemetry::metrics();
     let Running {
         db,
+        storage,
         listener,
         settings,
         scheduler,
@@ -125,7 +137,7 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let jobs = scheduler.spawn_all(rx.clone());
     tracing::info!(listen = %settings.listen, backend = db.backend_name(), "serving");
     sweep_sessions(db.clone(), rx.clone());
-    run_web(&settings, db.clone(), &scheduler, listener, rx).await?;
+    run_web(&settings, db.clone(), storage, &scheduler, listener, rx).await?;
     for j in jobs {
         j.abort();
     }
@@ -163,8 +175,12 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     settings.sicantik_rate_limit = settings.sicantik_rate_limit.max(50);
     settings.expiry_concurrency = settings.expiry_concurrency.max(8);
     settings.schedule_list_sync_minutes = 1;
+    if settings.storage_url == Settings::default().storage_url {
+        settings.storage_url = format!("file://{}/objects", settings.data_dir);
+    }
     let Running {
         db,
+        storage,
         listener,
         settings,
         scheduler,
@@ -211,7 +227,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     }
     println!("Syncing from the simulator now; Ctrl-C stops.");
     sweep_sessions(db.clone(), rx.clone());
-    let result = run_web(&settings, db.clone(), &scheduler, listener, rx).await;
+    let result = run_web(&settings, db.clone(), storage, &scheduler, listener, rx).await;
     seeding.abort();
     for j in jobs {
         j.abort();

@@ -10,18 +10,38 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers (and, once documents exist, the object store).
+/// Ready when the database and the object store answer.
 pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready: database ok\n"),
+    let database = match state.db.ping().await {
+        Ok(()) => "ok",
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: database unreachable\n",
-            )
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            "unreachable"
         }
-    }
+    };
+    let storage = match &state.storage {
+        None => "not configured",
+        Some(s) => match s.ping().await {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, storage = s.describe(), "readiness: object store unreachable");
+                "unreachable"
+            }
+        },
+    };
+    let ready = database == "ok" && storage != "unreachable";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        format!(
+            "{}: database {database}, storage {storage}\n",
+            if ready { "ready" } else { "not ready" }
+        ),
+    )
 }
 
 pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {

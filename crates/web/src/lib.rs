@@ -99,6 +99,8 @@ pub struct AppState {
     pub office_tz: chrono_tz::Tz,
     pub config: WebConfig,
     pub jobs: Option<Arc<dyn JobControl>>,
+    /// The object store (documents); checked by `/readyz`.
+    pub storage: Option<companion_storage::Storage>,
     pub throttle: Arc<auth::LoginThrottle>,
     /// The dashboard's figures (they scan every permit), reused for [`FIGURES_TTL`].
     pub dashboard_cache: Arc<TtlCache<companion_db::Dashboard>>,
@@ -150,6 +152,7 @@ impl AppState {
             office_tz,
             config: WebConfig::default(),
             jobs: None,
+            storage: None,
             throttle: Arc::default(),
             dashboard_cache: Arc::default(),
             type_names_cache: Arc::default(),
