@@ -197,3 +197,23 @@ async fn health_api_and_pages(backend: &str) {
     }
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn readiness_reports_database_and_storage() {
+    let t = companion_db::testing::TestDb::new("sqlite")
+        .await
+        .expect("db");
+    let local = companion_storage::testing::LocalStore::new().expect("store");
+    let mut state = companion_web::AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta);
+    state.storage = Some(local.storage.clone());
+    let router = companion_web::router(state);
+    let r = common::Call::new("GET", "/readyz").send(&router).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "ready: database ok, storage ok\n");
+    // The database gone: not ready, and the answer says which part.
+    t.db.close().await;
+    let r = common::Call::new("GET", "/readyz").send(&router).await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("database unreachable"), "{}", r.body);
+    t.cleanup().await.expect("cleanup");
+}
