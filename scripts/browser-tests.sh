@@ -1,36 +1,83 @@
 #!/usr/bin/env bash
 # Headless Chromium against a demo server built from this checkout: every role signs in on a
-# phone and a desktop viewport; screenshots land in $BROWSER_ARTIFACTS (target/browser-artifacts).
-# Installs Debian's chromium and the pinned playwright-core when missing.
+# phone and a desktop viewport (tests/browser/run.mjs); screenshots land in $BROWSER_ARTIFACTS
+# (default target/browser-artifacts). Installs Debian's chromium and the pinned playwright-core
+# when missing, so it is idempotent and runs on a fresh machine. The server binary is
+# $COMPANION_BIN (default target/debug/sicantik-companion, under $CARGO_TARGET_DIR if set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/lib.sh
+source scripts/lib.sh # COMPANION_BIN, need_bin, free_port, apt_install
 
-[ -x /usr/bin/chromium ] || apt_install chromium
+# --- Chromium from Debian (apt-get update only when something must be installed).
+[ -x /usr/bin/chromium ] || [ -n "${CHROMIUM:-}" ] || apt_install chromium
+
+# --- playwright-core, exactly as package-lock.json pins it.
+command -v node >/dev/null || { echo "node is not installed" >&2; exit 1; }
 lock=tests/browser/package-lock.json
-if [ ! -f tests/browser/node_modules/.package-lock.json ] || [ "$lock" -nt tests/browser/node_modules/.package-lock.json ]; then
+installed=tests/browser/node_modules/.package-lock.json
+if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# --- A demo server on a free loopback port, with its own temporary data folder.
 need_bin
-dir="$(mktemp -d)"
+tmp="$(mktemp -d)"
 port="$(free_port)"
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }
+base="http://127.0.0.1:$port"
+log="$tmp/server.log"
+pid=""
+
+fail() { echo "browser tests: $*" >&2; exit 1; }
+
+cleanup() {
+  local status=$?
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  if [ "$status" -ne 0 ]; then
+    if [ -f "$log" ]; then
+      echo "--- server log, last 50 lines ($log) ---" >&2
+      tail -n 50 "$log" >&2
+    fi
+    echo "data folder kept for inspection: $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$status"
+}
 trap cleanup EXIT
-DATA_DIR="$dir" DATABASE_URL="sqlite://$dir/companion.db" LISTEN="127.0.0.1:$port" \
-  PUBLIC_BASE_URL="http://127.0.0.1:$port" RUST_LOG=info \
-  "$COMPANION_BIN" demo --permits 400 >"$dir/demo.out" 2>"$dir/server.log" &
+trap 'exit 130' INT TERM
+
+# RUST_LOG=info: the readiness line below is an info message.
+DATA_DIR="$tmp" LISTEN="127.0.0.1:$port" DATABASE_URL="sqlite://$tmp/companion.db" \
+  PUBLIC_BASE_URL="$base" RUST_LOG=info \
+  "$COMPANION_BIN" demo --permits 400 >"$log" 2>&1 &
 pid=$!
-ready=""
-for _ in $(seq 1 180); do
-  if grep -q "demo data ready" "$dir/server.log" 2>/dev/null; then ready=1; break; fi
-  kill -0 "$pid" 2>/dev/null || break
+
+alive() { kill -0 "$pid" 2>/dev/null || fail "the demo server exited early"; }
+
+# Up to 60 s for /healthz to answer and the demo logins to be written.
+up=""
+for _ in $(seq 1 60); do
+  alive
+  if curl -fsS -o /dev/null --max-time 2 "$base/healthz" 2>/dev/null && [ -s "$tmp/demo-logins.json" ]; then
+    up=1; break
+  fi
   sleep 1
 done
-if [ -z "$ready" ]; then
-  echo "the demo did not become ready; its log:" >&2; tail -50 "$dir/server.log" >&2; exit 1
-fi
-out="${BROWSER_ARTIFACTS:-target/browser-artifacts}"
-if ! node tests/browser/run.mjs --base "http://127.0.0.1:$port" --logins "$dir/demo-logins.json" --out "$out"; then
-  echo "server log (last 50 lines):" >&2; tail -50 "$dir/server.log" >&2; exit 1
-fi
+[ -n "$up" ] || fail "no answer from $base/healthz or no $tmp/demo-logins.json within 60 s"
+
+# Up to 120 s more for the demo data (simulator sync) to finish.
+ready=""
+for _ in $(seq 1 120); do
+  alive
+  if grep -q "demo data ready" "$log"; then ready=1; break; fi
+  sleep 1
+done
+[ -n "$ready" ] || fail "the server log never said \"demo data ready\" within 120 s"
+
+node tests/browser/run.mjs --base "$base" --logins "$tmp/demo-logins.json" \
+  --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"

@@ -1,126 +1,310 @@
-// Browser tests of the staff application in Debian's headless Chromium (playwright-core drives
-// it; Playwright's own browser download is not used). Each launch gets a fresh temporary profile
-// from Playwright, and every role × viewport its own browser context (no shared cookies). For every role, on a phone and a desktop
-// viewport: sign in, check the dashboard's charts are drawn and the page does not overflow,
-// search the permit list, sign out. Screenshots go to --out.
+// Browser tests of the staff application in Debian's headless Chromium, driven by playwright-core
+// (Playwright's own browser download is never used). Every role signs in on a phone and a desktop
+// viewport, each in a fresh browser context (no shared cookies): the dashboard's charts are drawn
+// and the page does not overflow, the permit list can be searched, the sync page shows its button
+// only to roles that may sync, and sign-out returns to the login page. Console errors, HTTP 5xx
+// answers and requests to any other host fail the run. Screenshots go to --out.
 //
 //   node run.mjs --base http://127.0.0.1:PORT --logins demo-logins.json --out DIR
+//   node run.mjs --selfcheck      (launch Chromium on a data: page only; no server needed)
+//
+// Exit code: 0 all passed, 1 a check failed, 2 bad usage or Chromium could not start.
 import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => {
-    if (a.startsWith("--")) acc.push([a.slice(2), all[i + 1]?.startsWith("--") ? true : all[i + 1] ?? true]);
-    return acc;
-  }, []),
-);
-const base = args.base;
-const out = args.out || "target/browser-artifacts";
-const logins = JSON.parse(readFileSync(args.logins, "utf8"));
-mkdirSync(out, { recursive: true });
-
+const USAGE = "usage: node run.mjs --base http://127.0.0.1:PORT --logins FILE.json --out DIR\n" +
+  "       node run.mjs --selfcheck";
+const ROLES = ["admin", "staff", "official", "auditor"];
+const MAY_SYNC = ["admin", "staff"];
 const VIEWPORTS = {
   phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
   desktop: { viewport: { width: 1366, height: 900 } },
 };
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ACTION_TIMEOUT_MS = 15_000;
+const NAVIGATION_TIMEOUT_MS = 30_000;
 
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
+function die(message, code = 2) {
+  console.error(message);
+  process.exit(code);
 }
 
-const started = Date.now();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
-let failures = 0;
-const host = new URL(base).host;
-try {
-  for (const login of logins) {
-    for (const [name, options] of Object.entries(VIEWPORTS)) {
-      const label = `${login.role} ${name}`;
-      const context = await browser.newContext(options);
-      const page = await context.newPage();
-      const problems = [];
-      page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-      page.on("request", (r) => {
-        const u = new URL(r.url());
-        if (!["data:", "blob:"].includes(u.protocol) && u.host !== host) problems.push(`external request: ${r.url()}`);
-      });
-      page.on("response", (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
-      try {
-        // Sign in.
-        await page.goto(`${base}/masuk`);
-        await page.fill("input[name=username]", login.username);
-        await page.fill("input[name=password]", login.password);
-        await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
-        check(new URL(page.url()).pathname === "/", `${label}: after login at ${page.url()}`);
-        const badge = await page.locator("[data-role-badge]").getAttribute("data-role-badge");
-        check(badge === login.role, `${label}: role badge says ${badge}`);
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
 
-        // Dashboard: charts drawn, nothing wider than the screen.
-        const charts = page.locator("svg.chart");
-        check((await charts.count()) >= 4, `${label}: ${await charts.count()} charts`);
-        const drawn = await page.evaluate(() =>
-          [...document.querySelectorAll("svg.chart .bar")].filter((b) => {
-            const r = b.getBoundingClientRect();
-            return r.width > 0 && r.height > 0;
-          }).length,
-        );
-        check(drawn >= 5, `${label}: only ${drawn} chart bars have a size`);
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        check(overflow <= 1, `${label}: dashboard overflows by ${overflow}px`);
-        await page.screenshot({ path: join(out, `${login.role}-${name}-dashboard.png`), fullPage: true });
+// The one place Chromium is started, for the self-check and the real run alike.
+async function launch() {
+  if (!existsSync(CHROMIUM)) {
+    die(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  }
+  try {
+    return await chromium.launch({
+      executablePath: CHROMIUM,
+      timeout: 60_000, // a cold start on a loaded 2-core machine can be slow
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+      ],
+    });
+  } catch (e) {
+    die(`Chromium at ${CHROMIUM} did not start: ${e.message}`);
+  }
+}
 
-        // Permit list: rows, then a search by the first row's applicant name.
-        await page.goto(`${base}/izin`);
-        const rows = page.locator("table.permits tbody tr");
-        check((await rows.count()) >= 10, `${label}: ${await rows.count()} permit rows`);
-        const who = ((await rows.first().locator("td").nth(1).innerText()).split(/\s+/)[0] || "").trim();
-        check(who.length > 0, `${label}: first row has no applicant`);
-        await page.fill("input[name=q]", who);
-        await Promise.all([page.waitForNavigation(), page.click("form.filters button[type=submit]")]);
-        check((await rows.count()) >= 1, `${label}: search for ${who} found nothing`);
-        check(new URL(page.url()).searchParams.get("q") === who, `${label}: search not in the URL`);
-        const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        check(listOverflow <= 1, `${label}: permit list overflows by ${listOverflow}px`);
-        await page.screenshot({ path: join(out, `${login.role}-${name}-permits.png`), fullPage: true });
+function playwrightVersion() {
+  try {
+    const url = new URL("./node_modules/playwright-core/package.json", import.meta.url);
+    return JSON.parse(readFileSync(url, "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}
 
-        // Sync page: admin and staff can start a sync and see it listed; others see no button.
-        await page.goto(`${base}/sinkronisasi`);
-        const syncButton = page.locator("#sync-now");
-        const maySync = ["admin", "staff"].includes(login.role);
-        check((await syncButton.count()) === (maySync ? 1 : 0), `${label}: sync button presence`);
-        if (maySync && name === "desktop") {
-          await page.selectOption("select[name=kind]", "incremental");
-          await Promise.all([page.waitForNavigation(), syncButton.click()]);
-          const notice = await page.locator(".notice").first().innerText();
-          check(/dimulai|sedang berjalan/.test(notice), `${label}: sync notice "${notice}"`);
-          check((await page.locator("#runs tbody tr[data-run-id]").count()) >= 1, `${label}: no sync runs listed`);
-          await page.screenshot({ path: join(out, `${login.role}-${name}-sync.png`), fullPage: true });
-        }
+// Click something that submits a form or follows a link, and wait until the new page has loaded
+// (POST → 303 → GET commits once, at the final page).
+async function clickAndLoad(page, selector) {
+  const navigated = page.waitForEvent("framenavigated", {
+    predicate: (frame) => frame === page.mainFrame(),
+    timeout: NAVIGATION_TIMEOUT_MS,
+  });
+  await page.click(selector);
+  await navigated;
+  await page.waitForLoadState("load");
+}
 
-        // Sign out (on the phone the menu is collapsed, the button stays visible).
-        await Promise.all([page.waitForNavigation(), page.click("#logout")]);
-        check(new URL(page.url()).pathname === "/masuk", `${label}: after logout at ${page.url()}`);
-        check(problems.length === 0, `${label}: ${problems.join("; ")}`);
-        console.log(`PASS ${label}`);
-      } catch (e) {
-        failures += 1;
-        console.error(`FAIL ${e.message}`);
-        await page.screenshot({ path: join(out, `${login.role}-${name}-failure.png`), fullPage: true }).catch(() => {});
-      } finally {
-        await context.close();
-      }
+// An error or notice the page shows, for failure messages.
+async function shownMessage(page) {
+  const text = await page
+    .locator("[role=alert], .error, .notice")
+    .first()
+    .innerText({ timeout: 1000 })
+    .catch(() => "");
+  return text ? ` (page says: "${text.trim().slice(0, 200)}")` : "";
+}
+
+async function horizontalOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+}
+
+// Launch Chromium, render a small data: page with a chart-like SVG and measure it.
+async function selfcheck() {
+  const started = Date.now();
+  const browser = await launch();
+  try {
+    const context = await browser.newContext(VIEWPORTS.phone);
+    const page = await context.newPage();
+    const html = "<!doctype html><title>selfcheck</title><svg class=chart width=200 height=50>" +
+      "<rect class=bar x=0 y=0 width=120 height=20 /></svg>";
+    await page.goto(`data:text/html,${encodeURIComponent(html)}`);
+    check((await page.title()) === "selfcheck", "selfcheck: the data: page did not load");
+    const box = await page.locator("svg.chart .bar").boundingBox();
+    check(box && box.width > 0 && box.height > 0, "selfcheck: the SVG bar has no size");
+    check((await horizontalOverflow(page)) <= 1, "selfcheck: the page overflows");
+    await context.close();
+    console.log(`selfcheck OK: Chromium ${browser.version()} (${CHROMIUM}), playwright-core ` +
+      `${playwrightVersion()}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await browser.close();
+  }
+}
+
+// Every request and answer of a page that should fail the run.
+function watchProblems(page, host) {
+  const problems = [];
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (!["data:", "blob:", "about:"].includes(u.protocol) && u.host !== host) {
+      problems.push(`request to another host: ${r.url()}`);
+    }
+  });
+  page.on("requestfailed", (r) => {
+    // Loads cut short by the next navigation are aborted on purpose.
+    const why = r.failure()?.errorText || "";
+    if (!why.includes("ERR_ABORTED")) problems.push(`request failed: ${r.url()} (${why})`);
+  });
+  page.on("response", (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  return problems;
+}
+
+// One role on one viewport. `step` says where a failure happened.
+async function runOne(browser, base, login, viewport, out) {
+  const label = `${login.role} ${viewport}`;
+  const shot = (what) => join(out, `${login.role}-${viewport}-${what}.png`);
+  const context = await browser.newContext(VIEWPORTS[viewport]);
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+  const page = await context.newPage();
+  const problems = watchProblems(page, new URL(base).host);
+  let step = "open the login page";
+  try {
+    // Sign in.
+    await page.goto(`${base}/masuk`);
+    step = "sign in";
+    await page.fill("input[name=username]", login.username);
+    await page.fill("input[name=password]", login.password);
+    await clickAndLoad(page, "button[type=submit]");
+    const landed = new URL(page.url()).pathname;
+    check(landed === "/", `after signing in as ${login.username}, landed on ${landed} instead of /${await shownMessage(page)}`);
+    const badge = page.locator("[data-role-badge]");
+    check((await badge.count()) === 1, "no [data-role-badge] on the dashboard");
+    const badgeText = await badge.innerText();
+    check(badgeText.includes(login.role), `role badge reads "${badgeText}", not ${login.role}`);
+    const badgeRole = await badge.getAttribute("data-role-badge");
+    check(badgeRole === login.role, `role badge attribute is "${badgeRole}", not ${login.role}`);
+
+    // Dashboard: at least 3 visible charts, at least one with a drawn bar, no sideways scrolling.
+    step = "dashboard";
+    const charts = await page.evaluate(() => {
+      const sized = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+      const shown = (el) => { const s = getComputedStyle(el); return s.display !== "none" && s.visibility !== "hidden"; };
+      const all = [...document.querySelectorAll("svg.chart")];
+      const visible = all.filter((c) => sized(c) && shown(c));
+      const drawn = visible.filter((c) => [...c.querySelectorAll(".bar")].some(sized));
+      return { all: all.length, visible: visible.length, drawn: drawn.length };
+    });
+    check(charts.visible >= 5, `only ${charts.visible} of ${charts.all} svg.chart visible (want ≥ 5)`);
+    check(charts.drawn >= 5, `only ${charts.drawn} charts have a drawn .bar (want all 5)`);
+    const overflow = await horizontalOverflow(page);
+    check(overflow <= 1, `dashboard is ${overflow}px wider than the window`);
+    await page.screenshot({ path: shot("dashboard"), fullPage: true });
+
+    // Permit list: rows, then a search for the first word of the first row's second cell.
+    step = "permit list";
+    await page.goto(`${base}/izin`);
+    const rows = page.locator("table.permits tbody tr");
+    check((await rows.count()) >= 10, "table.permits has fewer than 10 rows");
+    const cell = await rows.first().locator("td").nth(1).innerText();
+    const term = cell.trim().split(/\s+/)[0] || "";
+    check(term.length > 0, "the first permit row's second cell is empty");
+    step = `search for "${term}"`;
+    await page.fill("input[name=q]", term);
+    await clickAndLoad(page, "form:has(input[name=q]) button[type=submit]");
+    check(new URL(page.url()).searchParams.get("q") === term, `search not in the URL: ${page.url()}`);
+    check((await rows.count()) >= 1, `search for "${term}" found no rows`);
+    const listOverflow = await horizontalOverflow(page);
+    check(listOverflow <= 1, `permit list is ${listOverflow}px wider than the window`);
+    await page.screenshot({ path: shot("permits"), fullPage: true });
+
+    // Sync page: admin and staff can start a sync (once, on the desktop); others see no button.
+    step = "sync page";
+    await page.goto(`${base}/sinkronisasi`);
+    const syncButton = page.locator("#sync-now");
+    const maySync = MAY_SYNC.includes(login.role);
+    check((await syncButton.count()) === (maySync ? 1 : 0), `sync button ${maySync ? "missing" : "shown"}`);
+    if (maySync && viewport === "desktop") {
+      await page.selectOption("select[name=kind]", "incremental");
+      await clickAndLoad(page, "#sync-now");
+      const notice = await page.locator(".notice").first().innerText();
+      check(/dimulai|sedang berjalan/.test(notice), `sync notice reads "${notice}"`);
+      check((await page.locator("#runs tbody tr[data-run-id]").count()) >= 1, "no sync runs listed");
+      await page.screenshot({ path: shot("sync"), fullPage: true });
+    }
+
+    // Sign out: #logout submits a POST form (on the phone the menu collapses, the button stays).
+    step = "sign out";
+    await clickAndLoad(page, "#logout");
+    const after = new URL(page.url()).pathname;
+    check(after === "/masuk", `after sign-out on ${after}, not /masuk`);
+
+    step = "console and network";
+    check(problems.length === 0, problems.join("; "));
+    return null;
+  } catch (e) {
+    // Keep what the page looked like; a failure here must not hide the real one.
+    await page.screenshot({ path: shot("failure"), fullPage: true }).catch(() => {});
+    const html = await page.content().catch(() => "");
+    if (html) writeFileSync(join(out, `${login.role}-${viewport}-failure.html`), html);
+    const also = step !== "console and network" && problems.length ? ` [also: ${problems.join("; ")}]` : "";
+    const where = page.url();
+    return `${label}: ${step}: ${e.message.split("\n")[0]} (at ${where})${also}`;
+  } finally {
+    await context.close();
+  }
+}
+
+// The logins file: [{ username, password, role }, …] with known roles.
+function readLogins(file) {
+  let logins;
+  try {
+    logins = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    die(`cannot read logins from ${file}: ${e.message}`);
+  }
+  if (!Array.isArray(logins) || logins.length === 0) die(`${file}: expected a non-empty array of logins`);
+  for (const [i, l] of logins.entries()) {
+    if (!l || typeof l.username !== "string" || typeof l.password !== "string" || !ROLES.includes(l.role)) {
+      die(`${file}: login #${i} needs username, password and a role among ${ROLES.join(", ")}`);
     }
   }
-} finally {
-  await browser.close();
+  return logins;
 }
-console.log(`${failures ? "FAILED" : "passed"}: ${logins.length * 2 - failures}/${logins.length * 2} in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${out}`);
-process.exit(failures ? 1 : 0);
+
+async function main() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        base: { type: "string" },
+        logins: { type: "string" },
+        out: { type: "string" },
+        selfcheck: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    die(`${e.message}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.selfcheck) {
+    await selfcheck();
+    return;
+  }
+  if (!values.base || !values.logins || !values.out) die(`--base, --logins and --out are required\n${USAGE}`);
+  let base;
+  try {
+    base = new URL(values.base).origin;
+  } catch {
+    die(`--base is not a URL: ${values.base}`);
+  }
+  const logins = readLogins(values.logins);
+  mkdirSync(values.out, { recursive: true });
+
+  const started = Date.now();
+  const browser = await launch();
+  const failures = [];
+  let passed = 0;
+  try {
+    for (const login of logins) {
+      for (const viewport of Object.keys(VIEWPORTS)) {
+        const t0 = Date.now();
+        const failure = await runOne(browser, base, login, viewport, values.out);
+        const took = ((Date.now() - t0) / 1000).toFixed(1);
+        if (failure) {
+          failures.push(failure);
+          console.error(`FAIL ${failure}`);
+        } else {
+          passed += 1;
+          console.log(`PASS ${login.role} ${viewport} (${took} s)`);
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${values.out}`);
+  if (failures.length) {
+    console.error(`${failures.length} browser check(s) failed:\n  ${failures.join("\n  ")}`);
+  }
+  console.log(`browser: ${passed} passed, ${failures.length} failed`);
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+await main();

@@ -121,7 +121,8 @@ pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<St
                         }
                         div.who {
                             span.badge data-role-badge=(u.role.as_str()) title=(u.role.label()) {
-                                (u.display_name) " · " (u.role.label()) " (" (u.role.as_str()) ")"
+                                // Role first: when space runs out the name is cut, not the role.
+                                (u.role.label()) " (" (u.role.as_str()) ") · " (u.display_name)
                             }
                             form method="post" action="/keluar" {
                                 input type="hidden" name="csrf" value=(me.csrf());
