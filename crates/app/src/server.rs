@@ -39,29 +39,6 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
     })
 }
 
-async fn run_web(
-    settings: &Settings,
-    db: Database,
-    storage: companion_storage::Storage,
-    scheduler: &Scheduler,
-    listener: tokio::net::TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), CliError> {
-    let mut state =
-        companion_web::AppState::new(db, settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta));
-    state.metrics = crate::telemetry::metrics();
-    state.config = settings.web_config();
-    state.jobs = Some(Arc::new(scheduler.clone()));
-    state.storage = Some(storage);
-    let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        })
-        .await
-        .map_err(|e| CliError::Internal(e.into()))
-}
-
 /// Deletes expired sessions hourly (they are refused anyway; this keeps the table small).
 fn sweep_sessions(db: Database, mut shutdown: watch::Receiver<bool>) {
     tokio::spawn(async move {
@@ -104,6 +81,44 @@ pub fn open_storage(settings: &Settings) -> Result<companion_storage::Storage, C
         .map_err(|e| CliError::User(format!("cannot open the object store (STORAGE_URL): {e}")))
 }
 
+impl Running {
+    /// The regular schedule, the session sweeper and the web server, until Ctrl-C; then stops
+    /// the jobs and closes the database.
+    async fn run(self) -> Result<(), CliError> {
+        let Running {
+            db,
+            storage,
+            listener,
+            settings,
+            scheduler,
+            rx,
+        } = self;
+        let jobs = scheduler.spawn_all(rx.clone());
+        sweep_sessions(db.clone(), rx.clone());
+        let mut state = companion_web::AppState::new(
+            db.clone(),
+            settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta),
+        );
+        state.metrics = crate::telemetry::metrics();
+        state.config = settings.web_config();
+        state.jobs = Some(Arc::new(scheduler));
+        state.storage = Some(storage);
+        let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let mut shutdown = rx;
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.changed().await;
+            })
+            .await
+            .map_err(|e| CliError::Internal(e.into()));
+        for j in jobs {
+            j.abort();
+        }
+        db.close().await;
+        result
+    }
+}
+
 async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let storage = open_storage(&settings)?;
@@ -126,23 +141,9 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
 
 pub async fn serve(settings: Settings) -> Result<(), CliError> {
     crate::telemetry::metrics();
-    let Running {
-        db,
-        storage,
-        listener,
-        settings,
-        scheduler,
-        rx,
-    } = start(settings).await?;
-    let jobs = scheduler.spawn_all(rx.clone());
-    tracing::info!(listen = %settings.listen, backend = db.backend_name(), "serving");
-    sweep_sessions(db.clone(), rx.clone());
-    run_web(&settings, db.clone(), storage, &scheduler, listener, rx).await?;
-    for j in jobs {
-        j.abort();
-    }
-    db.close().await;
-    Ok(())
+    let running = start(settings).await?;
+    tracing::info!(listen = %running.settings.listen, backend = running.db.backend_name(), "serving");
+    running.run().await
 }
 
 pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError> {
@@ -178,21 +179,14 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     if settings.storage_url == Settings::default().storage_url {
         settings.storage_url = format!("file://{}/objects", settings.data_dir);
     }
-    let Running {
-        db,
-        storage,
-        listener,
-        settings,
-        scheduler,
-        rx,
-    } = start(settings).await?;
-
-    let logins = demo_logins(&db, &settings.data_dir).await?;
+    let running = start(settings).await?;
+    let settings = running.settings.clone();
+    let logins = demo_logins(&running.db, &settings.data_dir).await?;
 
     // Seed: permit types, a full sync and the expiry workaround, then the regular schedule.
     let seeding = {
-        let scheduler = scheduler.clone();
-        let rx = rx.clone();
+        let scheduler = running.scheduler.clone();
+        let rx = running.rx.clone();
         tokio::spawn(async move {
             for job in [Job::Types, Job::ListFull, Job::Expiry] {
                 if *rx.borrow() {
@@ -205,7 +199,6 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
             tracing::info!("demo data ready");
         })
     };
-    let jobs = scheduler.spawn_all(rx.clone());
 
     let base = format!("http://{}", settings.listen);
     println!("SICANTIK Companion demo");
@@ -226,13 +219,8 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         );
     }
     println!("Syncing from the simulator now; Ctrl-C stops.");
-    sweep_sessions(db.clone(), rx.clone());
-    let result = run_web(&settings, db.clone(), storage, &scheduler, listener, rx).await;
+    let result = running.run().await;
     seeding.abort();
-    for j in jobs {
-        j.abort();
-    }
-    db.close().await;
     drop(sim);
     result
 }
