@@ -121,8 +121,11 @@ pub async fn list_calls(
     }))
 }
 
-pub async fn sync_status(state: &Shared) -> Result<SyncStatus, ApiError> {
-    let runs = state.db.list_runs(50).await?;
+/// How many recent runs the status looks at for running ones and the newest of each kind.
+pub const STATUS_RUNS: i64 = 50;
+
+/// The status from the newest runs (the caller has read them, newest first).
+pub async fn sync_status(state: &Shared, runs: &[SyncRun]) -> Result<SyncStatus, ApiError> {
     let running = runs
         .iter()
         .filter(|r| r.outcome == "running")
@@ -130,8 +133,9 @@ pub async fn sync_status(state: &Shared) -> Result<SyncStatus, ApiError> {
         .collect();
     let mut seen = std::collections::HashSet::new();
     let latest = runs
-        .into_iter()
+        .iter()
         .filter(|r| seen.insert(r.kind.clone()))
+        .cloned()
         .collect();
     let expiry = state.db.expiry_status_counts().await?.into_iter().collect();
     Ok(SyncStatus {
@@ -146,7 +150,8 @@ pub async fn sync_status(state: &Shared) -> Result<SyncStatus, ApiError> {
     responses((status = 200, body = SyncStatus), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn status(State(state): State<Shared>) -> Result<axum::Json<SyncStatus>, ApiError> {
-    Ok(axum::Json(sync_status(&state).await?))
+    let runs = state.db.list_runs(STATUS_RUNS).await?;
+    Ok(axum::Json(sync_status(&state, &runs).await?))
 }
 
 /// Starts a run and records who asked. Shared by the page's button and the API.
@@ -163,7 +168,7 @@ pub async fn start_kind(
     jobs.start_sync(kind).await.map_err(ApiError::conflict)?;
     state
         .audit(audit_record(
-            Some(me),
+            Some(&me.user),
             addr,
             "sync.start",
             Some(("sync", kind.as_str().to_string())),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Client, Me, Nav, PageResult, expiry_status_label, layout, notice, num};
 use crate::api::Query;
-use crate::api::sync::{start_kind, sync_status};
+use crate::api::sync::{STATUS_RUNS, start_kind, sync_status};
 use crate::{ApiError, Shared, SyncKind};
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,10 +39,12 @@ fn outcome_label(o: &str) -> &str {
 }
 
 pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
-    let runs = state.db.list_runs(20).await?;
+    // One read serves the table (newest 20) and the status (running runs among the newest 50).
+    let recent = state.db.list_runs(STATUS_RUNS).await?;
+    let runs = &recent[..recent.len().min(20)];
     let calls = state.db.list_calls(None, 50).await?;
     let skipped = state.db.list_skipped_rows(None, 20).await?;
-    let status = sync_status(&state).await?;
+    let status = sync_status(&state, &recent).await?;
     let expiry_total: i64 = status.expiry.values().sum();
     let expiry_done: i64 = status
         .expiry
@@ -75,7 +77,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
         div.table-wrap { table #runs data-live=(if status.running.is_empty() { "" } else { "/api/v1/sync/status" }) {
             thead { tr { th { "#" } th { "Jenis" } th { "Mulai" } th { "Hasil" } th { "Kemajuan" } th.num { "Diambil" } th.num.hide-sm { "Baru" } th.num.hide-sm { "Berubah" } th.num.hide-sm { "Dilewati" } th.num { "Galat" } } }
             tbody {
-                @for r in &runs {
+                @for r in runs {
                     tr data-run-id=(r.id) {
                         td { (r.id) }
                         td { (kind_label(&r.kind)) }
