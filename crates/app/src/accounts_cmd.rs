@@ -5,8 +5,8 @@ use std::io::Read;
 use clap::{Args, Subcommand};
 use companion_db::Database;
 use companion_domain::accounts::{
-    check_password_policy, generate_password, hash_password, new_api_token, normalize_username,
-    secret_digest,
+    AccountError, generate_password, hash_new_password, new_api_token, normalize_username,
+    secret_digest, token_hint,
 };
 use companion_domain::{AuditRecord, Role};
 
@@ -87,13 +87,16 @@ fn read_password(from_stdin: bool) -> Result<(String, bool), CliError> {
     std::io::stdin()
         .read_to_string(&mut input)
         .map_err(|e| CliError::User(format!("cannot read the password from stdin: {e}")))?;
-    let password = input.lines().next().unwrap_or("").to_string();
-    check_password_policy(&password).map_err(|e| CliError::User(e.to_string()))?;
-    Ok((password, false))
+    // The policy is checked when the password is hashed.
+    Ok((input.lines().next().unwrap_or("").to_string(), false))
 }
 
+/// Policy and Argon2id; a policy failure is the user's, a hashing failure ours.
 fn hash(password: &str) -> Result<String, CliError> {
-    hash_password(password).map_err(|e| CliError::Internal(anyhow::anyhow!(e)))
+    hash_new_password(password).map_err(|e| match e {
+        AccountError::Hash(_) => CliError::Internal(anyhow::anyhow!(e)),
+        other => CliError::User(other.to_string()),
+    })
 }
 
 async fn find(db: &Database, name: &str) -> Result<companion_db::User, CliError> {
@@ -112,14 +115,9 @@ pub async fn add_user(
     password: &str,
 ) -> Result<companion_db::User, CliError> {
     let username = normalize_username(name).map_err(|e| CliError::User(e.to_string()))?;
-    check_password_policy(password).map_err(|e| CliError::User(e.to_string()))?;
+    let hash = hash(password)?;
     let user = db
-        .create_user(
-            &username,
-            display_name.unwrap_or(&username),
-            role,
-            &hash(password)?,
-        )
+        .create_user(&username, display_name.unwrap_or(&username), role, &hash)
         .await
         .map_err(|e| match e {
             companion_db::DbError::Duplicate(_) => {
@@ -193,7 +191,7 @@ pub async fn run_user(db: &Database, args: UserArgs) -> Result<(), CliError> {
         UserCommand::Token { name, label } => {
             let user = find(db, &name).await?;
             let secret = new_api_token();
-            let hint: String = secret[secret.len() - 4..].to_string();
+            let hint = token_hint(&secret);
             let token = db
                 .create_api_token(user.id, &label, &secret_digest(&secret), &hint)
                 .await?;

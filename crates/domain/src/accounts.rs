@@ -146,6 +146,12 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
 
+/// Every password that is set goes through here: the policy, then Argon2id.
+pub fn hash_new_password(password: &str) -> Result<String, AccountError> {
+    check_password_policy(password)?;
+    hash_password(password)
+}
+
 /// Checks a password against a stored PHC string; a malformed hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
@@ -187,6 +193,12 @@ pub const API_TOKEN_PREFIX: &str = "sct_";
 
 pub fn new_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{}", random_secret())
+}
+
+/// The last four characters of a token, shown to tell tokens apart.
+pub fn token_hint(token: &str) -> String {
+    let n = token.chars().count();
+    token.chars().skip(n.saturating_sub(4)).collect()
 }
 
 /// The stored form of a session id or API token.
@@ -248,5 +260,12 @@ mod tests {
         assert_ne!(a, new_api_token());
         assert_eq!(secret_digest(&a).len(), 64);
         assert_eq!(secret_digest(&a), secret_digest(&a));
+        assert_eq!(token_hint("sct_abcdef"), "cdef");
+        assert_eq!(token_hint("ab"), "ab");
+        assert_eq!(
+            hash_new_password("short"),
+            Err(AccountError::PasswordTooShort)
+        );
+        assert!(hash_new_password("long-enough-1").is_ok_and(|h| h.starts_with("$argon2id$")));
     }
 }

@@ -60,18 +60,18 @@ impl Principal {
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-/// An audit record for an action by `who` from `from`.
+/// An audit record for an action by `who` (`None`: not signed in) from `from`.
 pub fn audit_record(
-    who: Option<&Principal>,
+    who: Option<&User>,
     from: &ClientAddr,
     action: &str,
     target: Option<(&str, String)>,
     details: serde_json::Value,
 ) -> AuditRecord {
     AuditRecord {
-        actor_id: who.map(|p| p.user.id),
+        actor_id: who.map(|u| u.id),
         actor: who
-            .map(|p| p.user.username.clone())
+            .map(|u| u.username.clone())
             .unwrap_or_else(|| "anonim".into()),
         action: action.into(),
         target_kind: target.as_ref().map(|(k, _)| k.to_string()),
@@ -98,15 +98,10 @@ pub fn login_csrf_cookie_name(secure: bool) -> &'static str {
     }
 }
 
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    axum_extra::extract::cookie::CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, and Secure when configured.
@@ -150,7 +145,7 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
     let Some(sid) = cookie_value(headers, session_cookie_name(state.config.cookie_secure)) else {
         return Ok(None);
     };
-    let digest = secret_digest(sid);
+    let digest = secret_digest(&sid);
     let Some(session) = state.db.session(&digest).await? else {
         return Ok(None);
     };
@@ -288,8 +283,7 @@ pub async fn authorize(mut req: Request, next: Next) -> Response {
                     req.headers(),
                     login_csrf_cookie_name(state.config.cookie_secure),
                 )
-                .unwrap_or("")
-                .to_string(),
+                .unwrap_or_default(),
             ),
             _ => None,
         };
@@ -348,7 +342,7 @@ pub async fn start_session(
 /// Ends the session named by the request's cookie, if any.
 pub async fn end_session(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(sid) = cookie_value(headers, session_cookie_name(state.config.cookie_secure)) {
-        state.db.delete_session(&secret_digest(sid)).await?;
+        state.db.delete_session(&secret_digest(&sid)).await?;
     }
     Ok(())
 }
@@ -458,7 +452,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; sc_session=xyz; b=2"),
         );
-        assert_eq!(cookie_value(&h, "sc_session"), Some("xyz"));
+        assert_eq!(cookie_value(&h, "sc_session").as_deref(), Some("xyz"));
         assert_eq!(cookie_value(&h, "sc"), None);
         let c = set_cookie("sc_session", "v", Some(60), true);
         let c = c.to_str().unwrap_or_default();

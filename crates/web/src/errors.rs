@@ -76,6 +76,24 @@ impl ApiError {
     }
 }
 
+impl From<companion_domain::accounts::AccountError> for ApiError {
+    fn from(e: companion_domain::accounts::AccountError) -> Self {
+        use companion_domain::accounts::{AccountError, MIN_PASSWORD_LEN};
+        match e {
+            AccountError::BadUsername => Self::bad_request(
+                "Nama pengguna 3–32 karakter: huruf kecil, angka, titik, garis bawah atau tanda hubung.",
+            ),
+            AccountError::PasswordTooShort | AccountError::PasswordTooLong => Self::bad_request(
+                format!("Kata sandi minimal {MIN_PASSWORD_LEN} karakter (maksimal 1024)."),
+            ),
+            AccountError::Hash(detail) => {
+                tracing::error!(error = %detail, "password hashing failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl From<companion_db::DbError> for ApiError {
     fn from(e: companion_db::DbError) -> Self {
         match e {

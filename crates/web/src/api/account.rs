@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use companion_db::{ApiToken, User};
 use companion_domain::Permission;
 use companion_domain::accounts::{
-    check_password_policy, hash_password, new_api_token, secret_digest, verify_password,
+    hash_new_password, new_api_token, secret_digest, token_hint, verify_password,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,23 +59,14 @@ pub async fn do_change_password(
         tracing::warn!(username = %me.user.username, "password change refused: wrong current password");
         return Err(ApiError::bad_request("Kata sandi saat ini salah."));
     }
-    check_password_policy(new).map_err(|_| {
-        ApiError::bad_request(format!(
-            "Kata sandi baru minimal {} karakter.",
-            companion_domain::accounts::MIN_PASSWORD_LEN
-        ))
-    })?;
-    let hash = hash_password(new).map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
+    let hash = hash_new_password(new)?;
     state
         .db
         .set_password(me.user.id, &hash, me.session_digest())
         .await?;
     state
         .audit(audit_record(
-            Some(me),
+            Some(&me.user),
             addr,
             "user.password_change",
             Some(("user", me.user.id.to_string())),
@@ -138,21 +129,14 @@ pub async fn do_create_token(
         ));
     }
     let secret = new_api_token();
-    let hint: String = secret
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let hint = token_hint(&secret);
     let token = state
         .db
         .create_api_token(me.user.id, label, &secret_digest(&secret), &hint)
         .await?;
     state
         .audit(audit_record(
-            Some(me),
+            Some(&me.user),
             addr,
             "token.create",
             Some(("api_token", token.id.to_string())),
@@ -180,7 +164,7 @@ pub async fn do_revoke_token(
     }
     state
         .audit(audit_record(
-            Some(me),
+            Some(&me.user),
             addr,
             "token.revoke",
             Some(("api_token", token.id.to_string())),

@@ -4,9 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use companion_db::User;
 use companion_domain::Role;
-use companion_domain::accounts::{
-    check_password_policy, generate_password, hash_password, normalize_username,
-};
+use companion_domain::accounts::{generate_password, hash_new_password, normalize_username};
 use serde::{Deserialize, Serialize};
 
 use super::{Json, Path};
@@ -51,9 +49,7 @@ pub async fn do_create_user(
     addr: &ClientAddr,
     body: NewUser,
 ) -> Result<CreatedUser, ApiError> {
-    let username = normalize_username(&body.username).map_err(|_| {
-        ApiError::bad_request("Nama pengguna 3–32 karakter: huruf kecil, angka, titik, garis bawah atau tanda hubung.")
-    })?;
+    let username = normalize_username(&body.username)?;
     let (password, generated) = match body.password.filter(|p| !p.is_empty()) {
         Some(p) => (p, None),
         None => {
@@ -61,28 +57,19 @@ pub async fn do_create_user(
             (p.clone(), Some(p))
         }
     };
-    check_password_policy(&password).map_err(|_| {
-        ApiError::bad_request(format!(
-            "Kata sandi minimal {} karakter.",
-            companion_domain::accounts::MIN_PASSWORD_LEN
-        ))
-    })?;
+    let hash = hash_new_password(&password)?;
     let display = body
         .display_name
         .map(|d| d.trim().chars().take(100).collect::<String>())
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| username.clone());
-    let hash = hash_password(&password).map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })?;
     let user = state
         .db
         .create_user(&username, &display, body.role, &hash)
         .await?;
     state
         .audit(audit_record(
-            Some(me),
+            Some(&me.user),
             addr,
             "user.create",
             Some(("user", user.id.to_string())),
@@ -138,7 +125,7 @@ pub async fn do_update_user(
     if !changed.is_empty() {
         state
             .audit(audit_record(
-                Some(me),
+                Some(&me.user),
                 addr,
                 "user.update",
                 Some(("user", id.to_string())),

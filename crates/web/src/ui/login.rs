@@ -143,15 +143,13 @@ pub async fn submit(
     let cookie = start_session(&state, &user, &addr, agent).await?;
     tracing::info!(username = %user.username, client = %addr.0, "signed in");
     state
-        .audit(companion_domain::AuditRecord {
-            actor_id: Some(user.id),
-            actor: user.username.clone(),
-            action: "auth.login".into(),
-            target_kind: Some("user".into()),
-            target_id: Some(user.id.to_string()),
-            source: addr.0.clone(),
-            details: serde_json::json!({}),
-        })
+        .audit(audit_record(
+            Some(&user),
+            &addr,
+            "auth.login",
+            Some(("user", user.id.to_string())),
+            serde_json::json!({}),
+        ))
         .await;
     let clear_login_csrf = set_cookie(
         login_csrf_cookie_name(state.config.cookie_secure),
@@ -176,7 +174,7 @@ pub async fn logout(
     end_session(&state, &headers).await?;
     state
         .audit(audit_record(
-            Some(&me),
+            Some(&me.user),
             &addr,
             "auth.logout",
             None,
