@@ -42,8 +42,10 @@ pub struct Dashboard {
     pub expiring: ExpiryBuckets,
     /// Issued permits by expiry lookup status (`found`, `unknown`, `not_registered`, …).
     pub expiry_status: std::collections::BTreeMap<String, i64>,
-    /// Issued permits whose PDF is not in the document store yet; `None` until documents exist.
-    pub waiting_for_pdf: Option<i64>,
+    /// Issued permits whose PDF is not in the document store yet ("PDF belum diunggah").
+    pub waiting_for_pdf: i64,
+    /// Files stored (all versions).
+    pub documents: i64,
 }
 
 /// The 12 months ending with `today`'s, as `YYYY-MM`.
@@ -149,7 +151,8 @@ impl Database {
                 within_90: expiring.3,
             },
             expiry_status: expiry_status.into_iter().collect(),
-            waiting_for_pdf: None,
+            waiting_for_pdf: self.permits_waiting_for_pdf().await?,
+            documents: self.document_count().await?,
         })
     }
 }

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 pub mod accounts;
 pub mod audit;
 pub mod dashboard;
+pub mod documents;
 pub mod expiry;
 pub mod jobs;
 pub mod permits;
@@ -25,6 +26,10 @@ pub mod types;
 pub use accounts::{ApiToken, NewSession, SessionInfo, User};
 pub use audit::AuditQuery;
 pub use dashboard::{Dashboard, ExpiryBuckets, MonthCount, TypeCount};
+pub use documents::{
+    Document, DocumentLink, DocumentObject, InboxFile, InsertDocumentError, IntegrityCheck,
+    IntegrityProblem, NewDocument, PermitForImport,
+};
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};

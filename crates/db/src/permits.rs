@@ -116,6 +116,8 @@ pub struct PermitQuery {
     pub issued_from: Option<NaiveDate>,
     pub issued_to: Option<NaiveDate>,
     pub today: Option<NaiveDate>,
+    /// Only permits with (true) or without (false) a stored file.
+    pub has_pdf: Option<bool>,
     pub sort: PermitSort,
     /// 1-based.
     pub page: u32,
@@ -209,6 +211,16 @@ macro_rules! push_permit_filters {
         }
         if let Some(to) = query.issued_to {
             $qb.push(" AND issue_date <= ").push_bind(to);
+        }
+        if let Some(has) = query.has_pdf {
+            $qb.push(if has {
+                " AND EXISTS"
+            } else {
+                " AND NOT EXISTS"
+            });
+            $qb.push(
+                " (SELECT 1 FROM documents d WHERE d.pendaftaran_id = permits.pendaftaran_id)",
+            );
         }
     }};
 }

@@ -141,4 +141,23 @@ impl Database {
             sqlx::query_as("SELECT value, updated_at FROM kv WHERE key = $1").bind(key).fetch_optional(pool).await?
         }))
     }
+
+    /// The value under `key`, storing `initial` first if there is none. Concurrent callers (on
+    /// several instances) all get the one value that won.
+    pub async fn kv_get_or_init(&self, key: &str, initial: &str) -> Result<String> {
+        let now = crate::now();
+        on_backend!(self, pool => {
+            sqlx::query("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(initial)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(self
+            .get_kv(key)
+            .await?
+            .map(|(v, _)| v)
+            .unwrap_or_else(|| initial.to_string()))
+    }
 }

@@ -71,6 +71,7 @@ impl Role {
             RunSync => matches!(self, Role::Admin | Role::Staff),
             ViewAudit => matches!(self, Role::Admin | Role::Auditor),
             ManageUsers => self == Role::Admin,
+            ManageDocuments => matches!(self, Role::Admin | Role::Staff),
         }
     }
 }
@@ -88,6 +89,9 @@ pub enum Permission {
     ViewAudit,
     /// Create, disable and change accounts.
     ManageUsers,
+    /// Import PDFs, assign inbox files, create and revoke applicant links, run integrity checks.
+    /// (Reading documents comes with `ViewPermits`.)
+    ManageDocuments,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

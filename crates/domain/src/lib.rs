@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod documents;
 pub mod events;
 pub mod expiry;
 pub mod permits;
@@ -12,6 +13,7 @@ pub mod text;
 
 pub use accounts::{Permission, Role};
 pub use audit::{AuditEntry, AuditRecord};
+pub use documents::DocumentKind;
 pub use events::{DomainEvent, EventKind};
 pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
 pub use sync_plan::{PagePlan, RecentPermits, StatusTransition, SyncSummary, plan_page};

@@ -48,9 +48,12 @@ impl Page {
         self.ops.push(Operation::new("BT", vec![]));
         self.ops
             .push(Operation::new("Tf", vec![font.into(), size.into()]));
-        self.ops.push(Operation::new("Td", vec![x.into(), y.into()]));
         self.ops
-            .push(Operation::new("Tj", vec![Object::string_literal(latin1(s))]));
+            .push(Operation::new("Td", vec![x.into(), y.into()]));
+        self.ops.push(Operation::new(
+            "Tj",
+            vec![Object::string_literal(latin1(s))],
+        ));
         self.ops.push(Operation::new("ET", vec![]));
     }
     /// Centred by the rough Helvetica width (0.5 em per character is close enough here).
@@ -60,8 +63,10 @@ impl Page {
     }
     fn line(&mut self, x1: i64, y1: i64, x2: i64, y2: i64, width: f64) {
         self.ops.push(Operation::new("w", vec![width.into()]));
-        self.ops.push(Operation::new("m", vec![x1.into(), y1.into()]));
-        self.ops.push(Operation::new("l", vec![x2.into(), y2.into()]));
+        self.ops
+            .push(Operation::new("m", vec![x1.into(), y1.into()]));
+        self.ops
+            .push(Operation::new("l", vec![x2.into(), y2.into()]));
         self.ops.push(Operation::new("S", vec![]));
     }
     fn into_stream(self) -> Stream {
@@ -218,7 +223,13 @@ pub fn render(letter: &PermitLetter, scan_bytes: usize) -> Vec<u8> {
         first.ops.push(Operation::new("Do", vec!["Im1".into()]));
         first.ops.push(Operation::new("Q", vec![]));
     }
-    first.text("F1", 8, 60, 50, &format!("Nomor izin {}", letter.permit_number));
+    first.text(
+        "F1",
+        8,
+        60,
+        50,
+        &format!("Nomor izin {}", letter.permit_number),
+    );
 
     let mut second = Page::new();
     letterhead(&mut second);
@@ -269,4 +280,3 @@ pub fn render(letter: &PermitLetter, scan_bytes: usize) -> Vec<u8> {
     let _ = doc.save_to(&mut out);
     out
 }
-

@@ -57,7 +57,9 @@ impl PdfProblem {
                 human_size(*size),
                 human_size(*limit)
             ),
-            PdfProblem::NotPdf => "Berkas ini bukan PDF (mungkin hanya berganti nama menjadi .pdf).".into(),
+            PdfProblem::NotPdf => {
+                "Berkas ini bukan PDF (mungkin hanya berganti nama menjadi .pdf).".into()
+            }
             PdfProblem::Truncated => {
                 "PDF terpotong (tidak lengkap); unggah ulang berkas yang utuh.".into()
             }

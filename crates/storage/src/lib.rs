@@ -245,6 +245,20 @@ impl Storage {
         Ok(self.store.get_range(&key_path(key)?, range).await?)
     }
 
+    /// A byte range of the object as a stream (large ranges are not buffered).
+    pub async fn get_range_stream(
+        &self,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let result = self.store.get_opts(&key_path(key)?, opts).await?;
+        Ok(result.into_stream().map_err(StorageError::from).boxed())
+    }
+
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
         Ok(self.store.get(&key_path(key)?).await?.bytes().await?)
     }
