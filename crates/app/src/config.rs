@@ -65,6 +65,17 @@ pub struct Settings {
     pub session_idle_hours: i64,
     /// Behind a reverse proxy: take client addresses from `X-Forwarded-For`.
     pub trust_proxy_headers: bool,
+    /// Largest accepted PDF, in MB (1 MB = 1,000,000 bytes).
+    pub max_pdf_mb: u64,
+    /// The watched inbox folder (empty turns the inbox off).
+    pub inbox_dir: String,
+    /// Seconds between two scans of the inbox.
+    pub schedule_inbox_scan_seconds: u64,
+    /// Daily integrity check of the document store, office time `HH:MM`.
+    pub schedule_integrity_check_at: String,
+    /// Key that signs applicant download links. A secret: set it from the environment; when
+    /// empty, one is generated once and kept in the database.
+    pub link_secret: String,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -97,6 +108,11 @@ pub const KEYS: &[&str] = &[
     "cookie_secure",
     "session_idle_hours",
     "trust_proxy_headers",
+    "max_pdf_mb",
+    "inbox_dir",
+    "schedule_inbox_scan_seconds",
+    "schedule_integrity_check_at",
+    "link_secret",
 ];
 
 impl Default for Settings {
@@ -130,6 +146,11 @@ impl Default for Settings {
             cookie_secure: "auto".into(),
             session_idle_hours: 8,
             trust_proxy_headers: false,
+            max_pdf_mb: 20,
+            inbox_dir: "data/inbox".into(),
+            schedule_inbox_scan_seconds: 30,
+            schedule_integrity_check_at: "04:00".into(),
+            link_secret: String::new(),
         }
     }
 }
@@ -209,10 +230,25 @@ impl Settings {
             ("SCHEDULE_FULL_SYNC_AT", &self.schedule_full_sync_at),
             ("SCHEDULE_TYPES_SYNC_AT", &self.schedule_types_sync_at),
             ("SCHEDULE_EXPIRY_SYNC_AT", &self.schedule_expiry_sync_at),
+            (
+                "SCHEDULE_INTEGRITY_CHECK_AT",
+                &self.schedule_integrity_check_at,
+            ),
         ] {
             if chrono::NaiveTime::parse_from_str(value, "%H:%M").is_err() {
                 return bad(format!("{key} must be HH:MM (got {value:?})"));
             }
+        }
+        if !(1..=1000).contains(&self.max_pdf_mb) {
+            return bad(format!(
+                "MAX_PDF_MB must be 1–1000 (got {})",
+                self.max_pdf_mb
+            ));
+        }
+        if !self.link_secret.is_empty() && self.link_secret.len() < 32 {
+            return bad(
+                "LINK_SECRET must be at least 32 characters (or empty to generate one)".into(),
+            );
         }
         if self.sicantik_rate_limit == 0
             || self.sicantik_page_size == 0
@@ -252,6 +288,18 @@ impl Settings {
             cookie_secure: self.cookie_secure(),
             session_idle: chrono::Duration::hours(self.session_idle_hours.clamp(1, 24 * 30)),
             trust_forwarded_for: self.trust_proxy_headers,
+            public_base_url: self.public_base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn documents_config(&self) -> companion_documents::DocumentsConfig {
+        companion_documents::DocumentsConfig {
+            max_pdf_bytes: self.max_pdf_mb * 1_000_000,
+            inbox_dir: Some(self.inbox_dir.trim())
+                .filter(|d| !d.is_empty())
+                .map(std::path::PathBuf::from),
+            link_secret: Some(self.link_secret.clone()).filter(|s| !s.is_empty()),
+            ..Default::default()
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod accounts_cmd;
 mod config;
+mod documents_cmd;
 mod scheduler;
 mod server;
 mod simulate;
@@ -53,11 +54,8 @@ enum Command {
         #[arg(long)]
         qr: Option<String>,
     },
-    /// Documents: import and integrity check (documents capability).
-    Documents {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Documents: import PDFs, check the store's integrity, scan the inbox.
+    Documents(documents_cmd::DocumentsArgs),
     /// Staff accounts: add, list, disable/enable, password, API token.
     User(accounts_cmd::UserArgs),
     /// Signing keys (signing capability).
@@ -126,7 +124,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             simulate::run(args).await
         }
         Command::Verify { .. } => not_yet("verify", "signing and verification"),
-        Command::Documents { .. } => not_yet("documents", "documents"),
+        Command::Documents(args) => {
+            let _guard = telemetry::init(&settings);
+            let db = server::open_database(&settings).await?;
+            let docs = server::open_documents(&settings, &db).await?;
+            let result = documents_cmd::run(&docs, args).await;
+            db.close().await;
+            result
+        }
         Command::User(args) => {
             let db = server::open_database(&settings).await?;
             let result = accounts_cmd::run_user(&db, args).await;

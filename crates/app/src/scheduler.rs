@@ -31,6 +31,10 @@ pub enum Job {
     ListFull,
     Types,
     Expiry,
+    /// Import what was dropped into the inbox folder.
+    DocumentsInbox,
+    /// Check every stored document against its row.
+    DocumentsIntegrity,
 }
 
 impl Job {
@@ -40,6 +44,8 @@ impl Job {
             Job::ListFull => "sicantik.list_full",
             Job::Types => "sicantik.types",
             Job::Expiry => "sicantik.expiry",
+            Job::DocumentsInbox => "documents.inbox",
+            Job::DocumentsIntegrity => "documents.integrity",
         }
     }
 
@@ -50,6 +56,8 @@ impl Job {
             Job::ListIncremental | Job::ListFull => "sicantik.list",
             Job::Types => "sicantik.types",
             Job::Expiry => "sicantik.expiry",
+            Job::DocumentsInbox => "documents.inbox",
+            Job::DocumentsIntegrity => "documents.integrity",
         }
     }
 }
@@ -101,6 +109,8 @@ pub struct Scheduler {
     pub settings: Arc<Settings>,
     /// This instance's identity in job leases.
     pub holder: String,
+    /// The document jobs run only when documents are set up.
+    pub documents: Option<companion_documents::Documents>,
 }
 
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(120);
@@ -113,13 +123,20 @@ impl Scheduler {
             client,
             settings,
             holder: holder_id(),
+            documents: None,
         }
+    }
+
+    /// Adds the document jobs (inbox scan, integrity check).
+    pub fn with_documents(mut self, documents: companion_documents::Documents) -> Self {
+        self.documents = Some(documents);
+        self
     }
 
     pub fn plan(&self) -> Vec<(Job, Every, bool)> {
         let s = &self.settings;
         let at = |v: &str| NaiveTime::parse_from_str(v, "%H:%M").unwrap_or(NaiveTime::MIN);
-        vec![
+        let mut plan = vec![
             (
                 Job::Types,
                 Every::DailyAt(at(&s.schedule_types_sync_at)),
@@ -142,7 +159,22 @@ impl Scheduler {
                 Every::DailyAt(at(&s.schedule_expiry_sync_at)),
                 false,
             ),
-        ]
+        ];
+        if let Some(docs) = &self.documents {
+            if docs.inbox_dir().is_some() {
+                plan.push((
+                    Job::DocumentsInbox,
+                    Every::Interval(Duration::from_secs(s.schedule_inbox_scan_seconds.max(1))),
+                    true,
+                ));
+            }
+            plan.push((
+                Job::DocumentsIntegrity,
+                Every::DailyAt(at(&s.schedule_integrity_check_at)),
+                false,
+            ));
+        }
+        plan
     }
 
     /// Starts every job loop; they stop when `shutdown` turns true.
@@ -346,6 +378,19 @@ impl Scheduler {
                     &|_, _| {},
                 )
                 .await?;
+            }
+            Job::DocumentsInbox => {
+                if let Some(docs) = &self.documents {
+                    let report = docs.scan_inbox().await?;
+                    if !report.files.is_empty() {
+                        tracing::info!(files = report.files.len(), "inbox scanned");
+                    }
+                }
+            }
+            Job::DocumentsIntegrity => {
+                if let Some(docs) = &self.documents {
+                    docs.check_integrity().await?;
+                }
             }
         }
         Ok(())

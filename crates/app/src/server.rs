@@ -68,7 +68,7 @@ fn ctrl_c_to(tx: watch::Sender<bool>) {
 /// shutdown signal (Ctrl-C).
 struct Running {
     db: Database,
-    storage: companion_storage::Storage,
+    documents: companion_documents::Documents,
     listener: tokio::net::TcpListener,
     settings: Arc<Settings>,
     scheduler: Scheduler,
@@ -81,13 +81,24 @@ pub fn open_storage(settings: &Settings) -> Result<companion_storage::Storage, C
         .map_err(|e| CliError::User(format!("cannot open the object store (STORAGE_URL): {e}")))
 }
 
+/// The documents service on the configured store (`STORAGE_URL`, `MAX_PDF_MB`, `INBOX_DIR`).
+pub async fn open_documents(
+    settings: &Settings,
+    db: &Database,
+) -> Result<companion_documents::Documents, CliError> {
+    let storage = open_storage(settings)?;
+    companion_documents::Documents::new(db.clone(), storage, settings.documents_config())
+        .await
+        .map_err(|e| CliError::Internal(e.into()))
+}
+
 impl Running {
     /// The regular schedule, the session sweeper and the web server, until Ctrl-C; then stops
     /// the jobs and closes the database.
     async fn run(self) -> Result<(), CliError> {
         let Running {
             db,
-            storage,
+            documents,
             listener,
             settings,
             scheduler,
@@ -102,7 +113,7 @@ impl Running {
         state.metrics = crate::telemetry::metrics();
         state.config = settings.web_config();
         state.jobs = Some(Arc::new(scheduler));
-        state.storage = Some(storage);
+        state.documents = Some(documents);
         let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut shutdown = rx;
         let result = axum::serve(listener, app)
@@ -121,17 +132,18 @@ impl Running {
 
 async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
-    let storage = open_storage(&settings)?;
+    let documents = open_documents(&settings, &db).await?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
     let settings = Arc::new(settings);
-    let scheduler = Scheduler::new(db.clone(), client, settings.clone());
+    let scheduler =
+        Scheduler::new(db.clone(), client, settings.clone()).with_documents(documents.clone());
     let (tx, rx) = watch::channel(false);
     ctrl_c_to(tx);
     Ok(Running {
         db,
-        storage,
+        documents,
         listener,
         settings,
         scheduler,
@@ -179,21 +191,40 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     if settings.storage_url == Settings::default().storage_url {
         settings.storage_url = format!("file://{}/objects", settings.data_dir);
     }
+    if settings.inbox_dir == Settings::default().inbox_dir {
+        settings.inbox_dir = format!("{}/inbox", settings.data_dir);
+    }
     let running = start(settings).await?;
     let settings = running.settings.clone();
     let logins = demo_logins(&running.db, &settings.data_dir).await?;
 
-    // Seed: permit types, a full sync and the expiry workaround, then the regular schedule.
+    // Seed: permit types, a full sync, letters for part of the issued permits (printed by the
+    // simulator, imported like any upload), the expiry workaround, then the regular schedule.
+    let sim_letters = sim.printer();
     let seeding = {
         let scheduler = running.scheduler.clone();
         let rx = running.rx.clone();
         tokio::spawn(async move {
-            for job in [Job::Types, Job::ListFull, Job::Expiry] {
+            for job in [Job::Types, Job::ListFull] {
                 if *rx.borrow() {
                     return;
                 }
                 if let Err(e) = scheduler.run_with_lease(job).await {
                     tracing::error!(job = job.name(), error = %e, "demo seeding step failed");
+                }
+            }
+            if let Some(docs) = &scheduler.documents {
+                match import_demo_letters(docs, &sim_letters).await {
+                    Ok(n) => tracing::info!(letters = n, "demo letters imported"),
+                    Err(e) => tracing::error!(error = %e, "demo letters could not be imported"),
+                }
+                if let Err(e) = docs.check_integrity().await {
+                    tracing::error!(error = %e, "demo integrity check failed");
+                }
+            }
+            if !*rx.borrow() {
+                if let Err(e) = scheduler.run_with_lease(Job::Expiry).await {
+                    tracing::error!(error = %e, "demo expiry sync failed");
                 }
             }
             tracing::info!("demo data ready");
@@ -223,6 +254,74 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     seeding.abort();
     drop(sim);
     result
+}
+
+/// Of the newest issued permits, two in three get their printed letter imported through the
+/// one import path; the rest, and every older permit, stay "PDF belum diunggah". One more letter
+/// goes into the inbox under its permit number, and one unnamed scan waits there for a person.
+async fn import_demo_letters(
+    docs: &companion_documents::Documents,
+    printer: &companion_simulators::LetterPrinter,
+) -> anyhow::Result<usize> {
+    use companion_documents::{Actor, ImportSource};
+    use companion_domain::documents::DocumentKind;
+    const NEWEST: u32 = 240;
+    let query = companion_db::PermitQuery {
+        status: Some(companion_domain::PermitStatus::Issued),
+        sort: companion_db::PermitSort::Issued,
+        page: 1,
+        per_page: NEWEST,
+        ..Default::default()
+    };
+    let (permits, _) = docs.db().list_permits(&query).await?;
+    let actor = Actor::system("demo");
+    let mut imported = 0;
+    for (i, p) in permits.iter().enumerate() {
+        if i % 3 == 2 {
+            continue;
+        }
+        let Some(pdf) = printer.print(&p.pendaftaran_id) else {
+            continue;
+        };
+        let name = format!("{}.pdf", p.pendaftaran_id);
+        match docs
+            .import(
+                &p.pendaftaran_id,
+                pdf.into(),
+                Some(&name),
+                DocumentKind::Original,
+                ImportSource::Demo,
+                &actor,
+            )
+            .await
+        {
+            Ok(_) => imported += 1,
+            Err(e) => tracing::warn!(permit = %p.pendaftaran_id, error = %e, "demo letter refused"),
+        }
+    }
+    if let Some(dir) = docs.inbox_dir() {
+        let by_number = permits
+            .iter()
+            .enumerate()
+            .find(|(i, p)| i % 3 == 2 && p.permit_number.is_some())
+            .map(|(_, p)| p);
+        if let Some(p) = by_number {
+            if let (Some(pdf), Some(number)) = (printer.print(&p.pendaftaran_id), &p.permit_number)
+            {
+                std::fs::write(dir.join(format!("{}.pdf", number.replace('/', "-"))), pdf)?;
+            }
+        }
+        if let Some(p) = permits
+            .iter()
+            .rev()
+            .find(|p| printer.print(&p.pendaftaran_id).is_some())
+        {
+            if let Some(pdf) = printer.print(&p.pendaftaran_id) {
+                std::fs::write(dir.join("scan-tanpa-nama.pdf"), pdf)?;
+            }
+        }
+    }
+    Ok(imported)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

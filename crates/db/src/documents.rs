@@ -181,6 +181,19 @@ impl Database {
             // Ambiguous numbers (two permits printed with one number) match nothing.
             qb.push(") LIMIT 2");
             let found: Vec<PermitForImport> = qb.build_query_as().fetch_all(pool).await?;
+            if !found.is_empty() {
+                return Ok(if found.len() == 1 { found.into_iter().next() } else { None });
+            }
+            // Numbers hold `-` of their own ("503/0004/SIPD-DPM-PTSP/2021"), so a file name with
+            // every separator turned into `-` is compared with the number normalised the same
+            // way. A scan of the table, but only for inbox names that matched nothing else.
+            let mut qb = QueryBuilder::<DB>::new(COLUMNS);
+            qb.push(
+                "UPPER(REPLACE(REPLACE(REPLACE(REPLACE(permit_number, '/', '-'), '_', '-'), '.', '-'), ' ', '-')) = ",
+            )
+            .push_bind(companion_domain::documents::normalize_permit_number(&candidates[0]));
+            qb.push(" LIMIT 2");
+            let found: Vec<PermitForImport> = qb.build_query_as().fetch_all(pool).await?;
             Ok(if found.len() == 1 { found.into_iter().next() } else { None })
         })
     }

@@ -91,7 +91,7 @@ impl Fixture {
             ),
             (
                 "0200101012025",
-                "503/0200/DPMPTSP/2025",
+                "503/0200/SIPD-DPM-PTSP/2025",
                 "Bastanta Sembiring",
             ),
         ] {
@@ -323,7 +323,11 @@ async fn integrity_check_finds_missing_corrupted_and_orphaned(backend: &str, sto
 async fn the_inbox_matches_holds_and_assigns(backend: &str, store: &str) {
     let f = Fixture::new(backend, store, 20_000_000).await;
     std::fs::write(f.inbox.join(format!("{P1}.pdf")), letter(P1, 0)).expect("by id");
-    std::fs::write(f.inbox.join("503-0200-DPMPTSP-2025.pdf"), letter(P2, 0)).expect("by number");
+    std::fs::write(
+        f.inbox.join("503-0200-SIPD-DPM-PTSP-2025.pdf"),
+        letter(P2, 0),
+    )
+    .expect("by number");
     std::fs::write(f.inbox.join("scan kantor.pdf"), letter("x", 0)).expect("unmatched");
     std::fs::write(f.inbox.join(format!("{P2}-rusak.pdf")), b"not a pdf").expect("junk");
     std::fs::write(f.inbox.join("copying.pdf.part"), b"half").expect("partial");
@@ -339,7 +343,7 @@ async fn the_inbox_matches_holds_and_assigns(backend: &str, store: &str) {
         }
     }
     imported.sort();
-    assert_eq!(imported, vec![P1.to_string(), P2.to_string()]);
+    assert_eq!(imported, vec![P1.to_string(), P2.to_string()], "{report:?}");
     held.sort();
     assert_eq!(
         held,

@@ -98,6 +98,17 @@ pub fn inbox_name_candidates(file_name: &str) -> Vec<String> {
     out
 }
 
+/// A permit number with every separator as `-`, upper-case: how it compares with a file name.
+pub fn normalize_permit_number(s: &str) -> String {
+    s.trim()
+        .chars()
+        .map(|c| match c {
+            '/' | '_' | '.' | ' ' => '-',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The MAC that makes a download link unforgeable: it binds the link id, the document and the

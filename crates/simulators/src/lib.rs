@@ -5,5 +5,5 @@ pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;
 
-pub use sicantik::{FAULTS, SicantikSim, SicantikSimConfig, SimFault};
+pub use sicantik::{FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault};
 pub use sicantik_data::SimPermit;

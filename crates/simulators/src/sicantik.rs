@@ -576,14 +576,84 @@ async fn control_stats(State(state): State<Shared>) -> String {
     .to_string()
 }
 
+/// The office's print of a permit letter. Not part of SICANTIK's API (which has no PDF endpoint,
+/// see the spec): it stands for the letter staff print from SICANTIK and bring to the companion.
+async fn control_print(
+    State(state): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let id = id.trim_end_matches(".pdf");
+    match lock(&state).print_letter(id) {
+        Some(pdf) => ([(axum::http::header::CONTENT_TYPE, "application/pdf")], pdf).into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            "no issued permit with this id",
+        )
+            .into_response(),
+    }
+}
+
+const BULAN: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
+fn tanggal(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{} {} {}", d.day(), BULAN[d.month0() as usize], d.year())
+}
+
+impl SimState {
+    fn print_letter(&self, id: &str) -> Option<Vec<u8>> {
+        let p = self
+            .permits
+            .iter()
+            .find(|p| p.pendaftaran_id == id && p.issued)?;
+        let letter = companion_pdf::letter::PermitLetter {
+            permit_number: p.no_surat.clone().unwrap_or_else(|| "-".into()),
+            registration_id: p.pendaftaran_id.clone(),
+            permit_type: p.type_name().to_string(),
+            applicant_name: p.n_pemohon.clone().unwrap_or_else(|| "-".into()),
+            company_name: p.company.clone(),
+            address: p.a_pemohon.clone(),
+            issue_date: p.tgl_surat.map(tanggal).unwrap_or_else(|| "-".into()),
+            expiry_date: p.expected_expiry().map(tanggal),
+        };
+        Some(companion_pdf::letter::render(&letter, 0))
+    }
+}
+
 fn router(state: Shared) -> Router {
     Router::new()
+        .route("/_sim/cetak/{id}", get(control_print))
         .route("/_sim/arrive", post(control_arrive))
         .route("/_sim/issue", post(control_issue))
         .route("/_sim/faults", post(control_faults))
         .route("/_sim/stats", get(control_stats))
         .fallback(any(api))
         .with_state(state)
+}
+
+/// Prints permit letters from a running simulator's data.
+#[derive(Clone)]
+pub struct LetterPrinter {
+    state: Shared,
+}
+
+impl LetterPrinter {
+    pub fn print(&self, pendaftaran_id: &str) -> Option<Vec<u8>> {
+        lock(&self.state).print_letter(pendaftaran_id)
+    }
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -644,6 +714,18 @@ impl SicantikSim {
     /// The base URL to configure as `SICANTIK_BASE_URL`.
     pub fn base_url(&self) -> String {
         format!("http://{}/backoffice/api", self.addr)
+    }
+
+    /// The printed letter of an issued permit (a 2-page PDF), `None` for other ids.
+    pub fn print_letter(&self, pendaftaran_id: &str) -> Option<Vec<u8>> {
+        lock(&self.state).print_letter(pendaftaran_id)
+    }
+
+    /// A handle that prints letters while the simulator runs (for a background task).
+    pub fn printer(&self) -> LetterPrinter {
+        LetterPrinter {
+            state: self.state.clone(),
+        }
     }
 
     /// New in-process permits arrive at the head of the lists. Returns their ids.

@@ -193,6 +193,13 @@ pub const LOGIN_PATH: &str = "/masuk";
 /// The largest form body read to find the CSRF field.
 const FORM_LIMIT: usize = 1 << 20;
 
+fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
 /// Reads the `csrf` field of an urlencoded form, putting the body back for the handler.
 async fn form_csrf(req: Request) -> Result<(Request, Option<String>), ApiError> {
     let is_form = req
@@ -298,7 +305,21 @@ pub async fn authorize(mut req: Request, next: Next) -> Response {
                 Err(e) => return deny(e),
             };
             req = r;
-            let given = header_token.or(form_token).unwrap_or_default();
+            // A file upload form (multipart) cannot be read here without buffering the files, so
+            // it carries the token in its action URL instead.
+            let query_token = is_multipart(req.headers())
+                .then(|| {
+                    req.uri().query().and_then(|q| {
+                        url::form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == "csrf")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                })
+                .flatten();
+            let given = header_token
+                .or(form_token)
+                .or(query_token)
+                .unwrap_or_default();
             if !constant_time_eq(&given, &expected) {
                 tracing::warn!(path = %spec.path, "request refused: CSRF token missing or wrong");
                 return deny(ApiError::csrf());

@@ -74,7 +74,9 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<std::ops::R
         let end: u64 = if end.is_empty() {
             size.saturating_sub(1)
         } else {
-            end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1))
+            end.parse::<u64>()
+                .map_err(|_| ())?
+                .min(size.saturating_sub(1))
         };
         if start >= size || end < start {
             return Err(());
@@ -102,10 +104,19 @@ pub async fn serve_document(
     let size = doc.size_bytes.max(0) as u64;
     let etag = format!("\"{}\"", doc.sha256);
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=0, must-revalidate"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0, must-revalidate"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
@@ -146,15 +157,21 @@ pub async fn serve_document(
                 .get_range_stream(&doc.storage_key, range.clone())
                 .await
                 .map_err(storage_error)?;
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "bytes {}-{}/{size}",
-                range.start,
-                range.end - 1
-            )) {
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("bytes {}-{}/{size}", range.start, range.end - 1))
+            {
                 headers.insert(header::CONTENT_RANGE, v);
             }
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(range.end - range.start));
-            Ok((StatusCode::PARTIAL_CONTENT, headers, Body::from_stream(stream)).into_response())
+            headers.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(range.end - range.start),
+            );
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                headers,
+                Body::from_stream(stream),
+            )
+                .into_response())
         }
         Ok(None) => {
             let (stored_size, stream) = storage

@@ -19,7 +19,7 @@ pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
             "unreachable"
         }
     };
-    let storage = match &state.storage {
+    let storage = match state.documents.as_ref().map(|d| d.storage()) {
         None => "not configured",
         Some(s) => match s.ping().await {
             Ok(()) => "ok",

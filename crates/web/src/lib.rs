@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 mod errors;
+pub mod files;
 mod health;
 mod http_metrics;
 pub mod routes;
@@ -78,6 +79,8 @@ pub struct WebConfig {
     /// Take the client address from `X-Forwarded-For` (its last entry, the one the proxy added).
     /// Only behind a reverse proxy that sets it; otherwise a client could forge its address.
     pub trust_forwarded_for: bool,
+    /// The address the public reaches this server at (`PUBLIC_BASE_URL`), for applicant links.
+    pub public_base_url: String,
 }
 
 impl Default for WebConfig {
@@ -86,6 +89,7 @@ impl Default for WebConfig {
             cookie_secure: false,
             session_idle: chrono::Duration::hours(8),
             trust_forwarded_for: false,
+            public_base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -99,8 +103,8 @@ pub struct AppState {
     pub office_tz: chrono_tz::Tz,
     pub config: WebConfig,
     pub jobs: Option<Arc<dyn JobControl>>,
-    /// The object store (documents); checked by `/readyz`.
-    pub storage: Option<companion_storage::Storage>,
+    /// Documents and their object store (checked by `/readyz`); `None` runs without them.
+    pub documents: Option<companion_documents::Documents>,
     pub throttle: Arc<auth::LoginThrottle>,
     /// The dashboard's figures (they scan every permit), reused for [`FIGURES_TTL`].
     pub dashboard_cache: Arc<TtlCache<companion_db::Dashboard>>,
@@ -125,6 +129,11 @@ impl<T> Default for TtlCache<T> {
 }
 
 impl<T: Clone> TtlCache<T> {
+    /// Forgets the cached value (after a change the figures should show at once).
+    pub async fn clear(&self) {
+        *self.slot.lock().await = None;
+    }
+
     pub async fn get_or_load<E, F>(&self, ttl: std::time::Duration, load: F) -> Result<T, E>
     where
         F: std::future::Future<Output = Result<T, E>>,
@@ -152,7 +161,7 @@ impl AppState {
             office_tz,
             config: WebConfig::default(),
             jobs: None,
-            storage: None,
+            documents: None,
             throttle: Arc::default(),
             dashboard_cache: Arc::default(),
             type_names_cache: Arc::default(),

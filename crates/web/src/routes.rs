@@ -72,7 +72,17 @@ impl Routes {
 }
 
 use Access::{Asset, Public, Signed};
-use Permission::{ManageOwnAccount as Own, ManageUsers, RunSync, ViewAudit, ViewPermits as View};
+use Permission::{
+    ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers, RunSync, ViewAudit,
+    ViewPermits as View,
+};
+
+/// The largest upload request (several PDFs at once); each file is also held to `MAX_PDF_MB`.
+pub const UPLOAD_BODY_LIMIT: usize = 256 * 1024 * 1024;
+
+fn upload_route(handler: MethodRouter<Shared>) -> MethodRouter<Shared> {
+    handler.layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))
+}
 
 fn build() -> Routes {
     Routes {
@@ -92,6 +102,79 @@ fn build() -> Routes {
     .add("GET", "/izin", Signed(View), get(ui::permits::list))
     .add("GET", "/izin.csv", Signed(View), get(ui::permits::csv))
     .add("GET", "/izin/{id}", Signed(View), get(ui::permits::detail))
+    .add(
+        "POST",
+        "/izin/{id}/berkas",
+        Signed(Docs),
+        upload_route(post(ui::documents::upload)),
+    )
+    .add(
+        "GET",
+        "/berkas/{id}",
+        Signed(View),
+        get(ui::documents::page),
+    )
+    .add(
+        "GET",
+        "/berkas/{id}/isi",
+        Signed(View),
+        get(ui::documents::inline),
+    )
+    .add(
+        "GET",
+        "/berkas/{id}/unduh",
+        Signed(View),
+        get(ui::documents::download),
+    )
+    .add(
+        "POST",
+        "/berkas/{id}/tautan",
+        Signed(Docs),
+        post(ui::documents::create_link),
+    )
+    .add(
+        "POST",
+        "/tautan/{id}/cabut",
+        Signed(Docs),
+        post(ui::documents::revoke_link),
+    )
+    .add(
+        "GET",
+        "/dokumen",
+        Signed(View),
+        get(ui::documents::overview),
+    )
+    .add(
+        "POST",
+        "/dokumen/periksa",
+        Signed(Docs),
+        post(ui::documents::run_check),
+    )
+    .add(
+        "POST",
+        "/dokumen/kotak-masuk/pindai",
+        Signed(Docs),
+        post(ui::documents::scan_inbox),
+    )
+    .add(
+        "POST",
+        "/dokumen/kotak-masuk/{id}/tetapkan",
+        Signed(Docs),
+        post(ui::documents::assign),
+    )
+    .add(
+        "POST",
+        "/dokumen/kotak-masuk/{id}/buang",
+        Signed(Docs),
+        post(ui::documents::discard),
+    )
+    // The applicant's download link: no account, the signed token decides.
+    .add(
+        "GET",
+        "/unduh/{token}",
+        Public,
+        get(ui::documents::applicant_download),
+    )
     .add("GET", "/jenis-izin", Signed(View), get(ui::permits::types))
     .add("GET", "/sinkronisasi", Signed(View), get(ui::sync::page))
     .add(
@@ -187,6 +270,78 @@ fn build() -> Routes {
         "/api/v1/exports/permits.csv",
         Signed(View),
         get(api::permits::csv),
+    )
+    .add(
+        "GET",
+        "/api/v1/permits/{id}/documents",
+        Signed(View),
+        get(api::documents::list_for_permit),
+    )
+    .add(
+        "POST",
+        "/api/v1/permits/{id}/documents",
+        Signed(Docs),
+        upload_route(post(api::documents::upload)),
+    )
+    .add(
+        "GET",
+        "/api/v1/documents/integrity",
+        Signed(View),
+        get(api::documents::integrity),
+    )
+    .add(
+        "POST",
+        "/api/v1/documents/integrity",
+        Signed(Docs),
+        post(api::documents::run_integrity),
+    )
+    .add(
+        "GET",
+        "/api/v1/documents/{id}",
+        Signed(View),
+        get(api::documents::detail),
+    )
+    .add(
+        "GET",
+        "/api/v1/documents/{id}/content",
+        Signed(View),
+        get(api::documents::content),
+    )
+    .add(
+        "GET",
+        "/api/v1/documents/{id}/links",
+        Signed(View),
+        get(api::documents::list_links),
+    )
+    .add(
+        "POST",
+        "/api/v1/documents/{id}/links",
+        Signed(Docs),
+        post(api::documents::create_link),
+    )
+    .add(
+        "DELETE",
+        "/api/v1/links/{id}",
+        Signed(Docs),
+        delete(api::documents::revoke_link),
+    )
+    .add(
+        "GET",
+        "/api/v1/inbox",
+        Signed(Docs),
+        get(api::documents::inbox),
+    )
+    .add(
+        "POST",
+        "/api/v1/inbox/{id}/assign",
+        Signed(Docs),
+        post(api::documents::assign),
+    )
+    .add(
+        "DELETE",
+        "/api/v1/inbox/{id}",
+        Signed(Docs),
+        delete(api::documents::discard),
     )
     .add(
         "GET",

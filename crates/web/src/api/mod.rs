@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod documents;
 pub mod openapi;
 pub mod permits;
 pub mod sync;

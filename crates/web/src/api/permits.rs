@@ -37,6 +37,8 @@ pub struct ListParams {
     pub page: Option<String>,
     /// Rows per page, 1–500 (default 50).
     pub per_page: Option<String>,
+    /// `ada` (with a stored PDF) or `belum` (without one yet).
+    pub berkas: Option<String>,
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -100,6 +102,16 @@ impl ListParams {
             issued_from: day(&self.issued_from, "issued_from")?,
             issued_to: day(&self.issued_to, "issued_to")?,
             today: Some(today),
+            has_pdf: match non_empty(&self.berkas) {
+                None => None,
+                Some("ada") => Some(true),
+                Some("belum") => Some(false),
+                Some(s) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Nilai berkas tidak dikenal: {s} (ada atau belum)"
+                    )));
+                }
+            },
             sort,
             page: int(&self.page, "page", 1..=1_000_000)?.unwrap_or(1),
             per_page: int(&self.per_page, "per_page", 1..=500)?.unwrap_or(50),

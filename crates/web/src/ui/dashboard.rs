@@ -87,6 +87,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         .filter(|(k, _)| k.as_str() != "found")
         .map(|(_, v)| *v)
         .sum();
+    let integrity = state.db.latest_integrity_check().await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -96,8 +97,9 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 b { (num(d.permit_types_known)) " / " (d.sicantik_jumlah_perizinan.as_deref().unwrap_or("—")) } }
             a.card href="/izin?expiring_within_days=30&sort=expiry" { span { "Berakhir ≤ 30 hari" } b { (num(d.expiring.within_30)) } }
             div.card { span { "Tanggal berlaku tidak diketahui" } b { (num(unknown_expiry)) } }
-            div.card { span { "Menunggu PDF" } b { @match d.waiting_for_pdf { Some(n) => (num(n)), None => "—" } }
-                small.muted { "modul dokumen belum aktif" } }
+            a.card #tasks-pdf href="/izin?status=issued&berkas=belum" class=[(d.waiting_for_pdf > 0).then_some("attention")] {
+                span { "PDF belum diunggah" } b { (num(d.waiting_for_pdf)) }
+                small.muted { "izin terbit tanpa surat tersimpan" } }
         }
         div.grid {
             section.card.chart-card { h2 { "Izin terbit per bulan" } (svg(charts::column_chart("issued-per-month", "Izin terbit per bulan (12 bulan terakhir)", &per_month))) }
@@ -105,6 +107,9 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
             section.card.chart-card { h2 { "Izin yang akan berakhir" } (svg(charts::bar_chart("expiring", "Izin terbit menurut sisa masa berlaku", &expiring))) }
             section.card.chart-card { h2 { "Status izin" } (svg(charts::donut_chart("status-share", "Izin terbit dan dalam proses", &share))) }
             section.card.chart-card { h2 { "Pemeriksaan tanggal berlaku" } (svg(charts::bar_chart("expiry-status", "Izin terbit menurut hasil pemeriksaan tanggal berlaku ke SICANTIK", &expiry_status))) }
+            section.card #documents-state { h2 { "Dokumen" }
+                p { (num(d.documents)) " berkas tersimpan · " a href="/dokumen" { "Kelola dokumen" } }
+                (super::documents::integrity_summary(&state, integrity.as_ref())) }
             section.card.slot { h2 { "Tanda tangan elektronik" } p.muted { "Statistik penandatanganan tampil di sini setelah modul TTE aktif." } }
             section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
             section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod dashboard;
+pub mod documents;
 pub mod login;
 pub mod permits;
 pub mod sync;
@@ -58,6 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 pub enum Nav {
     Dashboard,
     Permits,
+    Documents,
     Types,
     Sync,
     Audit,
@@ -72,6 +74,7 @@ fn head(title: &str) -> Markup {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width,initial-scale=1";
+            meta name="referrer" content="same-origin";
             title { (title) " — SICANTIK Companion" }
             link rel="icon" href={ "/static/favicon.svg?v=" (v) } type="image/svg+xml";
             link rel="stylesheet" href={ "/static/app.css?v=" (v) };
@@ -83,9 +86,10 @@ fn head(title: &str) -> Markup {
 /// The page frame: header with the menu for the user's role, the content, a footer.
 pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<String> {
     let u = &me.user;
-    let items: [(Nav, &str, &str, bool); 7] = [
+    let items: [(Nav, &str, &str, bool); 8] = [
         (Nav::Dashboard, "/", "Dasbor", true),
         (Nav::Permits, "/izin", "Izin", true),
+        (Nav::Documents, "/dokumen", "Dokumen", true),
         (Nav::Types, "/jenis-izin", "Jenis izin", true),
         (Nav::Sync, "/sinkronisasi", "Sinkronisasi", true),
         (

@@ -68,6 +68,11 @@ pub async fn list(
                     option value=(t) selected[params.permit_type.as_deref() == Some(t.as_str())] { (t) }
                 }
             }
+            select name="berkas" aria-label="Berkas PDF" {
+                option value="" { "Semua berkas" }
+                option value="belum" selected[sel(&params.berkas, "belum")] { "PDF belum diunggah" }
+                option value="ada" selected[sel(&params.berkas, "ada")] { "PDF sudah ada" }
+            }
             label.inline { "Berakhir dalam"
                 input name="expiring_within_days" type="number" min="0" max="3650" inputmode="numeric" value=[params.expiring_within_days.as_deref()] placeholder="hari";
                 " hari" }
@@ -125,15 +130,28 @@ pub async fn csv(
     Ok(csv_response(csv_body(&state, &params).await?))
 }
 
-pub async fn detail(State(state): State<Shared>, Me(me): Me, Path(id): Path<String>) -> PageResult {
+pub async fn detail(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Path(id): Path<String>,
+    Query(n): Query<super::account::Notice>,
+) -> PageResult {
     let Some(p) = state.db.get_permit(&id).await? else {
         return Err(ApiError::not_found("Izin tidak ditemukan.").into());
     };
+    let documents = super::documents::permit_section(
+        &state,
+        &me,
+        &p.pendaftaran_id,
+        p.status == companion_domain::PermitStatus::Issued,
+    )
+    .await?;
     let history = state.db.status_history(&id).await?;
     let note = expiry_note(&p.expiry_status);
     let content = html! {
         p { a href="/izin" { "← Daftar izin" } }
         h1 { (opt(&p.applicant_name)) }
+        (super::notice(n.pesan.as_deref()))
         (flags(&p))
         section.card {
             dl.facts {
@@ -163,7 +181,7 @@ pub async fn detail(State(state): State<Shared>, Me(me): Me, Path(id): Path<Stri
                 }
             }
         }
-        section.card #dokumen { h2 { "Dokumen" } p.muted { "Dokumen PDF izin akan tampil di sini setelah modul dokumen aktif." } }
+        (documents)
         section.card #tanda-tangan { h2 { "Tanda tangan elektronik" } p.muted { "Belum ada tanda tangan untuk izin ini." } }
         section.card #notifikasi { h2 { "Notifikasi WhatsApp" } p.muted { "Belum ada notifikasi untuk izin ini." } }
     };
