@@ -18,6 +18,11 @@ const USAGE = "usage: node run.mjs --base http://127.0.0.1:PORT --logins FILE.js
   "       node run.mjs --selfcheck";
 const ROLES = ["admin", "staff", "official", "auditor"];
 const MAY_SYNC = ["admin", "staff"];
+// PDFs written by other programs (poppler/cairo and qpdf), one per uploading role.
+const UPLOADS = {
+  admin: "crates/pdf/tests/fixtures/cairo.pdf",
+  staff: "crates/pdf/tests/fixtures/qpdf-object-streams.pdf",
+};
 const VIEWPORTS = {
   phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
   desktop: { viewport: { width: 1366, height: 900 } },
@@ -189,6 +194,34 @@ async function runOne(browser, base, login, viewport, out) {
     const listOverflow = await horizontalOverflow(page);
     check(listOverflow <= 1, `permit list is ${listOverflow}px wider than the window`);
     await page.screenshot({ path: shot("permits"), fullPage: true });
+
+    // Documents: admin and staff upload a PDF from a permit page that still waits for its
+    // letter (desktop), and see version 1 listed; officials and auditors get no upload form.
+    step = "document upload";
+    await page.goto(`${base}/izin?status=issued&berkas=belum`);
+    const waiting = page.locator("table.permits tbody tr td:first-child a");
+    check((await waiting.count()) >= 1, "no issued permit waits for its PDF in the demo");
+    await clickAndLoad(page, `table.permits tbody tr:nth-child(${login.role === "admin" ? 1 : 2}) td:first-child a`);
+    check((await page.locator("#pdf-belum").count()) === 1, "the permit page does not say 'PDF belum diunggah'");
+    const mayUpload = MAY_SYNC.includes(login.role);
+    check((await page.locator("#upload").count()) === (mayUpload ? 1 : 0), `upload form ${mayUpload ? "missing" : "shown"}`);
+    if (mayUpload && viewport === "desktop") {
+      await page.setInputFiles("#berkas", UPLOADS[login.role]);
+      await clickAndLoad(page, "#upload button[type=submit]");
+      const notice = await page.locator(".notice").first().innerText();
+      check(/tersimpan sebagai versi 1/.test(notice), `upload notice reads "${notice}"`);
+      check((await page.locator('#documents tr[data-version="1"]').count()) === 1, "version 1 not listed after the upload");
+      check((await page.locator("#pdf-belum").count()) === 0, "'PDF belum diunggah' still shown after the upload");
+      await page.screenshot({ path: shot("document-uploaded"), fullPage: true });
+      // The file's page: preview frame, facts, an applicant link.
+      await clickAndLoad(page, '#documents tr[data-version="1"] a.open-doc');
+      check((await page.locator("#pdf-preview").count()) === 1, "no PDF preview on the file page");
+      await clickAndLoad(page, "#new-link button[type=submit]");
+      const linkUrl = await page.locator("#links input.link-url").first().inputValue();
+      check(/\/unduh\/\d+\.\d+\./.test(linkUrl), `applicant link looks wrong: ${linkUrl}`);
+      const fetched = await page.request.get(linkUrl);
+      check(fetched.status() === 200 && fetched.headers()["content-type"] === "application/pdf", `applicant link answers ${fetched.status()}`);
+    }
 
     // Sync page: admin and staff can start a sync (once, on the desktop); others see no button.
     step = "sync page";

@@ -222,10 +222,10 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                     tracing::error!(error = %e, "demo integrity check failed");
                 }
             }
-            if !*rx.borrow() {
-                if let Err(e) = scheduler.run_with_lease(Job::Expiry).await {
-                    tracing::error!(error = %e, "demo expiry sync failed");
-                }
+            if !*rx.borrow()
+                && let Err(e) = scheduler.run_with_lease(Job::Expiry).await
+            {
+                tracing::error!(error = %e, "demo expiry sync failed");
             }
             tracing::info!("demo data ready");
         })
@@ -305,20 +305,17 @@ async fn import_demo_letters(
             .enumerate()
             .find(|(i, p)| i % 3 == 2 && p.permit_number.is_some())
             .map(|(_, p)| p);
-        if let Some(p) = by_number {
-            if let (Some(pdf), Some(number)) = (printer.print(&p.pendaftaran_id), &p.permit_number)
-            {
-                std::fs::write(dir.join(format!("{}.pdf", number.replace('/', "-"))), pdf)?;
-            }
+        if let Some(p) = by_number
+            && let (Some(pdf), Some(number)) = (printer.print(&p.pendaftaran_id), &p.permit_number)
+        {
+            std::fs::write(dir.join(format!("{}.pdf", number.replace('/', "-"))), pdf)?;
         }
-        if let Some(p) = permits
+        if let Some(pdf) = permits
             .iter()
             .rev()
-            .find(|p| printer.print(&p.pendaftaran_id).is_some())
+            .find_map(|p| printer.print(&p.pendaftaran_id))
         {
-            if let Some(pdf) = printer.print(&p.pendaftaran_id) {
-                std::fs::write(dir.join("scan-tanpa-nama.pdf"), pdf)?;
-            }
+            std::fs::write(dir.join("scan-tanpa-nama.pdf"), pdf)?;
         }
     }
     Ok(imported)

@@ -224,7 +224,7 @@ async fn imports_are_checked_and_versioned(backend: &str, store: &str) {
     assert_eq!(err.code(), "belongs_to_other_permit");
 
     // A new file is version 2; version 1 is kept untouched.
-    let second_bytes = Bytes::from(fixture_pdf("cairo.pdf"));
+    let second_bytes = fixture_pdf("cairo.pdf");
     let second = import(&f, P1, second_bytes.clone()).await.expect("second");
     assert_eq!(second.document.version, 2);
     let docs = f.db.db.documents_for_permit(P1).await.expect("list");

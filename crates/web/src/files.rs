@@ -52,34 +52,41 @@ pub enum Disposition {
     Attachment,
 }
 
+/// A range that cannot be served (answered with 416).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A single `Range: bytes=…` request resolved against `size`: `Ok(None)` for the whole file
-/// (no header, several ranges, or a unit we do not serve), `Err(())` when unsatisfiable.
-pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+/// (no header, several ranges, or a unit we do not serve), `Err` when unsatisfiable.
+pub fn parse_range(
+    header: Option<&str>,
+    size: u64,
+) -> Result<Option<std::ops::Range<u64>>, Unsatisfiable> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = spec.split_once('-').ok_or(Unsatisfiable)?;
     let (start, end) = (start.trim(), end.trim());
     let range = if start.is_empty() {
-        let suffix: u64 = end.parse().map_err(|_| ())?;
+        let suffix: u64 = end.parse().map_err(|_| Unsatisfiable)?;
         if suffix == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         size.saturating_sub(suffix)..size
     } else {
-        let start: u64 = start.parse().map_err(|_| ())?;
+        let start: u64 = start.parse().map_err(|_| Unsatisfiable)?;
         let end: u64 = if end.is_empty() {
             size.saturating_sub(1)
         } else {
             end.parse::<u64>()
-                .map_err(|_| ())?
+                .map_err(|_| Unsatisfiable)?
                 .min(size.saturating_sub(1))
         };
         if start >= size || end < start {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         start..end + 1
     };
@@ -146,7 +153,7 @@ pub async fn serve_document(
         .filter(|_| if_range_ok);
     let storage = docs.storage();
     match parse_range(range_header, size) {
-        Err(()) => {
+        Err(Unsatisfiable) => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.insert(header::CONTENT_RANGE, v);
             }
@@ -232,7 +239,7 @@ pub async fn read_uploads(mut form: Multipart, max: u64) -> Result<Vec<UploadedF
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{Unsatisfiable, parse_range};
 
     #[test]
     fn ranges() {
@@ -243,9 +250,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some(50..100)));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=5-2"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=x-"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=5-2"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=x-"), 100), Err(Unsatisfiable));
     }
 }

@@ -1,5 +1,5 @@
 // SICANTIK Companion — the little script the staff pages need. Pages work without it; it only
-// adds live progress on the sync page.
+// adds live progress on the sync page and drag-and-drop onto the upload form.
 (function () {
   "use strict";
 
@@ -37,8 +37,34 @@
     setTimeout(tick, 1500);
   }
 
+  // Upload form: files dropped on the zone go into the file input and the form is sent; the
+  // plain file picker and submit button keep working without this.
+  function dropUpload(form) {
+    var zone = form.querySelector(".dropzone");
+    var input = form.querySelector("input[type=file]");
+    if (!zone || !input) return;
+    ["dragenter", "dragover"].forEach(function (type) {
+      zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (type) {
+      zone.addEventListener(type, function () { zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (e) {
+      e.preventDefault();
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      input.files = e.dataTransfer.files;
+      form.submit();
+    });
+    input.addEventListener("change", function () {
+      var names = [].map.call(input.files, function (f) { return f.name; });
+      zone.setAttribute("data-files", names.join(", "));
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var runs = document.getElementById("runs");
     if (runs) watchSync(runs);
+    var upload = document.getElementById("upload");
+    if (upload) dropUpload(upload);
   });
 })();

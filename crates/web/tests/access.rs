@@ -21,6 +21,18 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/izin", "DAAAA"),
     ("GET", "/izin.csv", "DAAAA"),
     ("GET", "/izin/{id}", "DAAAA"),
+    ("POST", "/izin/{id}/berkas", "DAADD"),
+    ("GET", "/berkas/{id}", "DAAAA"),
+    ("GET", "/berkas/{id}/isi", "DAAAA"),
+    ("GET", "/berkas/{id}/unduh", "DAAAA"),
+    ("POST", "/berkas/{id}/tautan", "DAADD"),
+    ("POST", "/tautan/{id}/cabut", "DAADD"),
+    ("GET", "/dokumen", "DAAAA"),
+    ("POST", "/dokumen/periksa", "DAADD"),
+    ("POST", "/dokumen/kotak-masuk/pindai", "DAADD"),
+    ("POST", "/dokumen/kotak-masuk/{id}/tetapkan", "DAADD"),
+    ("POST", "/dokumen/kotak-masuk/{id}/buang", "DAADD"),
+    ("GET", "/unduh/{token}", "AAAAA"),
     ("GET", "/jenis-izin", "DAAAA"),
     ("GET", "/sinkronisasi", "DAAAA"),
     ("POST", "/sinkronisasi", "DAADD"),
@@ -41,6 +53,18 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/permits", "DAAAA"),
     ("GET", "/api/v1/permits/{id}", "DAAAA"),
     ("GET", "/api/v1/exports/permits.csv", "DAAAA"),
+    ("GET", "/api/v1/permits/{id}/documents", "DAAAA"),
+    ("POST", "/api/v1/permits/{id}/documents", "DAADD"),
+    ("GET", "/api/v1/documents/integrity", "DAAAA"),
+    ("POST", "/api/v1/documents/integrity", "DAADD"),
+    ("GET", "/api/v1/documents/{id}", "DAAAA"),
+    ("GET", "/api/v1/documents/{id}/content", "DAAAA"),
+    ("GET", "/api/v1/documents/{id}/links", "DAAAA"),
+    ("POST", "/api/v1/documents/{id}/links", "DAADD"),
+    ("DELETE", "/api/v1/links/{id}", "DAADD"),
+    ("GET", "/api/v1/inbox", "DAADD"),
+    ("POST", "/api/v1/inbox/{id}/assign", "DAADD"),
+    ("DELETE", "/api/v1/inbox/{id}", "DAADD"),
     ("GET", "/api/v1/permit-types", "DAAAA"),
     ("GET", "/api/v1/dashboard", "DAAAA"),
     ("GET", "/api/v1/sync/runs", "DAAAA"),
@@ -94,6 +118,7 @@ fn concrete(path: &str, token_id: i64, user_id: i64) -> String {
         .replace("/permits/{id}", "/permits/0142307703072025")
         .replace("/runs/{id}", "/runs/1")
         .replace("{file}", "app.css")
+        .replace("{token}", "1.2000000000.AAAAAAAAAAAAAAAAAAAAAA")
         .replace("/token/{id}", &format!("/token/{token_id}"))
         .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
         .replace("{id}", &user_id.to_string())

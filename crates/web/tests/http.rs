@@ -205,7 +205,15 @@ async fn readiness_reports_database_and_storage() {
         .expect("db");
     let local = companion_storage::testing::LocalStore::new().expect("store");
     let mut state = companion_web::AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta);
-    state.storage = Some(local.storage.clone());
+    state.documents = Some(
+        companion_documents::Documents::new(
+            t.db.clone(),
+            local.storage.clone(),
+            Default::default(),
+        )
+        .await
+        .expect("documents"),
+    );
     let router = companion_web::router(state);
     let r = common::Call::new("GET", "/readyz").send(&router).await;
     assert_eq!(r.status, 200);

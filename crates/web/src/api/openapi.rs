@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, audit, permits, sync, users};
+use super::{account, audit, documents, permits, sync, users};
 
 struct BearerAuth;
 
@@ -32,6 +32,10 @@ impl Modify for BearerAuth {
         sync::list_runs, sync::start, sync::get_run, sync::list_calls, sync::status,
         audit::list,
         users::list, users::create, users::update,
+        documents::list_for_permit, documents::upload, documents::detail, documents::content,
+        documents::list_links, documents::create_link, documents::revoke_link,
+        documents::inbox, documents::assign, documents::discard,
+        documents::integrity, documents::run_integrity,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -39,6 +43,7 @@ impl Modify for BearerAuth {
         (name = "sync", description = "SICANTIK synchronisation"),
         (name = "account", description = "The caller's own account and API tokens"),
         (name = "users", description = "Accounts (administrators)"),
+        (name = "documents", description = "Permit PDFs: upload, versions, download, applicant links, inbox, integrity"),
         (name = "audit", description = "The hash-chained audit trail (auditors, administrators)"),
     )
 )]

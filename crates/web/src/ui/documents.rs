@@ -66,7 +66,7 @@ pub async fn permit_section(
                                     td.num { (d.pages) }
                                     td { (state.office_time(d.created_at)) br; span.muted { (d.created_by) } }
                                     td.actions {
-                                        a href={ "/berkas/" (d.id) } { "Lihat" } " · "
+                                        a.open-doc href={ "/berkas/" (d.id) } { "Lihat" } " · "
                                         a href={ "/berkas/" (d.id) "/unduh" } download { "Unduh" }
                                     }
                                 }
@@ -471,10 +471,10 @@ pub async fn applicant_download(
             metrics::counter!("companion_document_link_downloads_total", "result" => "ok")
                 .increment(1);
             // Range requests from a PDF viewer would count as many opens; count the first.
-            if !headers.contains_key(axum::http::header::RANGE) {
-                if let Err(e) = state.db.record_link_use(link.id).await {
-                    tracing::warn!(error = %e, "could not count a link use");
-                }
+            if !headers.contains_key(axum::http::header::RANGE)
+                && let Err(e) = state.db.record_link_use(link.id).await
+            {
+                tracing::warn!(error = %e, "could not count a link use");
             }
             match serve_document(docs, &doc, &headers, Disposition::Inline).await {
                 Ok(r) => r,

@@ -19,6 +19,9 @@ pub const PASSWORD: &str = "kata-sandi-uji-1";
 
 pub struct Harness {
     pub t: TestDb,
+    /// The documents' local object store (removed on drop).
+    pub store: companion_storage::testing::LocalStore,
+    pub documents: companion_documents::Documents,
     pub router: Router,
     pub users: HashMap<Role, User>,
     pub tokens: HashMap<Role, String>,
@@ -28,6 +31,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// The body as sent (binary files).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -88,9 +93,24 @@ pub async fn harness(backend: &str) -> Harness {
         users.insert(role, u);
     }
     seed_permits(&t.db).await;
-    let router = router(AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta));
+    let store = companion_storage::testing::LocalStore::new().expect("object store");
+    let documents = companion_documents::Documents::new(
+        t.db.clone(),
+        store.storage.clone(),
+        companion_documents::DocumentsConfig {
+            max_pdf_bytes: 200_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("documents");
+    let mut state = AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta);
+    state.documents = Some(documents.clone());
+    let router = router(state);
     Harness {
         t,
+        store,
+        documents,
         router,
         users,
         tokens,
@@ -132,6 +152,27 @@ pub struct Call<'a> {
     pub form: Option<String>,
     pub json: Option<serde_json::Value>,
     pub csrf_header: Option<&'a str>,
+    pub multipart: Option<Vec<(String, Vec<u8>)>>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+const BOUNDARY: &str = "companion-test-boundary-7d1f";
+
+/// A multipart/form-data body with one `berkas` file field per (name, bytes).
+pub fn multipart_body(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"berkas\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
 }
 
 impl<'a> Call<'a> {
@@ -144,7 +185,17 @@ impl<'a> Call<'a> {
             form: None,
             json: None,
             csrf_header: None,
+            multipart: None,
+            headers: Vec::new(),
         }
+    }
+    pub fn files(mut self, files: Vec<(String, Vec<u8>)>) -> Self {
+        self.multipart = Some(files);
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
     pub fn cookie(mut self, c: String) -> Self {
         self.cookie = Some(c);
@@ -178,7 +229,16 @@ impl<'a> Call<'a> {
         if let Some(c) = self.csrf_header {
             req = req.header("x-csrf-token", c);
         }
-        let body = if let Some(f) = self.form {
+        for (k, v) in &self.headers {
+            req = req.header(*k, v);
+        }
+        let body = if let Some(files) = &self.multipart {
+            req = req.header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            );
+            Body::from(multipart_body(files))
+        } else if let Some(f) = self.form {
             req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
             Body::from(f)
         } else if let Some(j) = self.json {
@@ -201,6 +261,7 @@ impl<'a> Call<'a> {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 }
