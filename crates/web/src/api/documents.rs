@@ -285,7 +285,7 @@ pub async fn do_check(state: &AppState) -> Result<IntegrityCheck, ApiError> {
 /// A permit's files, newest version first.
 #[utoipa::path(get, path = "/api/v1/permits/{id}/documents", tag = "documents",
     params(("id" = String, Path, description = "Registration id (pendaftaran_id)")),
-    responses((status = 200, body = Vec<Document>), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = Vec<Document>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_for_permit(
     State(state): State<Shared>,
@@ -303,7 +303,7 @@ pub async fn list_for_permit(
 #[utoipa::path(post, path = "/api/v1/permits/{id}/documents", tag = "documents",
     params(("id" = String, Path, description = "Registration id (pendaftaran_id)")),
     request_body(content_type = "multipart/form-data", content = String, description = "One or more PDF file fields"),
-    responses((status = 200, body = UploadReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 200, body = UploadReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<Shared>,
@@ -321,7 +321,7 @@ pub async fn upload(
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = i64, Path, description = "Document id")),
-    responses((status = 200, body = Document), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = Document), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn detail(
     State(state): State<Shared>,
@@ -333,7 +333,7 @@ pub async fn detail(
 /// The PDF itself; single byte ranges are honoured (206).
 #[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents",
     params(("id" = i64, Path, description = "Document id")),
-    responses((status = 200, content_type = "application/pdf", body = String), (status = 206, description = "A byte range"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, content_type = "application/pdf", body = String), (status = 206, description = "A byte range"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")),
     security(("bearer" = [])))]
 pub async fn content(
     State(state): State<Shared>,
@@ -347,7 +347,7 @@ pub async fn content(
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}/links", tag = "documents",
     params(("id" = i64, Path, description = "Document id")),
-    responses((status = 200, body = Vec<LinkView>), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = Vec<LinkView>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_links(
     State(state): State<Shared>,
@@ -368,7 +368,7 @@ pub async fn list_links(
 #[utoipa::path(post, path = "/api/v1/documents/{id}/links", tag = "documents",
     params(("id" = i64, Path, description = "Document id")),
     request_body = NewLinkBody,
-    responses((status = 201, body = LinkView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 201, body = LinkView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_link(
     State(state): State<Shared>,
@@ -391,7 +391,7 @@ pub async fn create_link(
 
 #[utoipa::path(delete, path = "/api/v1/links/{id}", tag = "documents",
     params(("id" = i64, Path, description = "Link id")),
-    responses((status = 200, body = DocumentLink), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = DocumentLink), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn revoke_link(
     State(state): State<Shared>,
@@ -404,7 +404,7 @@ pub async fn revoke_link(
 
 /// Files the inbox could not match or accept, waiting for a person.
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "documents",
-    responses((status = 200, body = Vec<InboxFile>)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 200, body = Vec<InboxFile>)),
     security(("bearer" = [])))]
 pub async fn inbox(State(state): State<Shared>) -> Result<axum::Json<Vec<InboxFile>>, ApiError> {
     let docs = documents(&state)?;
@@ -420,7 +420,7 @@ pub struct AssignBody {
 #[utoipa::path(post, path = "/api/v1/inbox/{id}/assign", tag = "documents",
     params(("id" = i64, Path, description = "Inbox file id")),
     request_body = AssignBody,
-    responses((status = 200, body = Document), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = Document), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn assign(
     State(state): State<Shared>,
@@ -436,7 +436,7 @@ pub async fn assign(
 
 #[utoipa::path(delete, path = "/api/v1/inbox/{id}", tag = "documents",
     params(("id" = i64, Path, description = "Inbox file id")),
-    responses((status = 204, description = "Discarded"), (status = 404, body = ErrorBody)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 204, description = "Discarded"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn discard(
     State(state): State<Shared>,
@@ -450,7 +450,7 @@ pub async fn discard(
 
 /// The latest integrity check of the store against the database (`null` before the first).
 #[utoipa::path(get, path = "/api/v1/documents/integrity", tag = "documents",
-    responses((status = 200, body = Option<IntegrityCheck>)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 200, body = Option<IntegrityCheck>)),
     security(("bearer" = [])))]
 pub async fn integrity(
     State(state): State<Shared>,
@@ -460,7 +460,7 @@ pub async fn integrity(
 
 /// Runs the integrity check now (hashes every stored object).
 #[utoipa::path(post, path = "/api/v1/documents/integrity", tag = "documents",
-    responses((status = 200, body = IntegrityCheck)),
+    responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 200, body = IntegrityCheck)),
     security(("bearer" = [])))]
 pub async fn run_integrity(
     State(state): State<Shared>,
