@@ -123,7 +123,10 @@ function watchProblems(page, host) {
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => {
     const u = new URL(r.url());
-    if (!["data:", "blob:", "about:"].includes(u.protocol) && u.host !== host) {
+    // chrome: and chrome-extension: are the browser's own PDF viewer (the document preview),
+    // loaded from inside Chromium, not from the network.
+    const internal = ["data:", "blob:", "about:", "chrome:", "chrome-extension:"];
+    if (!internal.includes(u.protocol) && u.host !== host) {
       problems.push(`request to another host: ${r.url()}`);
     }
   });
