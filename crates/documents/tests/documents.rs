@@ -3,7 +3,6 @@
 //! links, and the integrity check finding missing, corrupted and orphaned objects.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,15 +16,10 @@ use companion_pdf::letter::{PermitLetter, render};
 use companion_storage::Storage;
 use companion_storage::testing::{LocalStore, S3Server};
 
-const BUCKET: &str = "companion-docs";
+const BUCKET: &str = companion_storage::testing::SHARED_BUCKET;
 
 fn s3() -> &'static S3Server {
-    static SERVER: OnceLock<S3Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let server = S3Server::start(BUCKET).expect("s3s-fs (run scripts/test.sh to install it)");
-        server.export_env();
-        server
-    })
+    S3Server::shared()
 }
 
 /// Where a test's objects live, and how to reach an object's bytes behind the store's back.

@@ -10,6 +10,8 @@ use crate::{Result, Storage, StorageError};
 
 pub const ACCESS_KEY: &str = "companion-test";
 pub const SECRET_KEY: &str = "companion-test-secret";
+/// The bucket of [`S3Server::shared`].
+pub const SHARED_BUCKET: &str = "companion";
 
 /// A running `s3s-fs`; stopped and its folder removed on drop.
 pub struct S3Server {
@@ -68,6 +70,18 @@ impl S3Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(server)
+    }
+
+    /// One server per test process, with bucket [`SHARED_BUCKET`] and the `AWS_*` variables
+    /// set; suites keep apart by key prefix.
+    pub fn shared() -> &'static S3Server {
+        static SERVER: std::sync::OnceLock<S3Server> = std::sync::OnceLock::new();
+        SERVER.get_or_init(|| {
+            let server = S3Server::start(SHARED_BUCKET)
+                .expect("s3s-fs (run scripts/test.sh to install it, or set S3S_FS_BIN)");
+            server.export_env();
+            server
+        })
     }
 
     /// Sets the `AWS_*` variables for this server (tests in one process share one server).

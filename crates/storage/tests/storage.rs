@@ -2,24 +2,16 @@
 //! (s3s-fs on loopback): round trip with hash check, a 50 MB multipart upload, listing, no
 //! overwrite, ranges, missing and corrupted objects, wrong credentials.
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use companion_storage::testing::{LocalStore, S3Server};
 use companion_storage::{Storage, StorageError};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-const BUCKET: &str = "companion";
+const BUCKET: &str = companion_storage::testing::SHARED_BUCKET;
 
-/// One s3s-fs for the whole test binary.
 fn s3() -> &'static S3Server {
-    static SERVER: OnceLock<S3Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let server = S3Server::start(BUCKET).expect("s3s-fs (run scripts/test.sh to install it)");
-        server.export_env();
-        server
-    })
+    S3Server::shared()
 }
 
 /// A fresh S3 store under its own prefix in the shared bucket.
