@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
+source scripts/lib.sh # apt_install
 
 # --- PostgreSQL: the machine runs one on 127.0.0.1:5432 (trust auth); start it if it stopped.
 export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -29,6 +30,15 @@ done
 if ! command -v s3s-fs >/dev/null 2>&1; then
   log "installing s3s-fs 0.14.1 (once per machine)"
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
+fi
+
+# --- Independent PDF validators for the signing tests: poppler's pdfsig (and qpdf, pdftoppm),
+# pyHanko. Installed only when missing.
+command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 || apt_install poppler-utils qpdf
+PYHANKO_VERSION=0.38.0
+if ! python3 -m pip show pyhanko 2>/dev/null | grep -q "^Version: $PYHANKO_VERSION$" || ! command -v pyhanko >/dev/null 2>&1; then
+  log "installing pyHanko $PYHANKO_VERSION"
+  python3 -m pip install -q --disable-pip-version-check "pyhanko==$PYHANKO_VERSION" "pyhanko-cli==0.6.0"
 fi
 
 # --- Rust checks and tests. One shared target dir; 2 cores, so no extra parallelism.

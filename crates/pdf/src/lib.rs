@@ -2,7 +2,9 @@
 //! letter renderer the SICANTIK simulator prints with ([`letter`]). QR stamping and PAdES
 //! signing join this crate with the signing issue.
 
+pub mod keys;
 pub mod letter;
+pub mod sign;
 
 use lopdf::{Document, Object};
 

@@ -1,0 +1,193 @@
+//! Keys and certificates for the local signer: a signing identity (RSA key, certificate, chain)
+//! loaded from PEM, and the small CA that `keys init` makes for the demo and the tests.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use der::EncodePem;
+use rsa::RsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use sha2::Sha256;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the key or certificate: {0}")]
+    Parse(String),
+    #[error("cannot create the key or certificate: {0}")]
+    Create(String),
+}
+
+/// A private key with its certificate and the chain up to (and including) the root.
+#[derive(Clone)]
+pub struct SigningIdentity {
+    pub key: RsaPrivateKey,
+    pub certificate: Certificate,
+    pub chain: Vec<Certificate>,
+}
+
+impl std::fmt::Debug for SigningIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("SigningIdentity")
+            .field(
+                "subject",
+                &self.certificate.tbs_certificate.subject.to_string(),
+            )
+            .field("chain", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn create(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Create(e.to_string())
+}
+
+fn parse(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Parse(e.to_string())
+}
+
+impl SigningIdentity {
+    /// From a PKCS#8 PEM key and a PEM bundle (the signer's certificate first, then its chain).
+    pub fn from_pem(key_pem: &str, certs_pem: &str) -> Result<Self, KeyError> {
+        let key = RsaPrivateKey::from_pkcs8_pem(key_pem).map_err(parse)?;
+        let mut certs = Certificate::load_pem_chain(certs_pem.as_bytes()).map_err(parse)?;
+        if certs.is_empty() {
+            return Err(KeyError::Parse("no certificate in the bundle".into()));
+        }
+        let certificate = certs.remove(0);
+        Ok(Self {
+            key,
+            certificate,
+            chain: certs,
+        })
+    }
+
+    pub fn key_pem(&self) -> Result<String, KeyError> {
+        Ok(self
+            .key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(create)?
+            .to_string())
+    }
+
+    /// The certificate and its chain, PEM.
+    pub fn certs_pem(&self) -> Result<String, KeyError> {
+        let mut out = String::new();
+        for c in std::iter::once(&self.certificate).chain(&self.chain) {
+            out.push_str(&c.to_pem(LineEnding::LF).map_err(create)?);
+        }
+        Ok(out)
+    }
+
+    /// The certificate's end of validity.
+    pub fn not_after(&self) -> std::time::SystemTime {
+        self.certificate
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time()
+    }
+}
+
+/// A new RSA-2048 key.
+pub fn new_rsa_key() -> Result<RsaPrivateKey, KeyError> {
+    RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(create)
+}
+
+fn serial() -> Result<SerialNumber, KeyError> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes[0] &= 0x7f; // positive
+    SerialNumber::new(&bytes).map_err(create)
+}
+
+fn spki_of(key: &RsaPrivateKey) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
+    SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).map_err(create)
+}
+
+/// A self-signed root CA valid for `years`.
+pub fn new_ca(common_name: &str, years: u64) -> Result<SigningIdentity, KeyError> {
+    let key = new_rsa_key()?;
+    let subject = Name::from_str(&format!("CN={common_name},O=DPMPTSP Kabupaten Karo,C=ID"))
+        .map_err(create)?;
+    let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        serial()?,
+        Validity::from_now(Duration::from_secs(years * 365 * 86_400)).map_err(create)?,
+        subject,
+        spki_of(&key)?,
+        &signer,
+    )
+    .map_err(create)?;
+    let certificate = builder
+        .build::<rsa::pkcs1v15::Signature>()
+        .map_err(create)?;
+    Ok(SigningIdentity {
+        key,
+        certificate,
+        chain: Vec::new(),
+    })
+}
+
+/// A signer certificate for `common_name` issued by `ca`, valid for `days`.
+pub fn issue_signer(
+    ca: &SigningIdentity,
+    common_name: &str,
+    days: u64,
+) -> Result<SigningIdentity, KeyError> {
+    let key = new_rsa_key()?;
+    let subject = Name::from_str(&format!("CN={common_name},O=DPMPTSP Kabupaten Karo,C=ID"))
+        .map_err(create)?;
+    let ca_signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(ca.key.clone());
+    let builder = CertificateBuilder::new(
+        Profile::Leaf {
+            issuer: ca.certificate.tbs_certificate.subject.clone(),
+            enable_key_agreement: false,
+            enable_key_encipherment: false,
+        },
+        serial()?,
+        Validity::from_now(Duration::from_secs(days * 86_400)).map_err(create)?,
+        subject,
+        spki_of(&key)?,
+        &ca_signer,
+    )
+    .map_err(create)?;
+    let certificate = builder
+        .build::<rsa::pkcs1v15::Signature>()
+        .map_err(create)?;
+    let mut chain = vec![ca.certificate.clone()];
+    chain.extend(ca.chain.iter().cloned());
+    Ok(SigningIdentity {
+        key,
+        certificate,
+        chain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trip_and_no_key_in_debug() {
+        let ca = new_ca("Uji CA", 1).expect("ca");
+        let signer = issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        let again = SigningIdentity::from_pem(
+            &signer.key_pem().expect("key"),
+            &signer.certs_pem().expect("certs"),
+        )
+        .expect("load");
+        assert_eq!(again.certificate, signer.certificate);
+        assert_eq!(again.chain, vec![ca.certificate.clone()]);
+        let debug = format!("{again:?}");
+        assert!(debug.contains("Pejabat Uji") && !debug.contains("PRIVATE"));
+    }
+}

@@ -1,0 +1,404 @@
+//! PAdES signatures (ETSI.CAdES.detached): the PDF gets a signature field and a signature
+//! dictionary as an incremental update (the signed revision stays byte for byte in the file, so
+//! signatures already in it stay valid), the byte ranges around the `/Contents` placeholder are
+//! hashed with SHA-256, and a CMS SignedData with the signed attributes PAdES baseline asks for
+//! (content-type, message-digest, signing-certificate-v2) is written into the placeholder.
+//!
+//! The signer is anything that can produce the CMS for a digest ([`CmsSigner`]): the local
+//! certificate here, the BSrE service later.
+
+use der::asn1::{OctetString, SetOfVec};
+use der::{Decode, Encode};
+use lopdf::{
+    Dictionary, Document, IncrementalDocument, Object, ObjectId, StringFormat, dictionary,
+};
+use sha2::{Digest, Sha256};
+
+use crate::keys::SigningIdentity;
+
+/// Room reserved for the CMS blob (bytes). A 2048-bit RSA signature with a two-certificate chain
+/// is about 2.5 KB; a timestamp token adds about 5 KB.
+pub const CMS_RESERVED: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the PDF cannot be read: {0}")]
+    Read(String),
+    #[error("the PDF has no page {0}")]
+    NoPage(u32),
+    #[error("writing the signed revision failed: {0}")]
+    Write(String),
+    #[error("building the CMS signature failed: {0}")]
+    Cms(String),
+    #[error("the CMS signature ({0} bytes) does not fit the reserved space")]
+    TooLarge(usize),
+}
+
+/// What is written into the signature dictionary.
+#[derive(Debug, Clone)]
+pub struct SignatureInfo {
+    /// The signer's name (`/Name`).
+    pub name: String,
+    /// `/Reason`, e.g. "Persetujuan izin".
+    pub reason: String,
+    /// `/Location`.
+    pub location: String,
+    /// `/M`, the claimed signing time.
+    pub time: chrono::DateTime<chrono::FixedOffset>,
+}
+
+/// Produces a detached CMS SignedData (DER) over the given SHA-256 digest of the byte ranges.
+pub trait CmsSigner {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError>;
+}
+
+/// `D:YYYYMMDDHHmmSS+HH'mm'`.
+fn pdf_date(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    let offset = t.offset().local_minus_utc();
+    let sign = if offset < 0 { '-' } else { '+' };
+    let offset = offset.abs();
+    format!(
+        "D:{}{}{:02}'{:02}'",
+        t.format("%Y%m%d%H%M%S"),
+        sign,
+        offset / 3600,
+        (offset % 3600) / 60
+    )
+}
+
+fn read_err(e: lopdf::Error) -> SignError {
+    SignError::Read(e.to_string())
+}
+
+/// A `/ByteRange` placeholder that lopdf writes as plain integers of fixed width; replaced in
+/// place once the offsets are known.
+const BYTE_RANGE_PLACEHOLDER: [i64; 4] = [0, 1_111_111_111, 2_222_222_222, 3_333_333_333];
+
+/// Signs `pdf` (page `page`, 1-based, carries the invisible field) and returns the new file.
+pub fn sign_pdf(
+    pdf: &[u8],
+    page: u32,
+    info: &SignatureInfo,
+    signer: &dyn CmsSigner,
+) -> Result<Vec<u8>, SignError> {
+    let mut out = prepare(pdf, page, info)?;
+    let (contents_start, contents_end) = locate(&mut out)?;
+    let digest: [u8; 32] = {
+        let mut h = Sha256::new();
+        h.update(&out[..contents_start]);
+        h.update(&out[contents_end..]);
+        h.finalize().into()
+    };
+    let cms = signer.sign_digest(&digest)?;
+    // Two hex digits per byte, inside the angle brackets.
+    let room = contents_end - contents_start - 2;
+    if cms.len() * 2 > room {
+        return Err(SignError::TooLarge(cms.len()));
+    }
+    let hex = hex::encode_upper(&cms);
+    out[contents_start + 1..contents_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(out)
+}
+
+/// Appends the signature field and dictionary with placeholders.
+fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignError> {
+    let prev = Document::load_mem(pdf).map_err(read_err)?;
+    let page_id = *prev.get_pages().get(&page).ok_or(SignError::NoPage(page))?;
+    let root_id = prev
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(read_err)?;
+    let existing_fields = count_signature_fields(&prev, root_id);
+    let mut inc = IncrementalDocument::create_from(pdf.to_vec(), prev);
+    // A hybrid file's /XRefStm belongs to its own revision only.
+    inc.new_document.trailer.remove(b"XRefStm");
+
+    let sig_id = inc.new_document.add_object(dictionary! {
+        "Type" => "Sig",
+        "Filter" => "Adobe.PPKLite",
+        "SubFilter" => "ETSI.CAdES.detached",
+        "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|&v| Object::Integer(v)).collect::<Vec<_>>(),
+        "Contents" => Object::String(vec![0u8; CMS_RESERVED], StringFormat::Hexadecimal),
+        "M" => Object::string_literal(pdf_date(&info.time)),
+        "Name" => Object::string_literal(latin1(&info.name)),
+        "Reason" => Object::string_literal(latin1(&info.reason)),
+        "Location" => Object::string_literal(latin1(&info.location)),
+    });
+    let field_name = format!("Tandatangan{}", existing_fields + 1);
+    let widget_id = inc.new_document.add_object(dictionary! {
+        "Type" => "Annot",
+        "Subtype" => "Widget",
+        "FT" => "Sig",
+        "T" => Object::string_literal(field_name),
+        "V" => sig_id,
+        "F" => 132,
+        "Rect" => vec![0.into(), 0.into(), 0.into(), 0.into()],
+        "P" => page_id,
+    });
+    add_to_array(&mut inc, page_id, b"Annots", widget_id)?;
+    add_to_acroform(&mut inc, root_id, widget_id)?;
+
+    let mut out = Vec::with_capacity(pdf.len() + 2 * CMS_RESERVED + 4096);
+    inc.save_to(&mut out)
+        .map_err(|e| SignError::Write(e.to_string()))?;
+    Ok(out)
+}
+
+fn latin1(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .collect()
+}
+
+/// Signature fields already in the form (to name ours uniquely).
+fn count_signature_fields(doc: &Document, root_id: ObjectId) -> usize {
+    let fields = doc
+        .get_dictionary(root_id)
+        .ok()
+        .and_then(|root| root.get(b"AcroForm").ok())
+        .and_then(|af| deref_dict(doc, af))
+        .and_then(|af| af.get(b"Fields").ok().cloned())
+        .and_then(|f| match f {
+            Object::Reference(id) => doc.get_object(id).ok().cloned(),
+            other => Some(other),
+        });
+    match fields {
+        Some(Object::Array(items)) => items.len(),
+        _ => 0,
+    }
+}
+
+fn deref_dict<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Dictionary> {
+    match obj {
+        Object::Dictionary(d) => Some(d),
+        Object::Reference(id) => doc.get_dictionary(*id).ok(),
+        _ => None,
+    }
+}
+
+/// Appends `item` to the array under `key` of the dictionary object `owner`, wherever that array
+/// lives (inline or its own object), copying what changes into the new revision.
+fn add_to_array(
+    inc: &mut IncrementalDocument,
+    owner: ObjectId,
+    key: &[u8],
+    item: ObjectId,
+) -> Result<(), SignError> {
+    inc.opt_clone_object_to_new_document(owner)
+        .map_err(read_err)?;
+    let current = inc
+        .new_document
+        .get_dictionary(owner)
+        .map_err(read_err)?
+        .get(key)
+        .ok()
+        .cloned();
+    match current {
+        Some(Object::Reference(array_id)) => {
+            inc.opt_clone_object_to_new_document(array_id)
+                .map_err(read_err)?;
+            match inc
+                .new_document
+                .get_object_mut(array_id)
+                .map_err(read_err)?
+            {
+                Object::Array(a) => a.push(Object::Reference(item)),
+                other => {
+                    *other = Object::Array(vec![Object::Reference(item)]);
+                }
+            }
+        }
+        Some(Object::Array(mut a)) => {
+            a.push(Object::Reference(item));
+            inc.new_document
+                .get_dictionary_mut(owner)
+                .map_err(read_err)?
+                .set(key.to_vec(), Object::Array(a));
+        }
+        _ => {
+            inc.new_document
+                .get_dictionary_mut(owner)
+                .map_err(read_err)?
+                .set(key.to_vec(), Object::Array(vec![Object::Reference(item)]));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the field to the catalog's AcroForm (creating it if needed) and sets SigFlags 3
+/// (signatures exist, append only).
+fn add_to_acroform(
+    inc: &mut IncrementalDocument,
+    root_id: ObjectId,
+    widget_id: ObjectId,
+) -> Result<(), SignError> {
+    inc.opt_clone_object_to_new_document(root_id)
+        .map_err(read_err)?;
+    let acroform = inc
+        .new_document
+        .get_dictionary(root_id)
+        .map_err(read_err)?
+        .get(b"AcroForm")
+        .ok()
+        .cloned();
+    let form_id = match acroform {
+        Some(Object::Reference(id)) => {
+            inc.opt_clone_object_to_new_document(id).map_err(read_err)?;
+            id
+        }
+        Some(Object::Dictionary(d)) => {
+            // Move an inline form into its own object so both paths below are one.
+            let id = inc.new_document.add_object(Object::Dictionary(d));
+            inc.new_document
+                .get_dictionary_mut(root_id)
+                .map_err(read_err)?
+                .set("AcroForm", id);
+            id
+        }
+        _ => {
+            let id = inc
+                .new_document
+                .add_object(dictionary! { "Fields" => Vec::<Object>::new() });
+            inc.new_document
+                .get_dictionary_mut(root_id)
+                .map_err(read_err)?
+                .set("AcroForm", id);
+            id
+        }
+    };
+    add_to_array(inc, form_id, b"Fields", widget_id)?;
+    inc.new_document
+        .get_dictionary_mut(form_id)
+        .map_err(read_err)?
+        .set("SigFlags", 3);
+    Ok(())
+}
+
+/// Finds our placeholders in the last revision, fills in `/ByteRange` and returns the bounds of
+/// the `/Contents` hex string (including its angle brackets).
+fn locate(out: &mut [u8]) -> Result<(usize, usize), SignError> {
+    let placeholder = format!(
+        "[{} {} {} {}]",
+        BYTE_RANGE_PLACEHOLDER[0],
+        BYTE_RANGE_PLACEHOLDER[1],
+        BYTE_RANGE_PLACEHOLDER[2],
+        BYTE_RANGE_PLACEHOLDER[3]
+    );
+    let br_at = rfind(out, placeholder.as_bytes())
+        .ok_or_else(|| SignError::Write("ByteRange placeholder not found".into()))?;
+    let zeros = vec![b'0'; CMS_RESERVED * 2];
+    let mut needle = b"<".to_vec();
+    needle.extend_from_slice(&zeros);
+    needle.push(b'>');
+    let contents_start = rfind(out, &needle)
+        .ok_or_else(|| SignError::Write("Contents placeholder not found".into()))?;
+    let contents_end = contents_start + needle.len();
+    let ranges = [
+        0,
+        contents_start as i64,
+        contents_end as i64,
+        (out.len() - contents_end) as i64,
+    ];
+    let text = format!("[{} {} {} {}]", ranges[0], ranges[1], ranges[2], ranges[3]);
+    if text.len() > placeholder.len() {
+        return Err(SignError::Write(
+            "the file is too large for the ByteRange".into(),
+        ));
+    }
+    let mut padded = text.into_bytes();
+    padded.resize(placeholder.len(), b' ');
+    // Keep the closing bracket last: pad inside the array.
+    if let Some(pos) = padded.iter().position(|&b| b == b']') {
+        padded[pos] = b' ';
+        let last = padded.len() - 1;
+        padded[last] = b']';
+    }
+    out[br_at..br_at + placeholder.len()].copy_from_slice(&padded);
+    Ok((contents_start, contents_end))
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len())
+        .rev()
+        .find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+/// The local signer: an RSA key and its certificate chain.
+impl CmsSigner for SigningIdentity {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
+        use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+        use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
+        use spki::AlgorithmIdentifierOwned;
+        use x509_cert::attr::{Attribute, AttributeValue};
+
+        let cms_err = |e: &dyn std::fmt::Display| SignError::Cms(e.to_string());
+        let cert = &self.certificate;
+        let econtent = EncapsulatedContentInfo {
+            econtent_type: const_oid::db::rfc5911::ID_DATA,
+            econtent: None,
+        };
+        let sha256 = AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::ID_SHA_256,
+            parameters: None,
+        };
+        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: cert.tbs_certificate.issuer.clone(),
+            serial_number: cert.tbs_certificate.serial_number.clone(),
+        });
+        let signing_key = rsa::pkcs1v15::SigningKey::<Sha256>::new(self.key.clone());
+        let mut signer_info =
+            SignerInfoBuilder::new(&signing_key, sid, sha256.clone(), &econtent, Some(digest))
+                .map_err(|e| cms_err(&e))?;
+        // signing-certificate-v2 (RFC 5035): binds the signer's certificate into the signature.
+        let cert_der = cert.to_der().map_err(|e| cms_err(&e))?;
+        let ess = SigningCertificateV2 {
+            certs: vec![EssCertIdV2 {
+                cert_hash: OctetString::new(Sha256::digest(&cert_der).to_vec())
+                    .map_err(|e| cms_err(&e))?,
+            }],
+        };
+        let value = AttributeValue::from_der(&ess.to_der().map_err(|e| cms_err(&e))?)
+            .map_err(|e| cms_err(&e))?;
+        let mut values = SetOfVec::new();
+        values.insert(value).map_err(|e| cms_err(&e))?;
+        signer_info
+            .add_signed_attribute(Attribute {
+                oid: ID_AA_SIGNING_CERTIFICATE_V2,
+                values,
+            })
+            .map_err(|e| cms_err(&e))?;
+        let mut builder = SignedDataBuilder::new(&econtent);
+        builder
+            .add_digest_algorithm(sha256)
+            .map_err(|e| cms_err(&e))?;
+        for c in std::iter::once(cert).chain(self.chain.iter()) {
+            builder
+                .add_certificate(CertificateChoices::Certificate(c.clone()))
+                .map_err(|e| cms_err(&e))?;
+        }
+        builder
+            .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
+            .map_err(|e| cms_err(&e))?;
+        let content = builder.build().map_err(|e| cms_err(&e))?;
+        content.to_der().map_err(|e| cms_err(&e))
+    }
+}
+
+const ID_AA_SIGNING_CERTIFICATE_V2: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+#[derive(der::Sequence)]
+struct EssCertIdV2 {
+    // hashAlgorithm DEFAULT sha256 is omitted; issuerSerial is optional.
+    cert_hash: OctetString,
+}
+
+#[derive(der::Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+}

@@ -1,0 +1,177 @@
+//! PAdES signatures checked by two independent validators, poppler's `pdfsig` and pyHanko, on
+//! PDFs from several writers (ours, cairo, qpdf with object streams, a linearized file, Chromium's
+//! print, a file already signed by someone else, whose signature must stay valid). A changed byte
+//! makes both report the signature broken. `scripts/test.sh` installs both validators.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use companion_pdf::keys::{SigningIdentity, issue_signer, new_ca};
+use companion_pdf::sign::{SignatureInfo, sign_pdf};
+
+struct Setup {
+    signer: SigningIdentity,
+    dir: PathBuf,
+    trust: PathBuf,
+}
+
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let ca = new_ca("Uji CA DPMPTSP", 1).expect("ca");
+        let signer = issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        let dir = std::env::temp_dir().join(format!("companion-sign-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Trust our test CA and the other signer's self-signed certificate.
+        let trust = dir.join("trust.pem");
+        let other = std::fs::read_to_string(fixture_path("other-signer-cert.pem")).expect("other");
+        std::fs::write(&trust, format!("{}{other}", ca.certs_pem().expect("pem"))).expect("trust");
+        Setup { signer, dir, trust }
+    })
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn tool(name: &str) -> Command {
+    let probe = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .expect("sh");
+    assert!(
+        probe.status.success(),
+        "{name} is not installed: run scripts/test.sh (it installs poppler-utils and pyHanko)"
+    );
+    Command::new(name)
+}
+
+fn info() -> SignatureInfo {
+    SignatureInfo {
+        name: "Pejabat Uji".into(),
+        reason: "Persetujuan izin".into(),
+        location: "Kabanjahe".into(),
+        time: chrono::Utc::now().fixed_offset(),
+    }
+}
+
+/// pdfsig's verdicts: (field, whole file covered, valid) per signature.
+fn pdfsig(path: &Path) -> Vec<(String, bool, bool)> {
+    let out = tool("pdfsig").arg(path).output().expect("pdfsig");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut sigs: Vec<(String, bool, bool)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- Signature Field Name: ") {
+            sigs.push((name.to_string(), false, false));
+        } else if let Some(last) = sigs.last_mut() {
+            if line == "- Total document signed" {
+                last.1 = true;
+            } else if line == "- Signature Validation: Signature is Valid." {
+                last.2 = true;
+            }
+        }
+    }
+    sigs
+}
+
+/// pyHanko's summary lines `field:hash:INTACT:TRUSTED,…`, and its exit status.
+fn pyhanko(path: &Path) -> (bool, Vec<String>) {
+    let out = tool("pyhanko")
+        .args(["sign", "validate", "--trust-replace", "--trust"])
+        .arg(&setup().trust)
+        .arg(path)
+        .output()
+        .expect("pyhanko");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        out.status.success(),
+        text.lines().map(str::to_string).collect(),
+    )
+}
+
+fn sign_and_validate(name: &str, input: Vec<u8>, earlier_signatures: usize) {
+    let s = setup();
+    let signed = sign_pdf(&input, 1, &info(), &s.signer).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        signed.starts_with(&input),
+        "{name}: the signed revision must be kept byte for byte"
+    );
+    let path = s.dir.join(format!("signed-{name}"));
+    std::fs::write(&path, &signed).expect("write");
+
+    let sigs = pdfsig(&path);
+    assert_eq!(sigs.len(), earlier_signatures + 1, "{name}: {sigs:?}");
+    assert!(
+        sigs.iter().all(|(_, _, valid)| *valid),
+        "{name}: pdfsig: {sigs:?}"
+    );
+    let ours = sigs.last().expect("ours");
+    assert!(
+        ours.1,
+        "{name}: our signature must cover the whole file: {sigs:?}"
+    );
+
+    let (ok, lines) = pyhanko(&path);
+    assert!(ok, "{name}: pyHanko: {lines:?}");
+    assert_eq!(lines.len(), earlier_signatures + 1, "{name}: {lines:?}");
+    assert!(
+        lines.iter().all(|l| l.contains(":INTACT:TRUSTED")),
+        "{name}: {lines:?}"
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.contains("UNTOUCHED")),
+        "{name}: {lines:?}"
+    );
+
+    // One changed byte in the signed part: both validators call it broken.
+    let mut tampered = signed.clone();
+    let at = input.len() / 2;
+    tampered[at] = if tampered[at] == b'7' { b'8' } else { b'7' };
+    let bad = s.dir.join(format!("tampered-{name}"));
+    std::fs::write(&bad, &tampered).expect("write");
+    let sigs = pdfsig(&bad);
+    assert!(
+        sigs.last().is_some_and(|(_, _, valid)| !valid),
+        "{name}: pdfsig accepted a changed file: {sigs:?}"
+    );
+    let (ok, lines) = pyhanko(&bad);
+    assert!(
+        !ok || !lines.last().is_some_and(|l| l.contains(":INTACT:")),
+        "{name}: pyHanko accepted a changed file: {lines:?}"
+    );
+}
+
+#[test]
+fn our_letter() {
+    let pdf = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    sign_and_validate("letter.pdf", pdf, 0);
+}
+
+#[test]
+fn pdfs_from_other_writers() {
+    for name in [
+        "cairo.pdf",
+        "qpdf-object-streams.pdf",
+        "linearized.pdf",
+        "chromium-print.pdf",
+    ] {
+        sign_and_validate(name, std::fs::read(fixture_path(name)).expect("fixture"), 0);
+    }
+}
+
+#[test]
+fn an_earlier_signature_stays_valid() {
+    let pdf = std::fs::read(fixture_path("signed-by-other.pdf")).expect("fixture");
+    sign_and_validate("signed-by-other.pdf", pdf, 1);
+}
+
+#[test]
+fn signing_twice_adds_a_second_field() {
+    let s = setup();
+    let pdf = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let once = sign_pdf(&pdf, 1, &info(), &s.signer).expect("once");
+    sign_and_validate("twice.pdf", once, 1);
+}
