@@ -32,9 +32,10 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
 
-# --- Independent PDF validators for the signing tests: poppler's pdfsig (and qpdf, pdftoppm),
+# --- Independent PDF validators for the signing tests: poppler's pdfsig (and qpdf, pdftoppm), zbarimg,
 # pyHanko. Installed only when missing.
-command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 || apt_install poppler-utils qpdf
+command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 && command -v zbarimg >/dev/null 2>&1 ||
+  apt_install poppler-utils qpdf zbar-tools
 PYHANKO_VERSION=0.38.0
 if ! python3 -m pip show pyhanko 2>/dev/null | grep -q "^Version: $PYHANKO_VERSION$" || ! command -v pyhanko >/dev/null 2>&1; then
   log "installing pyHanko $PYHANKO_VERSION"

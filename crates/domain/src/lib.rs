@@ -8,6 +8,7 @@ pub mod documents;
 pub mod events;
 pub mod expiry;
 pub mod permits;
+pub mod seal;
 pub mod sync_plan;
 pub mod text;
 

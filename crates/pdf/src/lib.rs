@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod letter;
 pub mod sign;
+pub mod stamp;
 
 use lopdf::{Document, Object};
 

@@ -21,7 +21,8 @@ fn setup() -> &'static Setup {
     SETUP.get_or_init(|| {
         let ca = new_ca("Uji CA DPMPTSP", 1).expect("ca");
         let signer = issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
-        let dir = std::env::temp_dir().join(format!("companion-sign-{}", std::process::id()));
+        // Kept for inspection under target/tmp (replaced by the next run).
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing");
         std::fs::create_dir_all(&dir).expect("dir");
         // Trust our test CA and the other signer's self-signed certificate.
         let trust = dir.join("trust.pem");
@@ -174,4 +175,84 @@ fn signing_twice_adds_a_second_field() {
     let pdf = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
     let once = sign_pdf(&pdf, 1, &info(), &s.signer).expect("once");
     sign_and_validate("twice.pdf", once, 1);
+}
+
+/// Renders page 1 at 150 dpi with pdftoppm and decodes every QR on it with zbarimg.
+fn decode_qr(pdf: &Path) -> Vec<String> {
+    let prefix = pdf.with_extension("page1");
+    let status = tool("pdftoppm")
+        .args(["-r", "150", "-f", "1", "-l", "1", "-png", "-singlefile"])
+        .arg(pdf)
+        .arg(&prefix)
+        .status()
+        .expect("pdftoppm");
+    assert!(status.success(), "pdftoppm failed on {}", pdf.display());
+    let out = tool("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(pdf.with_extension("page1.png"))
+        .output()
+        .expect("zbarimg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn stamped_qr_is_readable_sealed_and_signed_over() {
+    use companion_domain::seal::{SealError, SealedFacts, new_seal_key, seal_url, verify_seal};
+    use companion_pdf::stamp::{Placement, stamp_qr};
+    let s = setup();
+    let seal = new_seal_key();
+    let facts = SealedFacts {
+        permit_number: "503/0142/DPMPTSP/2025".into(),
+        holder: "Rasmita br Ginting".into(),
+        permit_type: "Izin Mendirikan Bangunan".into(),
+        issue_date: "2025-07-03".into(),
+        expiry_date: "2030-07-03".into(),
+    };
+    let text = seal_url(&seal, "https://izin.karokab.go.id", "K7Q2M9AB", &facts);
+    for name in ["cairo.pdf", "chromium-print.pdf", "qpdf-object-streams.pdf"] {
+        let original = std::fs::read(fixture_path(name)).expect("fixture");
+        let stamped = stamp_qr(
+            &original,
+            &text,
+            "Pindai untuk memeriksa keaslian",
+            &Placement::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            stamped.starts_with(&original),
+            "{name}: the original revision is kept"
+        );
+        assert_eq!(
+            companion_pdf::inspect(&stamped, 20_000_000)
+                .expect("still a PDF")
+                .pages,
+            companion_pdf::inspect(&original, 20_000_000)
+                .expect("pdf")
+                .pages
+        );
+        // Signed after stamping: the signature covers the QR.
+        let signed = sign_pdf(&stamped, 1, &info(), &s.signer).expect("sign");
+        let path = s.dir.join(format!("stamped-signed-{name}"));
+        std::fs::write(&path, &signed).expect("write");
+        let sigs = pdfsig(&path);
+        assert!(
+            sigs.len() == 1 && sigs[0].1 && sigs[0].2,
+            "{name}: {sigs:?}"
+        );
+        let decoded = decode_qr(&path);
+        assert_eq!(
+            decoded,
+            vec![text.clone()],
+            "{name}: zbarimg read {decoded:?}"
+        );
+        let (vid, got) = verify_seal(&seal.verifying_key(), &decoded[0]).expect("seal verifies");
+        assert_eq!((vid.as_str(), &got), ("K7Q2M9AB", &facts));
+    }
+    // A QR whose facts were changed does not verify.
+    let forged = text.replacen("?d=", "?d=X", 1);
+    assert!(verify_seal(&seal.verifying_key(), &forged).is_err());
+    let _ = SealError::Malformed;
 }
