@@ -143,6 +143,15 @@ pub fn issue_signer(
     common_name: &str,
     days: u64,
 ) -> Result<SigningIdentity, KeyError> {
+    issue(ca, common_name, days, false)
+}
+
+fn issue(
+    ca: &SigningIdentity,
+    common_name: &str,
+    days: u64,
+    timestamping: bool,
+) -> Result<SigningIdentity, KeyError> {
     let key = new_rsa_key()?;
     let subject = Name::from_str(&format!("CN={common_name},O=DPMPTSP Kabupaten Karo,C=ID"))
         .map_err(create)?;
@@ -160,6 +169,15 @@ pub fn issue_signer(
         &ca_signer,
     )
     .map_err(create)?;
+    let mut builder = builder;
+    if timestamping {
+        // Critical, as RFC 3161 requires (the extension marks itself critical).
+        builder
+            .add_extension(&x509_cert::ext::pkix::ExtendedKeyUsage(vec![
+                const_oid::db::rfc5280::ID_KP_TIME_STAMPING,
+            ]))
+            .map_err(create)?;
+    }
     let certificate = builder
         .build::<rsa::pkcs1v15::Signature>()
         .map_err(create)?;
@@ -170,6 +188,15 @@ pub fn issue_signer(
         certificate,
         chain,
     })
+}
+
+/// A TSA certificate (critical extended key usage timeStamping) issued by `ca`.
+pub fn issue_tsa(
+    ca: &SigningIdentity,
+    common_name: &str,
+    days: u64,
+) -> Result<SigningIdentity, KeyError> {
+    issue(ca, common_name, days, true)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod letter;
 pub mod sign;
 pub mod stamp;
+pub mod timestamp;
 
 use lopdf::{Document, Object};
 

@@ -81,23 +81,57 @@ pub fn sign_pdf(
     info: &SignatureInfo,
     signer: &dyn CmsSigner,
 ) -> Result<Vec<u8>, SignError> {
-    let mut out = prepare(pdf, page, info)?;
-    let (contents_start, contents_end) = locate(&mut out)?;
+    let prepared = prepare_signature(pdf, page, info)?;
+    let cms = signer.sign_digest(&prepared.digest)?;
+    prepared.finish(&cms)
+}
+
+/// A PDF with its signature placeholder, waiting for the CMS. Signing in steps lets the caller
+/// get the CMS from anywhere (a local key, BSrE) and add a timestamp before finishing.
+#[derive(Debug)]
+pub struct PreparedSignature {
+    bytes: Vec<u8>,
+    contents_start: usize,
+    contents_end: usize,
+    /// SHA-256 over the byte ranges: what the CMS must sign.
+    pub digest: [u8; 32],
+}
+
+/// Step one: the incremental update with placeholders, and the digest to sign.
+pub fn prepare_signature(
+    pdf: &[u8],
+    page: u32,
+    info: &SignatureInfo,
+) -> Result<PreparedSignature, SignError> {
+    let mut bytes = prepare(pdf, page, info)?;
+    let (contents_start, contents_end) = locate(&mut bytes)?;
     let digest: [u8; 32] = {
         let mut h = Sha256::new();
-        h.update(&out[..contents_start]);
-        h.update(&out[contents_end..]);
+        h.update(&bytes[..contents_start]);
+        h.update(&bytes[contents_end..]);
         h.finalize().into()
     };
-    let cms = signer.sign_digest(&digest)?;
-    // Two hex digits per byte, inside the angle brackets.
-    let room = contents_end - contents_start - 2;
-    if cms.len() * 2 > room {
-        return Err(SignError::TooLarge(cms.len()));
+    Ok(PreparedSignature {
+        bytes,
+        contents_start,
+        contents_end,
+        digest,
+    })
+}
+
+impl PreparedSignature {
+    /// Step two: the CMS goes into the placeholder.
+    pub fn finish(mut self, cms: &[u8]) -> Result<Vec<u8>, SignError> {
+        // Two hex digits per byte, inside the angle brackets.
+        let room = self.contents_end - self.contents_start - 2;
+        if cms.len() * 2 > room {
+            return Err(SignError::TooLarge(cms.len()));
+        }
+        let hex = hex::encode_upper(cms);
+        let at = self.contents_start + 1;
+        self.bytes[at..at + hex.len()].copy_from_slice(hex.as_bytes());
+        Ok(self.bytes)
     }
-    let hex = hex::encode_upper(&cms);
-    out[contents_start + 1..contents_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    Ok(out)
 }
 
 /// Appends the signature field and dictionary with placeholders.
@@ -330,63 +364,74 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// The local signer: an RSA key and its certificate chain.
 impl CmsSigner for SigningIdentity {
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
-        use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
-        use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-        use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
-        use spki::AlgorithmIdentifierOwned;
-        use x509_cert::attr::{Attribute, AttributeValue};
-
-        let cms_err = |e: &dyn std::fmt::Display| SignError::Cms(e.to_string());
-        let cert = &self.certificate;
-        let econtent = EncapsulatedContentInfo {
+        let econtent = cms::signed_data::EncapsulatedContentInfo {
             econtent_type: const_oid::db::rfc5911::ID_DATA,
             econtent: None,
         };
-        let sha256 = AlgorithmIdentifierOwned {
-            oid: const_oid::db::rfc5912::ID_SHA_256,
-            parameters: None,
-        };
-        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: cert.tbs_certificate.issuer.clone(),
-            serial_number: cert.tbs_certificate.serial_number.clone(),
-        });
-        let signing_key = rsa::pkcs1v15::SigningKey::<Sha256>::new(self.key.clone());
-        let mut signer_info =
-            SignerInfoBuilder::new(&signing_key, sid, sha256.clone(), &econtent, Some(digest))
-                .map_err(|e| cms_err(&e))?;
-        // signing-certificate-v2 (RFC 5035): binds the signer's certificate into the signature.
-        let cert_der = cert.to_der().map_err(|e| cms_err(&e))?;
-        let ess = SigningCertificateV2 {
-            certs: vec![EssCertIdV2 {
-                cert_hash: OctetString::new(Sha256::digest(&cert_der).to_vec())
-                    .map_err(|e| cms_err(&e))?,
-            }],
-        };
-        let value = AttributeValue::from_der(&ess.to_der().map_err(|e| cms_err(&e))?)
-            .map_err(|e| cms_err(&e))?;
-        let mut values = SetOfVec::new();
-        values.insert(value).map_err(|e| cms_err(&e))?;
-        signer_info
-            .add_signed_attribute(Attribute {
-                oid: ID_AA_SIGNING_CERTIFICATE_V2,
-                values,
-            })
-            .map_err(|e| cms_err(&e))?;
-        let mut builder = SignedDataBuilder::new(&econtent);
-        builder
-            .add_digest_algorithm(sha256)
-            .map_err(|e| cms_err(&e))?;
-        for c in std::iter::once(cert).chain(self.chain.iter()) {
-            builder
-                .add_certificate(CertificateChoices::Certificate(c.clone()))
-                .map_err(|e| cms_err(&e))?;
-        }
-        builder
-            .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
-            .map_err(|e| cms_err(&e))?;
-        let content = builder.build().map_err(|e| cms_err(&e))?;
-        content.to_der().map_err(|e| cms_err(&e))
+        let content = signed_data(self, &econtent, Some(digest))?;
+        content.to_der().map_err(|e| SignError::Cms(e.to_string()))
     }
+}
+
+/// A CMS SignedData by `identity` over `econtent` (or, detached, over `external_digest`), with
+/// SHA-256, RSA PKCS#1 v1.5, the certificates, and the signed attributes content-type,
+/// message-digest and signing-certificate-v2.
+pub(crate) fn signed_data(
+    identity: &SigningIdentity,
+    econtent: &cms::signed_data::EncapsulatedContentInfo,
+    external_digest: Option<&[u8]>,
+) -> Result<cms::content_info::ContentInfo, SignError> {
+    use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
+    use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+    use cms::signed_data::SignerIdentifier;
+    use spki::AlgorithmIdentifierOwned;
+    use x509_cert::attr::{Attribute, AttributeValue};
+
+    let cms_err = |e: &dyn std::fmt::Display| SignError::Cms(e.to_string());
+    let cert = &identity.certificate;
+    let sha256 = AlgorithmIdentifierOwned {
+        oid: const_oid::db::rfc5912::ID_SHA_256,
+        parameters: None,
+    };
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: cert.tbs_certificate.issuer.clone(),
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    });
+    let signing_key = rsa::pkcs1v15::SigningKey::<Sha256>::new(identity.key.clone());
+    let mut signer_info =
+        SignerInfoBuilder::new(&signing_key, sid, sha256.clone(), econtent, external_digest)
+            .map_err(|e| cms_err(&e))?;
+    // signing-certificate-v2 (RFC 5035): binds the signer's certificate into the signature.
+    let cert_der = cert.to_der().map_err(|e| cms_err(&e))?;
+    let ess = SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            cert_hash: OctetString::new(Sha256::digest(&cert_der).to_vec())
+                .map_err(|e| cms_err(&e))?,
+        }],
+    };
+    let value = AttributeValue::from_der(&ess.to_der().map_err(|e| cms_err(&e))?)
+        .map_err(|e| cms_err(&e))?;
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(|e| cms_err(&e))?;
+    signer_info
+        .add_signed_attribute(Attribute {
+            oid: ID_AA_SIGNING_CERTIFICATE_V2,
+            values,
+        })
+        .map_err(|e| cms_err(&e))?;
+    let mut builder = SignedDataBuilder::new(econtent);
+    builder
+        .add_digest_algorithm(sha256)
+        .map_err(|e| cms_err(&e))?;
+    for c in std::iter::once(cert).chain(identity.chain.iter()) {
+        builder
+            .add_certificate(CertificateChoices::Certificate(c.clone()))
+            .map_err(|e| cms_err(&e))?;
+    }
+    builder
+        .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
+        .map_err(|e| cms_err(&e))?;
+    builder.build().map_err(|e| cms_err(&e))
 }
 
 const ID_AA_SIGNING_CERTIFICATE_V2: der::oid::ObjectIdentifier =

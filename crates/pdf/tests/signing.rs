@@ -12,8 +12,10 @@ use companion_pdf::sign::{SignatureInfo, sign_pdf};
 
 struct Setup {
     signer: SigningIdentity,
+    tsa: SigningIdentity,
     dir: PathBuf,
     trust: PathBuf,
+    tsa_ca: PathBuf,
 }
 
 fn setup() -> &'static Setup {
@@ -21,14 +23,30 @@ fn setup() -> &'static Setup {
     SETUP.get_or_init(|| {
         let ca = new_ca("Uji CA DPMPTSP", 1).expect("ca");
         let signer = issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        // The TSA has its own CA, as a real one would.
+        let tsa_root = new_ca("Uji TSA Root", 1).expect("tsa ca");
+        let tsa = companion_pdf::keys::issue_tsa(&tsa_root, "Uji TSA", 30).expect("tsa");
         // Kept for inspection under target/tmp (replaced by the next run).
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing");
         std::fs::create_dir_all(&dir).expect("dir");
         // Trust our test CA and the other signer's self-signed certificate.
         let trust = dir.join("trust.pem");
         let other = std::fs::read_to_string(fixture_path("other-signer-cert.pem")).expect("other");
-        std::fs::write(&trust, format!("{}{other}", ca.certs_pem().expect("pem"))).expect("trust");
-        Setup { signer, dir, trust }
+        let tsa_ca = dir.join("tsa-ca.pem");
+        let tsa_ca_pem = tsa_root.certs_pem().expect("pem");
+        std::fs::write(&tsa_ca, &tsa_ca_pem).expect("tsa ca");
+        std::fs::write(
+            &trust,
+            format!("{}{other}{tsa_ca_pem}", ca.certs_pem().expect("pem")),
+        )
+        .expect("trust");
+        Setup {
+            signer,
+            tsa,
+            dir,
+            trust,
+            tsa_ca,
+        }
     })
 }
 
@@ -255,4 +273,72 @@ fn stamped_qr_is_readable_sealed_and_signed_over() {
     let forged = text.replacen("?d=", "?d=X", 1);
     assert!(verify_seal(&seal.verifying_key(), &forged).is_err());
     let _ = SealError::Malformed;
+}
+
+#[test]
+fn b_t_signature_with_an_rfc3161_timestamp() {
+    use companion_pdf::sign::{CmsSigner, prepare_signature};
+    use companion_pdf::timestamp::{
+        add_timestamp, request, respond, signature_imprint, token_from_response,
+    };
+    let s = setup();
+    let pdf = std::fs::read(fixture_path("cairo.pdf")).expect("fixture");
+    let prepared = prepare_signature(&pdf, 1, &info()).expect("prepare");
+    let cms = s.signer.sign_digest(&prepared.digest).expect("cms");
+    let imprint = signature_imprint(&cms).expect("imprint");
+    let nonce = 0x1234_5678_9abc;
+    let req = request(&imprint, nonce).expect("request");
+    let resp = respond(&s.tsa, &req, 42, std::time::SystemTime::now()).expect("respond");
+    // A token for another imprint or nonce is refused.
+    assert!(token_from_response(&resp, &[0u8; 32], nonce).is_err());
+    assert!(token_from_response(&resp, &imprint, nonce + 1).is_err());
+    let token = token_from_response(&resp, &imprint, nonce).expect("token");
+    let signed = prepared
+        .finish(&add_timestamp(&cms, &token).expect("add"))
+        .expect("finish");
+    let path = s.dir.join("signed-b-t.pdf");
+    std::fs::write(&path, &signed).expect("write");
+
+    let sigs = pdfsig(&path);
+    assert!(sigs.len() == 1 && sigs[0].1 && sigs[0].2, "{sigs:?}");
+    let out = tool("pyhanko")
+        .args([
+            "sign",
+            "validate",
+            "--pretty-print",
+            "--trust-replace",
+            "--trust",
+        ])
+        .arg(&s.trust)
+        .arg(&path)
+        .output()
+        .expect("pyhanko");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("The signature is judged VALID"), "{text}");
+    assert!(
+        text.contains("The timestamp token is cryptographically sound.")
+            && text.contains("The TSA certificate is trusted."),
+        "pyHanko saw no valid timestamp: {text}"
+    );
+
+    // The token also verifies with OpenSSL against the TSA's root and the imprint.
+    let token_path = s.dir.join("token.der");
+    std::fs::write(&token_path, &token).expect("token");
+    let out = tool("openssl")
+        .args(["ts", "-verify", "-token_in", "-in"])
+        .arg(&token_path)
+        .args(["-digest", &hex::encode(imprint), "-CAfile"])
+        .arg(&s.tsa_ca)
+        .output()
+        .expect("openssl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("Verification: OK"),
+        "{text}"
+    );
 }
