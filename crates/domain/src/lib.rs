@@ -11,6 +11,7 @@ pub mod permits;
 pub mod seal;
 pub mod sync_plan;
 pub mod text;
+pub mod workflow;
 
 pub use accounts::{Permission, Role};
 pub use audit::{AuditEntry, AuditRecord};

@@ -1,0 +1,330 @@
+//! The signing workflow of a permit's document, as one state machine every entry point (pages,
+//! API, CLI, batch jobs) goes through:
+//!
+//! ```text
+//! imported ──submit──▶ submitted ──approve──▶ approved ──stamp──▶ stamped ──sign──▶ signed ──publish──▶ published
+//!     ▲                    │                                                          │                  │
+//!     └──── resubmit ── rejected ◀──reject──┘                                          └──revoke──▶ revoked ◀┘
+//! ```
+//!
+//! Staff submit; officials approve, reject, sign and revoke; stamping and publishing are done by
+//! the system right after approval and signing. Rejection and revocation need a reason.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocState {
+    Imported,
+    Submitted,
+    Approved,
+    Rejected,
+    Stamped,
+    Signed,
+    Published,
+    Revoked,
+}
+
+impl DocState {
+    pub const ALL: [DocState; 8] = [
+        DocState::Imported,
+        DocState::Submitted,
+        DocState::Approved,
+        DocState::Rejected,
+        DocState::Stamped,
+        DocState::Signed,
+        DocState::Published,
+        DocState::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocState::Imported => "imported",
+            DocState::Submitted => "submitted",
+            DocState::Approved => "approved",
+            DocState::Rejected => "rejected",
+            DocState::Stamped => "stamped",
+            DocState::Signed => "signed",
+            DocState::Published => "published",
+            DocState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The label staff and the public see.
+    pub fn label(self) -> &'static str {
+        match self {
+            DocState::Imported => "Diunggah",
+            DocState::Submitted => "Menunggu persetujuan",
+            DocState::Approved => "Disetujui",
+            DocState::Rejected => "Ditolak",
+            DocState::Stamped => "Siap ditandatangani",
+            DocState::Signed => "Ditandatangani",
+            DocState::Published => "Terbit",
+            DocState::Revoked => "Dicabut",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Submit,
+    Approve,
+    Reject,
+    Stamp,
+    Sign,
+    Publish,
+    Revoke,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Submit,
+        Action::Approve,
+        Action::Reject,
+        Action::Stamp,
+        Action::Sign,
+        Action::Publish,
+        Action::Revoke,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Submit => "submit",
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Stamp => "stamp",
+            Action::Sign => "sign",
+            Action::Publish => "publish",
+            Action::Revoke => "revoke",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    fn needs_reason(self) -> bool {
+        matches!(self, Action::Reject | Action::Revoke)
+    }
+}
+
+/// Who acts: a signed-in user with a role, or the system (the stamping and publishing steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(Role),
+    System,
+}
+
+impl Actor {
+    /// Whether this actor may take `action` at all (whatever the state).
+    pub fn may(self, action: Action) -> bool {
+        match (self, action) {
+            (Actor::System, Action::Stamp | Action::Publish) => true,
+            (Actor::System, _) => false,
+            (Actor::User(role), Action::Submit) => matches!(role, Role::Staff | Role::Admin),
+            (
+                Actor::User(role),
+                Action::Approve | Action::Reject | Action::Sign | Action::Revoke,
+            ) => role == Role::Official,
+            (Actor::User(_), Action::Stamp | Action::Publish) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("this role may not {}", .0.as_str())]
+    NotAllowed(Action),
+    #[error("a document that is {} cannot be {}", .from.as_str(), .action.as_str())]
+    Illegal { from: DocState, action: Action },
+    #[error("a reason is required")]
+    ReasonRequired,
+}
+
+impl WorkflowError {
+    /// The message staff see.
+    pub fn pesan(&self) -> String {
+        match self {
+            WorkflowError::NotAllowed(_) => "Peran Anda tidak berwenang untuk langkah ini.".into(),
+            WorkflowError::Illegal { from, .. } => format!(
+                "Langkah ini tidak dapat dilakukan pada dokumen berstatus \"{}\".",
+                from.label()
+            ),
+            WorkflowError::ReasonRequired => "Alasan wajib diisi.".into(),
+        }
+    }
+}
+
+/// The state after `action`, or why it is refused.
+pub fn transition(
+    from: DocState,
+    action: Action,
+    actor: Actor,
+    reason: Option<&str>,
+) -> Result<DocState, WorkflowError> {
+    if !actor.may(action) {
+        return Err(WorkflowError::NotAllowed(action));
+    }
+    use Action::*;
+    use DocState::*;
+    let to = match (from, action) {
+        (Imported | Rejected, Submit) => Submitted,
+        (Submitted, Approve) => Approved,
+        (Submitted, Reject) => Rejected,
+        (Approved, Stamp) => Stamped,
+        (Stamped, Sign) => Signed,
+        (Signed, Publish) => Published,
+        (Signed | Published, Revoke) => Revoked,
+        _ => return Err(WorkflowError::Illegal { from, action }),
+    };
+    if action.needs_reason() && reason.map(str::trim).is_none_or(str::is_empty) {
+        return Err(WorkflowError::ReasonRequired);
+    }
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every legal step, by whom.
+    const LEGAL: &[(DocState, Action, Actor, DocState)] = &[
+        (
+            DocState::Imported,
+            Action::Submit,
+            Actor::User(Role::Staff),
+            DocState::Submitted,
+        ),
+        (
+            DocState::Imported,
+            Action::Submit,
+            Actor::User(Role::Admin),
+            DocState::Submitted,
+        ),
+        (
+            DocState::Rejected,
+            Action::Submit,
+            Actor::User(Role::Staff),
+            DocState::Submitted,
+        ),
+        (
+            DocState::Rejected,
+            Action::Submit,
+            Actor::User(Role::Admin),
+            DocState::Submitted,
+        ),
+        (
+            DocState::Submitted,
+            Action::Approve,
+            Actor::User(Role::Official),
+            DocState::Approved,
+        ),
+        (
+            DocState::Submitted,
+            Action::Reject,
+            Actor::User(Role::Official),
+            DocState::Rejected,
+        ),
+        (
+            DocState::Approved,
+            Action::Stamp,
+            Actor::System,
+            DocState::Stamped,
+        ),
+        (
+            DocState::Stamped,
+            Action::Sign,
+            Actor::User(Role::Official),
+            DocState::Signed,
+        ),
+        (
+            DocState::Signed,
+            Action::Publish,
+            Actor::System,
+            DocState::Published,
+        ),
+        (
+            DocState::Signed,
+            Action::Revoke,
+            Actor::User(Role::Official),
+            DocState::Revoked,
+        ),
+        (
+            DocState::Published,
+            Action::Revoke,
+            Actor::User(Role::Official),
+            DocState::Revoked,
+        ),
+    ];
+
+    #[test]
+    fn exactly_the_legal_steps_succeed() {
+        let actors = [
+            Actor::System,
+            Actor::User(Role::Admin),
+            Actor::User(Role::Staff),
+            Actor::User(Role::Official),
+            Actor::User(Role::Auditor),
+        ];
+        let mut legal_seen = 0;
+        for from in DocState::ALL {
+            for action in Action::ALL {
+                for actor in actors {
+                    let got = transition(from, action, actor, Some("alasan"));
+                    let want = LEGAL
+                        .iter()
+                        .find(|(f, a, who, _)| *f == from && *a == action && *who == actor)
+                        .map(|(_, _, _, to)| *to);
+                    match (got, want) {
+                        (Ok(to), Some(want)) => {
+                            assert_eq!(to, want);
+                            legal_seen += 1;
+                        }
+                        (Err(_), None) => {}
+                        (got, want) => {
+                            panic!("{from:?} {action:?} by {actor:?}: {got:?}, want {want:?}")
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(legal_seen, LEGAL.len());
+    }
+
+    #[test]
+    fn reasons_and_messages() {
+        let official = Actor::User(Role::Official);
+        assert_eq!(
+            transition(DocState::Submitted, Action::Reject, official, Some("  ")),
+            Err(WorkflowError::ReasonRequired)
+        );
+        assert_eq!(
+            transition(DocState::Published, Action::Revoke, official, None),
+            Err(WorkflowError::ReasonRequired)
+        );
+        assert_eq!(
+            transition(
+                DocState::Imported,
+                Action::Approve,
+                Actor::User(Role::Staff),
+                None
+            ),
+            Err(WorkflowError::NotAllowed(Action::Approve))
+        );
+        let illegal = transition(DocState::Revoked, Action::Sign, official, None).unwrap_err();
+        assert!(illegal.pesan().contains("Dicabut"));
+        for s in DocState::ALL {
+            assert_eq!(DocState::parse(s.as_str()), Some(s));
+        }
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+    }
+}
