@@ -3,6 +3,7 @@
 mod accounts_cmd;
 mod config;
 mod documents_cmd;
+mod keys_cmd;
 mod scheduler;
 mod server;
 mod simulate;
@@ -58,11 +59,8 @@ enum Command {
     Documents(documents_cmd::DocumentsArgs),
     /// Staff accounts: add, list, disable/enable, password, API token.
     User(accounts_cmd::UserArgs),
-    /// Signing keys (signing capability).
-    Keys {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Local signing material: `keys init` makes a CA, a signer certificate and the seal key.
+    Keys(keys_cmd::KeysArgs),
     /// The audit trail: `audit verify` checks its hash chain.
     Audit(accounts_cmd::AuditArgs),
 }
@@ -138,7 +136,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await;
             result
         }
-        Command::Keys { .. } => not_yet("keys", "signing"),
+        Command::Keys(args) => keys_cmd::run(&settings.data_dir, args),
         Command::Audit(args) => {
             let db = server::open_database(&settings).await?;
             let result = accounts_cmd::run_audit(&db, args).await;

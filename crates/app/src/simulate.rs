@@ -46,7 +46,21 @@ pub struct SimulateArgs {
 pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
     match args.service {
         Service::Sicantik => {}
-        Service::Bsre | Service::Tsa | Service::Whatsapp => {
+        Service::Tsa => {
+            let sim = companion_simulators::TsaSim::start(args.listen)
+                .await
+                .map_err(|e| {
+                    CliError::User(format!("cannot start the TSA on {}: {e}", args.listen))
+                })?;
+            println!("TSA simulator (RFC 3161): {}", sim.url());
+            println!("  POST application/timestamp-query; its root certificate:");
+            print!("{}", sim.root_pem());
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| CliError::Internal(e.into()))?;
+            return Ok(());
+        }
+        Service::Bsre | Service::Whatsapp => {
             return Err(CliError::User(
                 "this simulator is not yet available: it arrives with its capability".into(),
             ));

@@ -116,6 +116,28 @@ pub fn new_seal_key() -> SigningKey {
     SigningKey::generate(&mut rand::rngs::OsRng)
 }
 
+/// The seal key's file form: its 32-byte seed in hex (keep it secret).
+pub fn seal_key_hex(key: &SigningKey) -> String {
+    hex::encode(key.to_bytes())
+}
+
+/// The public half, hex: what verifiers need.
+pub fn seal_public_hex(key: &SigningKey) -> String {
+    hex::encode(key.verifying_key().to_bytes())
+}
+
+/// Reads a seal key file (hex seed, surrounding whitespace ignored).
+pub fn seal_key_from_hex(text: &str) -> Option<SigningKey> {
+    let seed: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
+    Some(SigningKey::from_bytes(&seed))
+}
+
+/// Reads a public seal key (hex).
+pub fn seal_public_from_hex(text: &str) -> Option<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +185,9 @@ mod tests {
             verify_seal(&key.verifying_key(), "https://contoh.id/"),
             Err(SealError::Malformed)
         );
+        let again = seal_key_from_hex(&format!("{}\n", seal_key_hex(&key))).expect("key");
+        assert_eq!(again.to_bytes(), key.to_bytes());
+        let public = seal_public_from_hex(&seal_public_hex(&key)).expect("public");
+        assert!(verify_seal(&public, &url).is_ok());
     }
 }

@@ -4,6 +4,8 @@
 pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;
+pub mod tsa;
 
 pub use sicantik::{FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault};
 pub use sicantik_data::SimPermit;
+pub use tsa::TsaSim;
