@@ -19,6 +19,7 @@ pub mod documents;
 pub mod expiry;
 pub mod jobs;
 pub mod permits;
+pub mod signing;
 pub mod sync_runs;
 pub mod testing;
 pub mod types;
@@ -32,6 +33,7 @@ pub use documents::{
 };
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
+pub use signing::{CaseChanges, SigningCase};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
 
 #[derive(Debug, thiserror::Error)]

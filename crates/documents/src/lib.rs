@@ -94,6 +94,8 @@ pub enum ImportSource {
     Inbox,
     Cli,
     Demo,
+    /// A stamped or signed version made by the signing workflow.
+    Signing,
 }
 
 impl ImportSource {
@@ -104,6 +106,7 @@ impl ImportSource {
             ImportSource::Inbox => "inbox",
             ImportSource::Cli => "cli",
             ImportSource::Demo => "demo",
+            ImportSource::Signing => "signing",
         }
     }
 }

@@ -1,0 +1,492 @@
+//! The signing workflow service: every step goes through `companion_domain::workflow::transition`
+//! and a conditional state update, and leaves an audit entry and a domain event. Approval is
+//! followed at once by the QR stamp (a new document version); signing is followed at once by
+//! publication. The signer here is the local certificate; BSrE plugs in behind the same steps.
+
+use std::sync::Arc;
+
+use companion_db::{CaseChanges, Database, DbError, Document, SigningCase};
+use companion_documents::{Actor, Documents, ImportError, ImportSource};
+use companion_domain::Role;
+use companion_domain::documents::DocumentKind;
+use companion_domain::seal::{SealedFacts, seal_url};
+use companion_domain::workflow::{
+    Action, Actor as WorkflowActor, DocState, WorkflowError, transition,
+};
+use companion_pdf::keys::SigningIdentity;
+use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature};
+use companion_pdf::stamp::{Placement, stamp_qr};
+use ed25519_dalek::SigningKey;
+
+use crate::TsaClient;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error("not found")]
+    NotFound,
+    #[error("the document changed state meanwhile; reload and try again")]
+    Conflict,
+    #[error("the document already has a signing case")]
+    AlreadySubmitted,
+    #[error("document store: {0}")]
+    Import(#[from] ImportError),
+    #[error("stamping failed: {0}")]
+    Stamp(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+}
+
+impl SigningError {
+    /// The message staff see.
+    pub fn pesan(&self) -> String {
+        match self {
+            SigningError::Workflow(w) => w.pesan(),
+            SigningError::NotFound => "Dokumen atau kasus penandatanganan tidak ditemukan.".into(),
+            SigningError::Conflict => {
+                "Status dokumen berubah sementara itu; muat ulang halaman lalu coba lagi.".into()
+            }
+            SigningError::AlreadySubmitted => "Dokumen ini sudah diajukan.".into(),
+            SigningError::Import(e) => e.pesan(),
+            SigningError::Stamp(_) => "Kode QR tidak dapat dibubuhkan pada PDF ini.".into(),
+            SigningError::Sign(_) => "Penandatanganan gagal; coba lagi atau hubungi admin.".into(),
+            SigningError::Db(_) => "Basis data sedang bermasalah; coba lagi nanti.".into(),
+        }
+    }
+}
+
+/// Who acts: the account (for the audit trail) and its role (for the workflow).
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub actor: Actor,
+    pub role: Role,
+    /// The name printed in the signature (officials).
+    pub display_name: String,
+}
+
+#[derive(Clone)]
+pub struct SigningConfig {
+    /// `PUBLIC_BASE_URL`: the QR points to `<base>/v/<verification id>`.
+    pub public_base_url: String,
+    pub placement: Placement,
+    pub location: String,
+    /// `TSA_URL`; without it signatures are B-B.
+    pub tsa: Option<TsaClient>,
+}
+
+/// The service. Cheap to clone.
+#[derive(Clone)]
+pub struct SigningService {
+    db: Database,
+    documents: Documents,
+    signer: Arc<SigningIdentity>,
+    seal: Arc<SigningKey>,
+    config: SigningConfig,
+}
+
+impl std::fmt::Debug for SigningService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningService")
+            .field("signer", &self.signer)
+            .field("timestamps", &self.config.tsa.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_verification_id() -> String {
+    // 12 characters from an alphabet without look-alikes: 59 bits, not guessable.
+    const ALPHABET: &[u8] = b"ACDEFGHJKLMNPQRTUVWXY346789";
+    (0..12)
+        .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
+        .collect()
+}
+
+impl SigningService {
+    pub fn new(
+        db: Database,
+        documents: Documents,
+        signer: SigningIdentity,
+        seal: SigningKey,
+        config: SigningConfig,
+    ) -> Self {
+        Self {
+            db,
+            documents,
+            signer: Arc::new(signer),
+            seal: Arc::new(seal),
+            config,
+        }
+    }
+
+    pub fn seal_public(&self) -> ed25519_dalek::VerifyingKey {
+        self.seal.verifying_key()
+    }
+
+    async fn case(&self, id: i64) -> Result<SigningCase, SigningError> {
+        self.db
+            .get_signing_case(id)
+            .await?
+            .ok_or(SigningError::NotFound)
+    }
+
+    async fn document(&self, id: Option<i64>) -> Result<Document, SigningError> {
+        let id = id.ok_or(SigningError::NotFound)?;
+        self.db
+            .get_document(id)
+            .await?
+            .ok_or(SigningError::NotFound)
+    }
+
+    /// Applies `action` to the case, with `changes`, recording the audit entry.
+    async fn step(
+        &self,
+        case: &SigningCase,
+        action: Action,
+        who: WorkflowActor,
+        audit_actor: &Actor,
+        reason: Option<&str>,
+        changes: CaseChanges,
+    ) -> Result<SigningCase, SigningError> {
+        let from = DocState::parse(&case.state).ok_or_else(|| DbError::Corrupt {
+            column: "signing_cases.state",
+            detail: case.state.clone(),
+        })?;
+        let to = transition(from, action, who, reason)?;
+        let moved = self
+            .db
+            .transition_signing_case(
+                case.id,
+                from.as_str(),
+                to.as_str(),
+                &changes,
+                &case.pendaftaran_id,
+                &serde_json::json!({"case_id": case.id, "from": from.as_str(), "action": action.as_str(), "reason": reason}),
+            )
+            .await?;
+        if !moved {
+            return Err(SigningError::Conflict);
+        }
+        self.db
+            .append_audit(&companion_domain::AuditRecord {
+                actor_id: audit_actor.user_id,
+                actor: audit_actor.name.clone(),
+                action: format!("document.{}", action.as_str()),
+                target_kind: Some("permit".into()),
+                target_id: Some(case.pendaftaran_id.clone()),
+                source: audit_actor.source.clone(),
+                details: serde_json::json!({"case_id": case.id, "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+            })
+            .await?;
+        self.case(case.id).await
+    }
+
+    /// Staff submit an imported original for approval.
+    pub async fn submit(
+        &self,
+        document_id: i64,
+        who: &Participant,
+    ) -> Result<SigningCase, SigningError> {
+        let doc = self.document(Some(document_id)).await?;
+        if doc.kind != DocumentKind::Original.as_str() {
+            return Err(WorkflowError::Illegal {
+                from: DocState::Stamped,
+                action: Action::Submit,
+            }
+            .into());
+        }
+        transition(
+            DocState::Imported,
+            Action::Submit,
+            WorkflowActor::User(who.role),
+            None,
+        )?;
+        let case = self
+            .db
+            .create_signing_case(
+                &doc.pendaftaran_id,
+                doc.id,
+                &new_verification_id(),
+                DocState::Submitted.as_str(),
+                &who.actor.name,
+            )
+            .await
+            .map_err(|e| match e {
+                DbError::Duplicate(_) => SigningError::AlreadySubmitted,
+                other => other.into(),
+            })?;
+        self.db
+            .append_audit(&companion_domain::AuditRecord {
+                actor_id: who.actor.user_id,
+                actor: who.actor.name.clone(),
+                action: "document.submit".into(),
+                target_kind: Some("permit".into()),
+                target_id: Some(doc.pendaftaran_id.clone()),
+                source: who.actor.source.clone(),
+                details: serde_json::json!({"case_id": case.id, "document_id": doc.id}),
+            })
+            .await?;
+        Ok(case)
+    }
+
+    /// A rejected case goes back for approval (after staff fixed what was wrong).
+    pub async fn resubmit(
+        &self,
+        case_id: i64,
+        who: &Participant,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        self.step(
+            &case,
+            Action::Submit,
+            WorkflowActor::User(who.role),
+            &who.actor,
+            None,
+            CaseChanges {
+                submitted_by: Some(who.actor.name.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// An official approves; the QR stamp follows at once.
+    pub async fn approve(
+        &self,
+        case_id: i64,
+        who: &Participant,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        let approved = self
+            .step(
+                &case,
+                Action::Approve,
+                WorkflowActor::User(who.role),
+                &who.actor,
+                None,
+                CaseChanges {
+                    decided_by: Some(who.actor.name.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.stamp(&approved).await
+    }
+
+    pub async fn reject(
+        &self,
+        case_id: i64,
+        who: &Participant,
+        reason: &str,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        self.step(
+            &case,
+            Action::Reject,
+            WorkflowActor::User(who.role),
+            &who.actor,
+            Some(reason),
+            CaseChanges {
+                decided_by: Some(who.actor.name.clone()),
+                reason: Some(reason.trim().to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// The QR stamp (system step after approval): a new document version, then `stamped`.
+    /// Also resumes an approved case whose stamping was interrupted.
+    pub async fn stamp(&self, case: &SigningCase) -> Result<SigningCase, SigningError> {
+        let original = self.document(Some(case.original_document_id)).await?;
+        let permit = self
+            .db
+            .get_permit(&case.pendaftaran_id)
+            .await?
+            .ok_or(SigningError::NotFound)?;
+        let facts = SealedFacts {
+            permit_number: permit.permit_number.clone().unwrap_or_default(),
+            holder: permit.applicant_name.clone().unwrap_or_default(),
+            permit_type: permit.permit_type_name.clone().unwrap_or_default(),
+            issue_date: permit.issue_date.map(|d| d.to_string()).unwrap_or_default(),
+            expiry_date: permit
+                .expiry_date
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        };
+        let text = seal_url(
+            &self.seal,
+            &self.config.public_base_url,
+            &case.verification_id,
+            &facts,
+        );
+        let bytes = self
+            .documents
+            .storage()
+            .get_bytes(&original.storage_key)
+            .await
+            .map_err(|e| SigningError::Import(ImportError::Storage(e)))?;
+        let placement = self.config.placement.clone();
+        let stamped = tokio::task::spawn_blocking(move || {
+            stamp_qr(
+                &bytes,
+                &text,
+                "Pindai untuk memeriksa keaslian dokumen",
+                &placement,
+            )
+        })
+        .await
+        .map_err(|e| SigningError::Stamp(e.to_string()))?
+        .map_err(|e| SigningError::Stamp(e.to_string()))?;
+        let system = Actor::system("signing");
+        let doc = self
+            .documents
+            .import(
+                &case.pendaftaran_id,
+                stamped.into(),
+                original.original_name.as_deref(),
+                DocumentKind::Stamped,
+                ImportSource::Signing,
+                &system,
+            )
+            .await?
+            .document;
+        self.step(
+            case,
+            Action::Stamp,
+            WorkflowActor::System,
+            &system,
+            None,
+            CaseChanges {
+                stamped_document_id: Some(doc.id),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// An official signs a stamped case; publication follows at once. A failure is recorded on
+    /// the case (it stays `stamped`, ready for another try) and returned.
+    pub async fn sign(&self, case_id: i64, who: &Participant) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        // Refuse early (role, state) before any work.
+        let from = DocState::parse(&case.state).unwrap_or(DocState::Imported);
+        transition(from, Action::Sign, WorkflowActor::User(who.role), None)?;
+        match self.sign_inner(&case, who).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                let _ = self
+                    .db
+                    .set_signing_error(case.id, Some(&e.to_string()))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn sign_inner(
+        &self,
+        case: &SigningCase,
+        who: &Participant,
+    ) -> Result<SigningCase, SigningError> {
+        let stamped = self.document(case.stamped_document_id).await?;
+        let bytes = self
+            .documents
+            .storage()
+            .get_bytes(&stamped.storage_key)
+            .await
+            .map_err(|e| SigningError::Import(ImportError::Storage(e)))?;
+        let info = SignatureInfo {
+            name: who.display_name.clone(),
+            reason: "Penerbitan surat izin".into(),
+            location: self.config.location.clone(),
+            time: chrono::Utc::now().fixed_offset(),
+        };
+        let signer = self.signer.clone();
+        let (prepared, cms) = tokio::task::spawn_blocking(move || {
+            let prepared = prepare_signature(&bytes, 1, &info)?;
+            let cms = signer.sign_digest(&prepared.digest)?;
+            Ok::<_, companion_pdf::sign::SignError>((prepared, cms))
+        })
+        .await
+        .map_err(|e| SigningError::Sign(e.to_string()))?
+        .map_err(|e| SigningError::Sign(e.to_string()))?;
+        let (cms, timestamped) = match &self.config.tsa {
+            Some(tsa) => match tsa.timestamp(&cms).await {
+                Ok(with_token) => (with_token, true),
+                Err(e) => {
+                    // A signature without timestamp is still valid (B-B); the case says so.
+                    tracing::warn!(case = case.id, error = %e, "no timestamp: the signature is B-B");
+                    (cms, false)
+                }
+            },
+            None => (cms, false),
+        };
+        let signed = prepared
+            .finish(&cms)
+            .map_err(|e| SigningError::Sign(e.to_string()))?;
+        let system = Actor::system("signing");
+        let doc = self
+            .documents
+            .import(
+                &case.pendaftaran_id,
+                signed.into(),
+                stamped.original_name.as_deref(),
+                DocumentKind::Signed,
+                ImportSource::Signing,
+                &who.actor,
+            )
+            .await?
+            .document;
+        // The case shows as signed only now that the signed file is stored.
+        let signed_case = self
+            .step(
+                case,
+                Action::Sign,
+                WorkflowActor::User(who.role),
+                &who.actor,
+                None,
+                CaseChanges {
+                    signed_document_id: Some(doc.id),
+                    signer_name: Some(who.display_name.clone()),
+                    timestamped: Some(timestamped),
+                    signing_error: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.step(
+            &signed_case,
+            Action::Publish,
+            WorkflowActor::System,
+            &system,
+            None,
+            CaseChanges::default(),
+        )
+        .await
+    }
+
+    pub async fn revoke(
+        &self,
+        case_id: i64,
+        who: &Participant,
+        reason: &str,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        self.step(
+            &case,
+            Action::Revoke,
+            WorkflowActor::User(who.role),
+            &who.actor,
+            Some(reason),
+            CaseChanges {
+                reason: Some(reason.trim().to_string()),
+                revoked_by: Some(who.actor.name.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+}
