@@ -76,6 +76,10 @@ pub struct Settings {
     /// Key that signs applicant download links. A secret: set it from the environment; when
     /// empty, one is generated once and kept in the database.
     pub link_secret: String,
+    /// `SIGNER=local`: the folder `keys init` wrote (signer-key.pem, signer-chain.pem, seal.key).
+    pub keys_dir: String,
+    /// Printed in signatures as the place of signing.
+    pub signature_location: String,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -113,6 +117,8 @@ pub const KEYS: &[&str] = &[
     "schedule_inbox_scan_seconds",
     "schedule_integrity_check_at",
     "link_secret",
+    "keys_dir",
+    "signature_location",
 ];
 
 impl Default for Settings {
@@ -151,6 +157,8 @@ impl Default for Settings {
             schedule_inbox_scan_seconds: 30,
             schedule_integrity_check_at: "04:00".into(),
             link_secret: String::new(),
+            keys_dir: "data/keys".into(),
+            signature_location: "Kabanjahe".into(),
         }
     }
 }

@@ -19,7 +19,7 @@ pub enum KeysCommand {
     /// Create a local CA, a signer certificate and the seal key (refuses to replace existing
     /// files unless --force).
     Init {
-        /// Folder for the files (default: DATA_DIR/keys).
+        /// Folder for the files (default: KEYS_DIR, `data/keys`).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// The signer's name in the certificate.
@@ -56,14 +56,26 @@ fn write(path: &Path, contents: &[u8], private: bool) -> Result<(), CliError> {
         .map_err(|e| CliError::User(format!("cannot write {}: {e}", path.display())))
 }
 
-pub fn run(data_dir: &str, args: KeysArgs) -> Result<(), CliError> {
+pub fn run(keys_dir: &str, args: KeysArgs) -> Result<(), CliError> {
     let KeysCommand::Init {
         dir,
         signer_name,
         force,
     } = args.command;
-    let dir = dir.unwrap_or_else(|| Path::new(data_dir).join("keys"));
-    std::fs::create_dir_all(&dir)
+    let dir = dir.unwrap_or_else(|| PathBuf::from(keys_dir));
+    init(&dir, &signer_name, force)?;
+    println!("signing material written to {}/", dir.display());
+    println!("  ca.pem            local CA certificate (trust this to validate signatures)");
+    println!("  ca-key.pem        local CA key (owner-only; keep offline in production)");
+    println!("  signer-key.pem    signer key (owner-only)");
+    println!("  signer-chain.pem  signer certificate \"{signer_name}\" and the CA, valid 2 years");
+    println!("  seal.key          QR seal key (owner-only); seal.pub is its public half");
+    Ok(())
+}
+
+/// Writes the files into `dir` (refusing to replace existing ones unless `force`).
+pub fn init(dir: &Path, signer_name: &str, force: bool) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
         .map_err(|e| CliError::User(format!("cannot create {}: {e}", dir.display())))?;
     let existing: Vec<&str> = FILES
         .iter()
@@ -80,7 +92,7 @@ pub fn run(data_dir: &str, args: KeysArgs) -> Result<(), CliError> {
     let internal = |e: companion_pdf::keys::KeyError| CliError::Internal(e.into());
     let ca =
         companion_pdf::keys::new_ca("DPMPTSP Kabupaten Karo Local CA", 10).map_err(internal)?;
-    let signer = companion_pdf::keys::issue_signer(&ca, &signer_name, 2 * 365).map_err(internal)?;
+    let signer = companion_pdf::keys::issue_signer(&ca, signer_name, 2 * 365).map_err(internal)?;
     let seal = companion_domain::seal::new_seal_key();
     write(
         &dir.join("ca.pem"),
@@ -112,11 +124,5 @@ pub fn run(data_dir: &str, args: KeysArgs) -> Result<(), CliError> {
         format!("{}\n", companion_domain::seal::seal_public_hex(&seal)).as_bytes(),
         false,
     )?;
-    println!("signing material written to {}/", dir.display());
-    println!("  ca.pem            local CA certificate (trust this to validate signatures)");
-    println!("  ca-key.pem        local CA key (owner-only; keep offline in production)");
-    println!("  signer-key.pem    signer key (owner-only)");
-    println!("  signer-chain.pem  signer certificate \"{signer_name}\" and the CA, valid 2 years");
-    println!("  seal.key          QR seal key (owner-only); seal.pub is its public half");
     Ok(())
 }

@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await;
             result
         }
-        Command::Keys(args) => keys_cmd::run(&settings.data_dir, args),
+        Command::Keys(args) => keys_cmd::run(&settings.keys_dir, args),
         Command::Audit(args) => {
             let db = server::open_database(&settings).await?;
             let result = accounts_cmd::run_audit(&db, args).await;

@@ -69,6 +69,7 @@ fn ctrl_c_to(tx: watch::Sender<bool>) {
 struct Running {
     db: Database,
     documents: companion_documents::Documents,
+    signing: Option<companion_signing::SigningService>,
     listener: tokio::net::TcpListener,
     settings: Arc<Settings>,
     scheduler: Scheduler,
@@ -92,6 +93,73 @@ pub async fn open_documents(
         .map_err(|e| CliError::Internal(e.into()))
 }
 
+/// The signing workflow with the local signer from `KEYS_DIR` (`SIGNER=local`) and the TSA at
+/// `TSA_URL`. Without keys (or with a signer not built yet) the server runs without signing and
+/// says so in the log.
+pub fn open_signing(
+    settings: &Settings,
+    db: &Database,
+    documents: &companion_documents::Documents,
+) -> Result<Option<companion_signing::SigningService>, CliError> {
+    if settings.signer != "local" {
+        tracing::warn!(signer = %settings.signer, "this signer is not available yet; signing is off");
+        return Ok(None);
+    }
+    let dir = std::path::Path::new(&settings.keys_dir);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f));
+    let (key, chain, seal) = match (
+        read("signer-key.pem"),
+        read("signer-chain.pem"),
+        read("seal.key"),
+    ) {
+        (Ok(k), Ok(c), Ok(s)) => (k, c, s),
+        _ => {
+            tracing::warn!(dir = %dir.display(), "no signing keys: run `sicantik-companion keys init`; signing is off");
+            return Ok(None);
+        }
+    };
+    let identity = companion_pdf::keys::SigningIdentity::from_pem(&key, &chain).map_err(|e| {
+        CliError::User(format!(
+            "the signing keys in {} cannot be read: {e}",
+            dir.display()
+        ))
+    })?;
+    let seal = companion_domain::seal::seal_key_from_hex(&seal)
+        .ok_or_else(|| CliError::User(format!("{}/seal.key is not a seal key", dir.display())))?;
+    let tsa = if settings.tsa_url.trim().is_empty() {
+        tracing::warn!("TSA_URL is empty: signatures carry no timestamp (PAdES B-B)");
+        None
+    } else {
+        Some(
+            companion_signing::TsaClient::new(settings.tsa_url.trim(), Duration::from_secs(30))
+                .map_err(|e| CliError::Internal(e.into()))?,
+        )
+    };
+    let not_after = identity.not_after();
+    if let Ok(left) = not_after.duration_since(std::time::SystemTime::now()) {
+        if left < Duration::from_secs(30 * 86_400) {
+            tracing::warn!(
+                days = left.as_secs() / 86_400,
+                "the signer certificate expires soon"
+            );
+        }
+    } else {
+        tracing::error!("the signer certificate has expired: signatures will not validate");
+    }
+    Ok(Some(companion_signing::SigningService::new(
+        db.clone(),
+        documents.clone(),
+        identity,
+        seal,
+        companion_signing::SigningConfig {
+            public_base_url: settings.public_base_url.trim_end_matches('/').to_string(),
+            placement: companion_pdf::stamp::Placement::default(),
+            location: settings.signature_location.clone(),
+            tsa,
+        },
+    )))
+}
+
 impl Running {
     /// The regular schedule, the session sweeper and the web server, until Ctrl-C; then stops
     /// the jobs and closes the database.
@@ -99,6 +167,7 @@ impl Running {
         let Running {
             db,
             documents,
+            signing,
             listener,
             settings,
             scheduler,
@@ -114,6 +183,7 @@ impl Running {
         state.config = settings.web_config();
         state.jobs = Some(Arc::new(scheduler));
         state.documents = Some(documents);
+        state.signing = signing;
         let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut shutdown = rx;
         let result = axum::serve(listener, app)
@@ -133,6 +203,7 @@ impl Running {
 async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let documents = open_documents(&settings, &db).await?;
+    let signing = open_signing(&settings, &db, &documents)?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
@@ -144,6 +215,7 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
     Ok(Running {
         db,
         documents,
+        signing,
         listener,
         settings,
         scheduler,
@@ -194,6 +266,24 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     if settings.inbox_dir == Settings::default().inbox_dir {
         settings.inbox_dir = format!("{}/inbox", settings.data_dir);
     }
+    if settings.keys_dir == Settings::default().keys_dir {
+        settings.keys_dir = format!("{}/keys", settings.data_dir);
+    }
+    // Local signing material on the first start; the same keys on later starts.
+    let keys = std::path::Path::new(&settings.keys_dir);
+    if !keys.join("signer-key.pem").exists() {
+        crate::keys_cmd::init(keys, "Kepala DPMPTSP Kabupaten Karo (demo)", true)?;
+    }
+    let tsa = companion_simulators::TsaSim::start(
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| CliError::Internal(e.into()))?,
+    )
+    .await
+    .map_err(CliError::Internal)?;
+    if settings.tsa_url.is_empty() {
+        settings.tsa_url = tsa.url();
+    }
     let running = start(settings).await?;
     let settings = running.settings.clone();
     let logins = demo_logins(&running.db, &settings.data_dir).await?;
@@ -201,6 +291,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     // Seed: permit types, a full sync, letters for part of the issued permits (printed by the
     // simulator, imported like any upload), the expiry workaround, then the regular schedule.
     let sim_letters = sim.printer();
+    let signing_for_demo = running.signing.clone();
     let seeding = {
         let scheduler = running.scheduler.clone();
         let rx = running.rx.clone();
@@ -217,6 +308,12 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                 match import_demo_letters(docs, &sim_letters).await {
                     Ok(n) => tracing::info!(letters = n, "demo letters imported"),
                     Err(e) => tracing::error!(error = %e, "demo letters could not be imported"),
+                }
+                if let Some(signing) = &signing_for_demo {
+                    match sign_demo_permits(docs, signing).await {
+                        Ok(n) => tracing::info!(signed = n, "demo permits signed and published"),
+                        Err(e) => tracing::error!(error = %e, "demo signing failed"),
+                    }
                 }
                 if let Err(e) = docs.check_integrity().await {
                     tracing::error!(error = %e, "demo integrity check failed");
@@ -242,6 +339,11 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     println!("  dashboard (API):     {base}/api/v1/dashboard");
     println!("  metrics:             {base}/metrics");
     println!("  SICANTIK simulator:  {}", sim.base_url());
+    println!("  TSA simulator:       {}", tsa.url());
+    println!(
+        "  signed permits:      {base}/tte  (signing keys in {}/)",
+        settings.keys_dir
+    );
     println!("  logins (also in {}/demo-logins.json):", settings.data_dir);
     for l in &logins {
         println!(
@@ -253,6 +355,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     let result = running.run().await;
     seeding.abort();
     drop(sim);
+    drop(tsa);
     result
 }
 
@@ -319,6 +422,72 @@ async fn import_demo_letters(
         }
     }
     Ok(imported)
+}
+
+/// Carries a handful of the imported letters through the whole flow: submitted by the demo
+/// staff account, approved (QR stamp), signed by the demo official (local CA, simulated TSA),
+/// published. One more waits for approval and one is ready to sign, so the queues show work.
+async fn sign_demo_permits(
+    docs: &companion_documents::Documents,
+    signing: &companion_signing::SigningService,
+) -> anyhow::Result<usize> {
+    use companion_domain::Role;
+    use companion_signing::Participant;
+    let db = docs.db();
+    let participant = |role: Role, username: &str, display: &str| Participant {
+        actor: companion_documents::Actor {
+            user_id: None,
+            name: username.into(),
+            source: "demo".into(),
+        },
+        role,
+        display_name: display.into(),
+    };
+    let staff = participant(Role::Staff, "demo.staff", "Demo Petugas");
+    let official = participant(
+        Role::Official,
+        "demo.official",
+        "Kepala DPMPTSP Kabupaten Karo (demo)",
+    );
+    let query = companion_db::PermitQuery {
+        status: Some(companion_domain::PermitStatus::Issued),
+        has_pdf: Some(true),
+        sort: companion_db::PermitSort::Issued,
+        page: 1,
+        per_page: 7,
+        ..Default::default()
+    };
+    let (permits, _) = db.list_permits(&query).await?;
+    let mut signed = 0;
+    for (i, p) in permits.iter().enumerate() {
+        let Some(original) = db
+            .documents_for_permit(&p.pendaftaran_id)
+            .await?
+            .into_iter()
+            .find(|d| d.kind == "original")
+        else {
+            continue;
+        };
+        if db
+            .signing_cases_for_permit(&p.pendaftaran_id)
+            .await?
+            .iter()
+            .any(|c| c.original_document_id == original.id)
+        {
+            continue; // a later start: already done
+        }
+        let case = signing.submit(original.id, &staff).await?;
+        if i == 5 {
+            continue; // waits for approval
+        }
+        let stamped = signing.approve(case.id, &official).await?;
+        if i == 6 {
+            continue; // ready to sign
+        }
+        signing.sign(stamped.id, &official).await?;
+        signed += 1;
+    }
+    Ok(signed)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

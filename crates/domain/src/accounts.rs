@@ -72,6 +72,7 @@ impl Role {
             ViewAudit => matches!(self, Role::Admin | Role::Auditor),
             ManageUsers => self == Role::Admin,
             ManageDocuments => matches!(self, Role::Admin | Role::Staff),
+            DecideDocuments => self == Role::Official,
         }
     }
 }
@@ -92,6 +93,8 @@ pub enum Permission {
     /// Import PDFs, assign inbox files, create and revoke applicant links, run integrity checks.
     /// (Reading documents comes with `ViewPermits`.)
     ManageDocuments,
+    /// Approve, reject, sign and revoke documents (officials). The workflow checks each step.
+    DecideDocuments,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

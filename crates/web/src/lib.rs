@@ -105,6 +105,8 @@ pub struct AppState {
     pub jobs: Option<Arc<dyn JobControl>>,
     /// Documents and their object store (checked by `/readyz`); `None` runs without them.
     pub documents: Option<companion_documents::Documents>,
+    /// The signing workflow; `None` when no signer is configured (`keys init`).
+    pub signing: Option<companion_signing::SigningService>,
     pub throttle: Arc<auth::LoginThrottle>,
     /// The dashboard's figures (they scan every permit), reused for [`FIGURES_TTL`].
     pub dashboard_cache: Arc<TtlCache<companion_db::Dashboard>>,
@@ -162,6 +164,7 @@ impl AppState {
             config: WebConfig::default(),
             jobs: None,
             documents: None,
+            signing: None,
             throttle: Arc::default(),
             dashboard_cache: Arc::default(),
             type_names_cache: Arc::default(),

@@ -73,8 +73,8 @@ impl Routes {
 
 use Access::{Asset, Public, Signed};
 use Permission::{
-    ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers, RunSync, ViewAudit,
-    ViewPermits as View,
+    DecideDocuments as Decide, ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers,
+    RunSync, ViewAudit, ViewPermits as View,
 };
 
 /// The largest upload request (several PDFs at once); each file is also held to `MAX_PDF_MB`.
@@ -143,6 +143,25 @@ fn build() -> Routes {
         "/dokumen",
         Signed(View),
         get(ui::documents::overview),
+    )
+    .add("GET", "/tte", Signed(View), get(ui::signing::queues))
+    .add(
+        "POST",
+        "/berkas/{id}/ajukan",
+        Signed(Docs),
+        post(ui::signing::submit),
+    )
+    .add(
+        "POST",
+        "/tte/{id}/ajukan-ulang",
+        Signed(Docs),
+        post(ui::signing::step),
+    )
+    .add(
+        "POST",
+        "/tte/{id}/{step}",
+        Signed(Decide),
+        post(ui::signing::step),
     )
     .add(
         "POST",

@@ -33,6 +33,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/dokumen/kotak-masuk/{id}/tetapkan", "DAADD"),
     ("POST", "/dokumen/kotak-masuk/{id}/buang", "DAADD"),
     ("GET", "/unduh/{token}", "AAAAA"),
+    ("GET", "/tte", "DAAAA"),
+    ("POST", "/berkas/{id}/ajukan", "DAADD"),
+    ("POST", "/tte/{id}/ajukan-ulang", "DAADD"),
+    ("POST", "/tte/{id}/{step}", "DDDAD"),
     ("GET", "/jenis-izin", "DAAAA"),
     ("GET", "/sinkronisasi", "DAAAA"),
     ("POST", "/sinkronisasi", "DAADD"),
@@ -119,6 +123,7 @@ fn concrete(path: &str, token_id: i64, user_id: i64) -> String {
         .replace("/runs/{id}", "/runs/1")
         .replace("{file}", "app.css")
         .replace("{token}", "1.2000000000.AAAAAAAAAAAAAAAAAAAAAA")
+        .replace("{step}", "setujui")
         .replace("/token/{id}", &format!("/token/{token_id}"))
         .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
         .replace("{id}", &user_id.to_string())

@@ -88,6 +88,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         .map(|(_, v)| *v)
         .sum();
     let integrity = state.db.latest_integrity_check().await?;
+    let signing = state.db.signing_state_counts().await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -110,7 +111,10 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
             section.card #documents-state { h2 { "Dokumen" }
                 p { (num(d.documents)) " berkas tersimpan · " a href="/dokumen" { "Kelola dokumen" } }
                 (super::documents::integrity_summary(&state, integrity.as_ref())) }
-            section.card.slot { h2 { "Tanda tangan elektronik" } p.muted { "Statistik penandatanganan tampil di sini setelah modul TTE aktif." } }
+            section.card #signing-state { h2 { "Tanda tangan elektronik" }
+                p { a href="/tte#submitted" { (num(signing.get("submitted").copied().unwrap_or(0))) " menunggu persetujuan" } " · "
+                    a href="/tte#stamped" { (num(signing.get("stamped").copied().unwrap_or(0))) " siap ditandatangani" } " · "
+                    a href="/tte#published" { (num(signing.get("published").copied().unwrap_or(0))) " terbit bertanda tangan" } } }
             section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
             section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
         }

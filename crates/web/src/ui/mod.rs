@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod login;
 pub mod permits;
+pub mod signing;
 pub mod sync;
 pub mod users;
 
@@ -60,6 +61,7 @@ pub enum Nav {
     Dashboard,
     Permits,
     Documents,
+    Signing,
     Types,
     Sync,
     Audit,
@@ -86,10 +88,11 @@ fn head(title: &str) -> Markup {
 /// The page frame: header with the menu for the user's role, the content, a footer.
 pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<String> {
     let u = &me.user;
-    let items: [(Nav, &str, &str, bool); 8] = [
+    let items: [(Nav, &str, &str, bool); 9] = [
         (Nav::Dashboard, "/", "Dasbor", true),
         (Nav::Permits, "/izin", "Izin", true),
         (Nav::Documents, "/dokumen", "Dokumen", true),
+        (Nav::Signing, "/tte", "TTE", true),
         (Nav::Types, "/jenis-izin", "Jenis izin", true),
         (Nav::Sync, "/sinkronisasi", "Sinkronisasi", true),
         (

@@ -146,6 +146,7 @@ pub async fn detail(
         p.status == companion_domain::PermitStatus::Issued,
     )
     .await?;
+    let signing = super::signing::permit_section(&state, &me, &p.pendaftaran_id).await?;
     let history = state.db.status_history(&id).await?;
     let note = expiry_note(&p.expiry_status);
     let content = html! {
@@ -182,7 +183,7 @@ pub async fn detail(
             }
         }
         (documents)
-        section.card #tanda-tangan { h2 { "Tanda tangan elektronik" } p.muted { "Belum ada tanda tangan untuk izin ini." } }
+        (signing)
         section.card #notifikasi { h2 { "Notifikasi WhatsApp" } p.muted { "Belum ada notifikasi untuk izin ini." } }
     };
     Ok(layout(&me, Nav::Permits, "Detail izin", content).into_response())

@@ -76,6 +76,15 @@ pub async fn session_for(db: &companion_db::Database, user: &User) -> (String, S
 }
 
 pub async fn harness(backend: &str) -> Harness {
+    harness_with(backend, false).await
+}
+
+/// The harness with the signing workflow (a throw-away CA and seal key, no TSA).
+pub async fn harness_with_signing(backend: &str) -> Harness {
+    harness_with(backend, true).await
+}
+
+async fn harness_with(backend: &str, signing: bool) -> Harness {
     let t = TestDb::new(backend).await.expect("test db");
     let hash = hash_password(PASSWORD).expect("hash");
     let mut users = HashMap::new();
@@ -106,6 +115,22 @@ pub async fn harness(backend: &str) -> Harness {
     .expect("documents");
     let mut state = AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta);
     state.documents = Some(documents.clone());
+    if signing {
+        let ca = companion_pdf::keys::new_ca("Uji CA", 1).expect("ca");
+        let signer = companion_pdf::keys::issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        state.signing = Some(companion_signing::SigningService::new(
+            t.db.clone(),
+            documents.clone(),
+            signer,
+            companion_domain::seal::new_seal_key(),
+            companion_signing::SigningConfig {
+                public_base_url: "http://127.0.0.1:8080".into(),
+                placement: companion_pdf::stamp::Placement::default(),
+                location: "Kabanjahe".into(),
+                tsa: None,
+            },
+        ));
+    }
     let router = router(state);
     Harness {
         t,

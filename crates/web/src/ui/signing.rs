@@ -1,0 +1,251 @@
+//! Signing (TTE) in the staff application: a permit's cases with the steps the caller's role may
+//! take, the queues page (waiting for approval, ready to sign, recent), and the form targets.
+//! Every step goes through `SigningService`, which applies the workflow rules.
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use companion_db::SigningCase;
+use companion_domain::Permission;
+use companion_domain::workflow::DocState;
+use companion_signing::{Participant, SigningError, SigningService};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::account::Notice;
+use super::{Client, Me, Nav, PageResult, layout, notice, notice_or_error};
+use crate::api::{Path, Query};
+use crate::auth::{ClientAddr, Principal};
+use crate::{ApiError, AppState, Shared};
+
+fn service(state: &AppState) -> Result<&SigningService, ApiError> {
+    state.signing.as_ref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "signing_unavailable",
+            "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`).",
+        )
+    })
+}
+
+pub fn participant(me: &Principal, client: &ClientAddr) -> Participant {
+    Participant {
+        actor: crate::api::documents::actor(me, client),
+        role: me.user.role,
+        display_name: me.user.display_name.clone(),
+    }
+}
+
+pub fn signing_error(e: SigningError) -> ApiError {
+    use axum::http::StatusCode;
+    let status = match &e {
+        SigningError::Workflow(companion_domain::workflow::WorkflowError::NotAllowed(_)) => {
+            StatusCode::FORBIDDEN
+        }
+        SigningError::Workflow(_) | SigningError::Conflict | SigningError::AlreadySubmitted => {
+            StatusCode::CONFLICT
+        }
+        SigningError::NotFound => StatusCode::NOT_FOUND,
+        SigningError::Import(i) if i.is_user_error() => StatusCode::UNPROCESSABLE_ENTITY,
+        other => {
+            tracing::error!(error = %other, "signing step failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    ApiError::new(status, "signing", e.pesan())
+}
+
+fn state_label(s: &str) -> &'static str {
+    DocState::parse(s).map(|s| s.label()).unwrap_or("?")
+}
+
+/// One case with the buttons the caller may use.
+fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
+    let decide = me.may(Permission::DecideDocuments);
+    let manage = me.may(Permission::ManageDocuments);
+    let st = DocState::parse(&c.state);
+    html! {
+        tr data-case-state=(c.state) {
+            td { (state_label(&c.state))
+                @if let Some(r) = &c.reason { br; span.muted { "Alasan: " (r) } }
+                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
+            td { code { (c.verification_id) } }
+            td { @if let Some(n) = &c.signer_name { (n) br; }
+                @if let Some(t) = c.signed_at { span.muted { (state.office_time(t)) } br;
+                    @if c.timestamped { span.ok { "dengan cap waktu (PAdES B-T)" } } @else { span.muted { "tanpa cap waktu (PAdES B-B)" } } } }
+            td.actions {
+                @if let Some(id) = c.signed_document_id { a href={ "/berkas/" (id) } { "Berkas bertanda tangan" } " " }
+                @if decide && st == Some(DocState::Submitted) {
+                    (step_form(me, c.id, "setujui", "Setujui", false))
+                    (step_form(me, c.id, "tolak", "Tolak", true))
+                }
+                @if decide && st == Some(DocState::Stamped) { (step_form(me, c.id, "tandatangani", "Tandatangani", false)) }
+                @if decide && matches!(st, Some(DocState::Signed | DocState::Published)) { (step_form(me, c.id, "cabut", "Cabut", true)) }
+                @if manage && st == Some(DocState::Rejected) { (step_form(me, c.id, "ajukan-ulang", "Ajukan ulang", false)) }
+            }
+        }
+    }
+}
+
+fn step_form(me: &Principal, case_id: i64, step: &str, label: &str, reason: bool) -> Markup {
+    html! {
+        form.inline method="post" action={ "/tte/" (case_id) "/" (step) } {
+            input type="hidden" name="csrf" value=(me.csrf());
+            @if reason { input name="alasan" type="text" required placeholder="Alasan" aria-label="Alasan"; }
+            button type="submit" data-step=(step) { (label) }
+        }
+    }
+}
+
+fn cases_table(state: &AppState, me: &Principal, cases: &[SigningCase]) -> Markup {
+    html! {
+        div.table-wrap { table.cases {
+            thead { tr { th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
+            tbody { @for c in cases { (case_row(state, me, c)) } }
+        } }
+    }
+}
+
+/// The "Tanda tangan elektronik" section of a permit's page.
+pub async fn permit_section(
+    state: &AppState,
+    me: &Principal,
+    pendaftaran_id: &str,
+) -> Result<Markup, ApiError> {
+    let cases = state.db.signing_cases_for_permit(pendaftaran_id).await?;
+    let originals: Vec<_> = state
+        .db
+        .documents_for_permit(pendaftaran_id)
+        .await?
+        .into_iter()
+        .filter(|d| d.kind == "original" && !cases.iter().any(|c| c.original_document_id == d.id))
+        .collect();
+    let may_submit = me.may(Permission::ManageDocuments) && state.signing.is_some();
+    Ok(html! {
+        section.card #tanda-tangan {
+            h2 { "Tanda tangan elektronik" }
+            @if state.signing.is_none() { p.muted { "Penandatanganan belum dikonfigurasi di server ini." } }
+            @if cases.is_empty() { p.muted { "Belum ada dokumen yang diajukan untuk ditandatangani." } }
+            @else { (cases_table(state, me, &cases)) }
+            @if may_submit { @for d in &originals {
+                form.inline method="post" action={ "/berkas/" (d.id) "/ajukan" } {
+                    input type="hidden" name="csrf" value=(me.csrf());
+                    button type="submit" data-step="ajukan" { "Ajukan v" (d.version) " untuk persetujuan" }
+                }
+            } }
+        }
+    })
+}
+
+/// Queues: waiting for approval, ready to sign, rejected, recently published.
+pub async fn queues(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let counts = state.db.signing_state_counts().await?;
+    let mut sections = Vec::new();
+    for (st, title) in [
+        (DocState::Submitted, "Menunggu persetujuan"),
+        (DocState::Stamped, "Siap ditandatangani"),
+        (DocState::Rejected, "Ditolak"),
+        (DocState::Published, "Terbit (bertanda tangan)"),
+    ] {
+        let cases = state.db.signing_cases_in(st.as_str(), 50).await?;
+        sections.push((st, title, cases));
+    }
+    let content = html! {
+        h1 { "Tanda tangan elektronik" }
+        (notice(n.pesan.as_deref()))
+        @if state.signing.is_none() { p.notice.warn { "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`)." } }
+        div.tiles {
+            @for (st, title, _) in &sections {
+                a.tile href={ "#" (st.as_str()) } { span.big data-count=(st.as_str()) { (counts.get(st.as_str()).copied().unwrap_or(0)) } span { (title) } }
+            }
+        }
+        @for (st, title, cases) in &sections {
+            section.card id=(st.as_str()) {
+                h2 { (title) }
+                @if cases.is_empty() { p.muted { "Tidak ada." } } @else {
+                    div.table-wrap { table.cases {
+                        thead { tr { th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
+                        tbody { @for c in cases { tr {
+                            td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { (c.pendaftaran_id) } }
+                            td { (state_label(&c.state)) }
+                            td { code { (c.verification_id) } }
+                            td { (c.signer_name.as_deref().unwrap_or("—")) }
+                            td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { "Buka" } }
+                        } } }
+                    } }
+                }
+            }
+        }
+    };
+    Ok(layout(&me, Nav::Signing, "Tanda tangan elektronik", content).into_response())
+}
+
+pub async fn submit(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path(document_id): Path<i64>,
+) -> PageResult {
+    let result = async {
+        let doc = crate::api::documents::find_document(&state, document_id).await?;
+        let case = service(&state)?
+            .submit(document_id, &participant(&me, &client))
+            .await
+            .map_err(signing_error)?;
+        Ok::<_, ApiError>((doc.pendaftaran_id, case))
+    }
+    .await;
+    match result {
+        Ok((pid, _)) => notice_or_error(
+            &format!("/izin/{pid}"),
+            Ok("Dokumen diajukan untuk persetujuan.".into()),
+        ),
+        Err(e) => notice_or_error("/tte", Err(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepForm {
+    pub alasan: Option<String>,
+}
+
+pub async fn step(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path((case_id, step)): Path<(i64, String)>,
+    Form(f): Form<StepForm>,
+) -> PageResult {
+    let who = participant(&me, &client);
+    let reason = f.alasan.unwrap_or_default();
+    let result = async {
+        let svc = service(&state)?;
+        let case = match step.as_str() {
+            "setujui" => svc.approve(case_id, &who).await,
+            "tolak" => svc.reject(case_id, &who, &reason).await,
+            "tandatangani" => svc.sign(case_id, &who).await,
+            "cabut" => svc.revoke(case_id, &who, &reason).await,
+            "ajukan-ulang" => svc.resubmit(case_id, &who).await,
+            _ => return Err(ApiError::not_found("Langkah tidak dikenal.")),
+        }
+        .map_err(signing_error)?;
+        state.dashboard_cache.clear().await;
+        Ok(case)
+    }
+    .await;
+    let back = match &result {
+        Ok(c) => format!("/izin/{}", c.pendaftaran_id),
+        Err(_) => match state.db.get_signing_case(case_id).await {
+            Ok(Some(c)) => format!("/izin/{}", c.pendaftaran_id),
+            _ => "/tte".into(),
+        },
+    };
+    notice_or_error(
+        &back,
+        result.map(|c| format!("Status dokumen sekarang: {}.", state_label(&c.state))),
+    )
+}

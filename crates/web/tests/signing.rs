@@ -1,0 +1,105 @@
+//! Signing from the staff pages: staff submit a file from the permit page, the official sees
+//! the approve button, approves (the QR stamp follows) and signs (publication follows); staff
+//! cannot approve; the queues page counts the cases.
+
+mod common;
+
+use common::{Call, harness_with_signing, session_for};
+use companion_domain::Role;
+
+const ISSUED: &str = "0142307703072025";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_approve_sign_from_the_pages() {
+    let h = harness_with_signing("sqlite").await;
+    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
+        .bearer(&h.tokens[&Role::Staff])
+        .files(vec![("surat.pdf".into(), letter)])
+        .send(&h.router)
+        .await;
+    let doc = up.json()["files"][0]["document"]["id"]
+        .as_i64()
+        .expect("doc");
+    let (staff_sid, staff_csrf) = session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    let (off_sid, off_csrf) = session_for(&h.t.db, &h.users[&Role::Official]).await;
+    let page = |sid: String| {
+        let router = h.router.clone();
+        async move {
+            Call::new("GET", &format!("/izin/{ISSUED}"))
+                .cookie(format!("sc_session={sid}"))
+                .send(&router)
+                .await
+        }
+    };
+
+    // Staff see the submit button and use it.
+    let p = page(staff_sid.clone()).await;
+    assert!(p.body.contains("data-step=\"ajukan\""), "{}", p.body);
+    let r = Call::new("POST", &format!("/berkas/{doc}/ajukan"))
+        .cookie(format!("sc_session={staff_sid}"))
+        .form(format!("csrf={staff_csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let case =
+        h.t.db
+            .signing_cases_for_permit(ISSUED)
+            .await
+            .expect("cases")[0]
+            .clone();
+    assert_eq!(case.state, "submitted");
+
+    // Staff get no approve button and cannot approve by posting.
+    let p = page(staff_sid.clone()).await;
+    assert!(!p.body.contains("data-step=\"setujui\""));
+    let r = Call::new("POST", &format!("/tte/{}/setujui", case.id))
+        .cookie(format!("sc_session={staff_sid}"))
+        .form(format!("csrf={staff_csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 403);
+
+    // The official approves, then signs.
+    let p = page(off_sid.clone()).await;
+    assert!(p.body.contains("data-step=\"setujui\""), "{}", p.body);
+    for step in ["setujui", "tandatangani"] {
+        let r = Call::new("POST", &format!("/tte/{}/{step}", case.id))
+            .cookie(format!("sc_session={off_sid}"))
+            .form(format!("csrf={off_csrf}"))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 303, "{step}: {}", r.body);
+        assert!(!r.location().contains("Gagal"), "{}", r.location());
+    }
+    let done =
+        h.t.db
+            .get_signing_case(case.id)
+            .await
+            .expect("get")
+            .expect("case");
+    assert_eq!(done.state, "published");
+    assert!(
+        !done.timestamped,
+        "no TSA configured: B-B, and the page says so"
+    );
+    let p = page(off_sid.clone()).await;
+    assert!(p.body.contains("tanpa cap waktu"), "{}", p.body);
+    assert!(p.body.contains("data-step=\"cabut\""));
+    // Signing twice is refused with a message, not an error page.
+    let r = Call::new("POST", &format!("/tte/{}/tandatangani", case.id))
+        .cookie(format!("sc_session={off_sid}"))
+        .form(format!("csrf={off_csrf}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().contains("pesan="));
+
+    // The queues page counts the published case.
+    let q = Call::new("GET", "/tte")
+        .cookie(format!("sc_session={staff_sid}"))
+        .send(&h.router)
+        .await;
+    assert!(q.body.contains("data-count=\"published\">1<"), "{}", q.body);
+    h.t.cleanup().await.expect("cleanup");
+}
