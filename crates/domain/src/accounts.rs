@@ -73,6 +73,7 @@ impl Role {
             ManageUsers => self == Role::Admin,
             ManageDocuments => matches!(self, Role::Admin | Role::Staff),
             DecideDocuments => self == Role::Official,
+            WorkflowSteps => matches!(self, Role::Admin | Role::Staff | Role::Official),
         }
     }
 }
@@ -95,6 +96,8 @@ pub enum Permission {
     ManageDocuments,
     /// Approve, reject, sign and revoke documents (officials). The workflow checks each step.
     DecideDocuments,
+    /// Take steps in the signing workflow at all (the workflow then decides which steps).
+    WorkflowSteps,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

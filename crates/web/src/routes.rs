@@ -74,7 +74,7 @@ impl Routes {
 use Access::{Asset, Public, Signed};
 use Permission::{
     DecideDocuments as Decide, ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers,
-    RunSync, ViewAudit, ViewPermits as View,
+    RunSync, ViewAudit, ViewPermits as View, WorkflowSteps,
 };
 
 /// The largest upload request (several PDFs at once); each file is also held to `MAX_PDF_MB`.
@@ -343,6 +343,31 @@ fn build() -> Routes {
         "/api/v1/links/{id}",
         Signed(Docs),
         delete(api::documents::revoke_link),
+    )
+    .add(
+        "GET",
+        "/api/v1/signing/cases",
+        Signed(View),
+        get(api::signing::list),
+    )
+    .add(
+        "POST",
+        "/api/v1/signing/cases",
+        Signed(Docs),
+        post(api::signing::submit),
+    )
+    .add(
+        "GET",
+        "/api/v1/signing/cases/{id}",
+        Signed(View),
+        get(api::signing::detail),
+    )
+    // Staff (resubmit) and officials (the rest) both take steps; the workflow decides which.
+    .add(
+        "POST",
+        "/api/v1/signing/cases/{id}/steps",
+        Signed(WorkflowSteps),
+        post(api::signing::step),
     )
     .add(
         "GET",

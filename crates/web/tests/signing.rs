@@ -103,3 +103,154 @@ async fn submit_approve_sign_from_the_pages() {
     assert!(q.body.contains("data-count=\"published\">1<"), "{}", q.body);
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_applies_the_same_rules() {
+    let h = harness_with_signing("postgres").await;
+    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
+        .bearer(&h.tokens[&Role::Staff])
+        .files(vec![("surat.pdf".into(), letter)])
+        .send(&h.router)
+        .await;
+    let doc = up.json()["files"][0]["document"]["id"]
+        .as_i64()
+        .expect("doc");
+    let as_role = |role: Role, method: &'static str, path: String, body: serde_json::Value| {
+        let router = h.router.clone();
+        let token = h.tokens[&role].clone();
+        async move {
+            Call::new(method, &path)
+                .bearer(&token)
+                .json(body)
+                .send(&router)
+                .await
+        }
+    };
+    // Officials and auditors cannot submit; staff can, once.
+    let r = as_role(
+        Role::Official,
+        "POST",
+        "/api/v1/signing/cases".into(),
+        serde_json::json!({"document_id": doc}),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = as_role(
+        Role::Staff,
+        "POST",
+        "/api/v1/signing/cases".into(),
+        serde_json::json!({"document_id": doc}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    let again = as_role(
+        Role::Staff,
+        "POST",
+        "/api/v1/signing/cases".into(),
+        serde_json::json!({"document_id": doc}),
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    let steps = format!("/api/v1/signing/cases/{id}/steps");
+    // Wrong role, wrong order, missing reason, unknown or system-only step.
+    let r = as_role(
+        Role::Staff,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "approve"}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = as_role(
+        Role::Official,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "sign"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = as_role(
+        Role::Official,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "reject", "reason": " "}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    for bad in ["stamp", "publish", "terbang"] {
+        let r = as_role(
+            Role::Official,
+            "POST",
+            steps.clone(),
+            serde_json::json!({"action": bad}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let r = as_role(
+        Role::Auditor,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "approve"}),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // The official approves and signs; the case ends published with a signed file.
+    let r = as_role(
+        Role::Official,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "approve"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["state"].as_str()),
+        (200, Some("stamped")),
+        "{}",
+        r.body
+    );
+    let r = as_role(
+        Role::Official,
+        "POST",
+        steps.clone(),
+        serde_json::json!({"action": "sign"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["state"].as_str()),
+        (200, Some("published")),
+        "{}",
+        r.body
+    );
+    let signed = r.json()["signed_document_id"].as_i64().expect("signed");
+    let file = Call::new("GET", &format!("/api/v1/documents/{signed}/content"))
+        .bearer(&h.tokens[&Role::Auditor])
+        .send(&h.router)
+        .await;
+    assert_eq!(file.status, 200);
+    assert!(file.body.contains("/ETSI.CAdES.detached"));
+    let listed = as_role(
+        Role::Auditor,
+        "GET",
+        "/api/v1/signing/cases?state=published".into(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        listed.json().as_array().map(|a| a.len()),
+        Some(1),
+        "{}",
+        listed.body
+    );
+    let r = as_role(
+        Role::Official,
+        "POST",
+        steps,
+        serde_json::json!({"action": "revoke", "reason": "Salah data"}),
+    )
+    .await;
+    assert_eq!(r.json()["state"], "revoked");
+    h.t.cleanup().await.expect("cleanup");
+}

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod documents;
 pub mod openapi;
 pub mod permits;
+pub mod signing;
 pub mod sync;
 pub mod users;
 

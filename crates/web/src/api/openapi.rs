@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, audit, documents, permits, sync, users};
+use super::{account, audit, documents, permits, signing, sync, users};
 
 struct BearerAuth;
 
@@ -36,6 +36,7 @@ impl Modify for BearerAuth {
         documents::list_links, documents::create_link, documents::revoke_link,
         documents::inbox, documents::assign, documents::discard,
         documents::integrity, documents::run_integrity,
+        signing::list, signing::detail, signing::submit, signing::step,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -44,6 +45,7 @@ impl Modify for BearerAuth {
         (name = "account", description = "The caller's own account and API tokens"),
         (name = "users", description = "Accounts (administrators)"),
         (name = "documents", description = "Permit PDFs: upload, versions, download, applicant links, inbox, integrity"),
+        (name = "signing", description = "The signing workflow (TTE): submit, approve/reject, sign, revoke"),
         (name = "audit", description = "The hash-chained audit trail (auditors, administrators)"),
     )
 )]

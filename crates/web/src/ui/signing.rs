@@ -42,6 +42,9 @@ pub fn signing_error(e: SigningError) -> ApiError {
         SigningError::Workflow(companion_domain::workflow::WorkflowError::NotAllowed(_)) => {
             StatusCode::FORBIDDEN
         }
+        SigningError::Workflow(companion_domain::workflow::WorkflowError::ReasonRequired) => {
+            StatusCode::BAD_REQUEST
+        }
         SigningError::Workflow(_) | SigningError::Conflict | SigningError::AlreadySubmitted => {
             StatusCode::CONFLICT
         }

@@ -1,0 +1,135 @@
+//! The signing workflow over the API: the same service and rules as the pages.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use companion_db::SigningCase;
+use companion_domain::workflow::{Action, DocState};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{Json, Path, Query};
+use crate::ui::signing::{participant, signing_error};
+use crate::ui::{Client, Me};
+use crate::{ApiError, ErrorBody, Shared};
+
+fn service(state: &crate::AppState) -> Result<&companion_signing::SigningService, ApiError> {
+    state.signing.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "signing_unavailable",
+            "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`).",
+        )
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListParams {
+    /// `submitted`, `approved`, `rejected`, `stamped`, `signed`, `published` or `revoked`.
+    pub state: Option<String>,
+    /// Registration id: that permit's cases instead.
+    pub permit: Option<String>,
+}
+
+/// Signing cases in one state (oldest first, up to 500), or one permit's cases.
+#[utoipa::path(get, path = "/api/v1/signing/cases", tag = "signing", params(CaseListParams),
+    responses((status = 200, body = Vec<SigningCase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Shared>,
+    Query(p): Query<CaseListParams>,
+) -> Result<axum::Json<Vec<SigningCase>>, ApiError> {
+    if let Some(permit) = p.permit.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(axum::Json(state.db.signing_cases_for_permit(permit).await?));
+    }
+    let st = match p.state.as_deref() {
+        None | Some("") => DocState::Submitted,
+        Some(s) => DocState::parse(s)
+            .ok_or_else(|| ApiError::bad_request(format!("Status tidak dikenal: {s}")))?,
+    };
+    Ok(axum::Json(
+        state.db.signing_cases_in(st.as_str(), 500).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/signing/cases/{id}", tag = "signing",
+    params(("id" = i64, Path, description = "Case id")),
+    responses((status = 200, body = SigningCase), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn detail(
+    State(state): State<Shared>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<SigningCase>, ApiError> {
+    state
+        .db
+        .get_signing_case(id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("Kasus penandatanganan tidak ditemukan."))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubmitBody {
+    /// The imported original to submit.
+    pub document_id: i64,
+}
+
+/// Staff submit an imported original for approval.
+#[utoipa::path(post, path = "/api/v1/signing/cases", tag = "signing", request_body = SubmitBody,
+    responses((status = 201, body = SigningCase), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn submit(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Json(body): Json<SubmitBody>,
+) -> Result<(StatusCode, axum::Json<SigningCase>), ApiError> {
+    let case = service(&state)?
+        .submit(body.document_id, &participant(&me, &client))
+        .await
+        .map_err(signing_error)?;
+    Ok((StatusCode::CREATED, axum::Json(case)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StepBody {
+    /// `submit` (again, after a rejection), `approve`, `reject`, `sign` or `revoke`.
+    pub action: String,
+    /// Required to reject and to revoke.
+    pub reason: Option<String>,
+}
+
+/// One workflow step on a case. Approval is followed by the QR stamp, signing by publication.
+#[utoipa::path(post, path = "/api/v1/signing/cases/{id}/steps", tag = "signing",
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = StepBody,
+    responses((status = 200, body = SigningCase), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn step(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path(id): Path<i64>,
+    Json(body): Json<StepBody>,
+) -> Result<axum::Json<SigningCase>, ApiError> {
+    let svc = service(&state)?;
+    let who = participant(&me, &client);
+    let reason = body.reason.unwrap_or_default();
+    let case = match Action::parse(&body.action) {
+        Some(Action::Submit) => svc.resubmit(id, &who).await,
+        Some(Action::Approve) => svc.approve(id, &who).await,
+        Some(Action::Reject) => svc.reject(id, &who, &reason).await,
+        Some(Action::Sign) => svc.sign(id, &who).await,
+        Some(Action::Revoke) => svc.revoke(id, &who, &reason).await,
+        // Stamping and publishing are the system's steps.
+        Some(Action::Stamp | Action::Publish) | None => {
+            return Err(ApiError::bad_request(format!(
+                "Langkah tidak dikenal: {} (submit, approve, reject, sign, revoke)",
+                body.action
+            )));
+        }
+    }
+    .map_err(signing_error)?;
+    state.dashboard_cache.clear().await;
+    Ok(axum::Json(case))
+}
