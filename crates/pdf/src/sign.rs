@@ -321,13 +321,23 @@ fn locate(out: &mut [u8]) -> Result<(usize, usize), SignError> {
     );
     let br_at = rfind(out, placeholder.as_bytes())
         .ok_or_else(|| SignError::Write("ByteRange placeholder not found".into()))?;
-    let zeros = vec![b'0'; CMS_RESERVED * 2];
-    let mut needle = b"<".to_vec();
-    needle.extend_from_slice(&zeros);
-    needle.push(b'>');
-    let contents_start = rfind(out, &needle)
+    // A short prefix to find, then the whole run checked: a naive search for the full 32 KB
+    // needle cost more than the signature itself.
+    let mut prefix = b"<".to_vec();
+    prefix.extend_from_slice(&[b'0'; 64]);
+    let contents_start = rfind(&out[br_at..], &prefix)
+        .map(|i| i + br_at)
+        .or_else(|| rfind(&out[..br_at], &prefix))
         .ok_or_else(|| SignError::Write("Contents placeholder not found".into()))?;
-    let contents_end = contents_start + needle.len();
+    let run = &out[contents_start + 1..];
+    let whole = run.len() > CMS_RESERVED * 2
+        && run[..CMS_RESERVED * 2].iter().all(|&b| b == b'0')
+        && run[CMS_RESERVED * 2] == b'>';
+    if !whole {
+        return Err(SignError::Write("Contents placeholder is damaged".into()));
+    }
+    let needle_len = CMS_RESERVED * 2 + 2;
+    let contents_end = contents_start + needle_len;
     let ranges = [
         0,
         contents_start as i64,
@@ -397,9 +407,9 @@ pub(crate) fn signed_data(
         issuer: cert.tbs_certificate.issuer.clone(),
         serial_number: cert.tbs_certificate.serial_number.clone(),
     });
-    let signing_key = rsa::pkcs1v15::SigningKey::<Sha256>::new(identity.key.clone());
+    let signing_key = identity.fast().map_err(SignError::Cms)?;
     let mut signer_info =
-        SignerInfoBuilder::new(&signing_key, sid, sha256.clone(), econtent, external_digest)
+        SignerInfoBuilder::new(signing_key, sid, sha256.clone(), econtent, external_digest)
             .map_err(|e| cms_err(&e))?;
     // signing-certificate-v2 (RFC 5035): binds the signer's certificate into the signature.
     let cert_der = cert.to_der().map_err(|e| cms_err(&e))?;
