@@ -31,11 +31,13 @@ start_seeded_server() {
   export DATABASE_URL="$db_url" SICANTIK_BASE_URL="http://127.0.0.1:$sim_port/backoffice/api" \
     SICANTIK_RATE_LIMIT=1000 LISTEN="127.0.0.1:$web_port" DATA_DIR="$SERVER_DIR" \
     PUBLIC_BASE_URL="http://127.0.0.1:$web_port" RUST_LOG="${RUST_LOG:-warn}" \
-    SCHEDULE_LIST_SYNC_MINUTES=1440
+    SCHEDULE_LIST_SYNC_MINUTES=1440 STORAGE_URL="file://$SERVER_DIR/objects" \
+    INBOX_DIR="$SERVER_DIR/inbox" KEYS_DIR="$SERVER_DIR/keys"
   wait_http "http://127.0.0.1:$sim_port/backoffice/api/jumlahPerizinan" 30
   "$COMPANION_BIN" sync --once --json >"$SERVER_DIR/sync.json"
   "$COMPANION_BIN" user add bench.admin --role admin >/dev/null
   SERVER_TOKEN="$("$COMPANION_BIN" user token bench.admin --label scripts)"
+  "$COMPANION_BIN" keys init >/dev/null # signing on, as in production
   "$COMPANION_BIN" serve >"$SERVER_DIR/server.log" 2>&1 &
   echo $! >>"$SERVER_DIR/pids"
   SERVER_BASE="http://127.0.0.1:$web_port"

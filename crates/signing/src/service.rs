@@ -183,6 +183,27 @@ impl SigningService {
         self.case(case.id).await
     }
 
+    /// A step taken by a person on case `case_id`.
+    async fn user_step(
+        &self,
+        case_id: i64,
+        action: Action,
+        who: &Participant,
+        reason: Option<&str>,
+        changes: CaseChanges,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        self.step(
+            &case,
+            action,
+            WorkflowActor::User(who.role),
+            &who.actor,
+            reason,
+            changes,
+        )
+        .await
+    }
+
     /// Staff submit an imported original for approval.
     pub async fn submit(
         &self,
@@ -237,19 +258,12 @@ impl SigningService {
         case_id: i64,
         who: &Participant,
     ) -> Result<SigningCase, SigningError> {
-        let case = self.case(case_id).await?;
-        self.step(
-            &case,
-            Action::Submit,
-            WorkflowActor::User(who.role),
-            &who.actor,
-            None,
-            CaseChanges {
-                submitted_by: Some(who.actor.name.clone()),
-                ..Default::default()
-            },
-        )
-        .await
+        let changes = CaseChanges {
+            submitted_by: Some(who.actor.name.clone()),
+            ..Default::default()
+        };
+        self.user_step(case_id, Action::Submit, who, None, changes)
+            .await
     }
 
     /// An official approves; the QR stamp follows at once.
@@ -258,19 +272,12 @@ impl SigningService {
         case_id: i64,
         who: &Participant,
     ) -> Result<SigningCase, SigningError> {
-        let case = self.case(case_id).await?;
+        let changes = CaseChanges {
+            decided_by: Some(who.actor.name.clone()),
+            ..Default::default()
+        };
         let approved = self
-            .step(
-                &case,
-                Action::Approve,
-                WorkflowActor::User(who.role),
-                &who.actor,
-                None,
-                CaseChanges {
-                    decided_by: Some(who.actor.name.clone()),
-                    ..Default::default()
-                },
-            )
+            .user_step(case_id, Action::Approve, who, None, changes)
             .await?;
         self.stamp(&approved).await
     }
@@ -281,20 +288,13 @@ impl SigningService {
         who: &Participant,
         reason: &str,
     ) -> Result<SigningCase, SigningError> {
-        let case = self.case(case_id).await?;
-        self.step(
-            &case,
-            Action::Reject,
-            WorkflowActor::User(who.role),
-            &who.actor,
-            Some(reason),
-            CaseChanges {
-                decided_by: Some(who.actor.name.clone()),
-                reason: Some(reason.trim().to_string()),
-                ..Default::default()
-            },
-        )
-        .await
+        let changes = CaseChanges {
+            decided_by: Some(who.actor.name.clone()),
+            reason: Some(reason.trim().to_string()),
+            ..Default::default()
+        };
+        self.user_step(case_id, Action::Reject, who, Some(reason), changes)
+            .await
     }
 
     /// The QR stamp (system step after approval): a new document version, then `stamped`.
@@ -474,19 +474,12 @@ impl SigningService {
         who: &Participant,
         reason: &str,
     ) -> Result<SigningCase, SigningError> {
-        let case = self.case(case_id).await?;
-        self.step(
-            &case,
-            Action::Revoke,
-            WorkflowActor::User(who.role),
-            &who.actor,
-            Some(reason),
-            CaseChanges {
-                reason: Some(reason.trim().to_string()),
-                revoked_by: Some(who.actor.name.clone()),
-                ..Default::default()
-            },
-        )
-        .await
+        let changes = CaseChanges {
+            reason: Some(reason.trim().to_string()),
+            revoked_by: Some(who.actor.name.clone()),
+            ..Default::default()
+        };
+        self.user_step(case_id, Action::Revoke, who, Some(reason), changes)
+            .await
     }
 }
