@@ -80,6 +80,10 @@ pub struct Settings {
     pub keys_dir: String,
     /// Printed in signatures as the place of signing.
     pub signature_location: String,
+    /// Signatures show a box (name, role, time) on the first page; `false` signs invisibly.
+    pub signature_visible: bool,
+    /// The role line in the visible signature box.
+    pub signature_role: String,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -119,6 +123,8 @@ pub const KEYS: &[&str] = &[
     "link_secret",
     "keys_dir",
     "signature_location",
+    "signature_visible",
+    "signature_role",
 ];
 
 impl Default for Settings {
@@ -159,6 +165,8 @@ impl Default for Settings {
             link_secret: String::new(),
             keys_dir: "data/keys".into(),
             signature_location: "Kabanjahe".into(),
+            signature_visible: true,
+            signature_role: "Kepala DPMPTSP Kabupaten Karo".into(),
         }
     }
 }

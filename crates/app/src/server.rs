@@ -156,6 +156,16 @@ pub fn open_signing(
             placement: companion_pdf::stamp::Placement::default(),
             location: settings.signature_location.clone(),
             tsa,
+            visible_role: settings
+                .signature_visible
+                .then(|| settings.signature_role.clone()),
+            utc_offset: {
+                use chrono::Offset;
+                chrono::Utc::now()
+                    .with_timezone(&settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta))
+                    .offset()
+                    .fix()
+            },
         },
     )))
 }

@@ -24,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reason: "Benchmark".into(),
         location: "Kabanjahe".into(),
         time: chrono::Utc::now().fixed_offset(),
+        visible: None,
     };
     // Warm up, then measure.
     sign_pdf(&pdf, 1, &info, &signer)?;

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reason: "Persetujuan izin".into(),
         location: "Kabanjahe".into(),
         time: chrono::Utc::now().fixed_offset(),
+        visible: None,
     };
     let signed = companion_pdf::sign::sign_pdf(&std::fs::read(input)?, 1, &info, &signer)?;
     std::fs::write(output, signed)?;

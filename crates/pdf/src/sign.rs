@@ -10,7 +10,7 @@
 use der::asn1::{OctetString, SetOfVec};
 use der::{Decode, Encode};
 use lopdf::{
-    Dictionary, Document, IncrementalDocument, Object, ObjectId, StringFormat, dictionary,
+    Dictionary, Document, IncrementalDocument, Object, ObjectId, Stream, StringFormat, dictionary,
 };
 use sha2::{Digest, Sha256};
 
@@ -45,6 +45,80 @@ pub struct SignatureInfo {
     pub location: String,
     /// `/M`, the claimed signing time.
     pub time: chrono::DateTime<chrono::FixedOffset>,
+    /// A visible box on the signed page (name, role, time); `None` for an invisible signature.
+    pub visible: Option<VisibleSignature>,
+}
+
+/// Where and how the signature shows on the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisibleSignature {
+    /// `[x1, y1, x2, y2]` in PDF points on the signed page.
+    pub rect: [f32; 4],
+    /// The signer's position, e.g. "Kepala DPMPTSP Kabupaten Karo".
+    pub role: String,
+}
+
+impl VisibleSignature {
+    /// Bottom right of the page, above the margin, 6 cm × 1.6 cm.
+    pub fn bottom_right(role: &str) -> Self {
+        VisibleSignature {
+            rect: [370.0, 60.0, 540.0, 106.0],
+            role: role.to_string(),
+        }
+    }
+}
+
+/// The widget's appearance: a thin frame and three lines of text.
+fn appearance(
+    inc: &mut IncrementalDocument,
+    info: &SignatureInfo,
+    v: &VisibleSignature,
+) -> ObjectId {
+    let w = (v.rect[2] - v.rect[0]).abs();
+    let h = (v.rect[3] - v.rect[1]).abs();
+    let font = inc.new_document.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let esc = |t: &str| -> String {
+        latin1(t)
+            .into_iter()
+            .map(|b| match b {
+                b'(' | b')' | b'\\' => ' ',
+                b => b as char,
+            })
+            .collect()
+    };
+    let lines = [
+        format!("Ditandatangani secara elektronik oleh {}", info.name),
+        v.role.clone(),
+        format!(
+            "{} {}",
+            info.location,
+            info.time.format("%d-%m-%Y %H:%M %:z")
+        ),
+    ];
+    let mut content = format!(
+        "q 0.2 0.3 0.5 RG 0.6 w 0.5 0.5 {:.1} {:.1} re S Q\n",
+        w - 1.0,
+        h - 1.0
+    );
+    let size = 6.5;
+    for (i, line) in lines.iter().enumerate() {
+        let y = h - 12.0 - i as f32 * (size + 4.0);
+        content.push_str(&format!(
+            "BT /F1 {size} Tf 0 g 4 {y:.1} Td ({}) Tj ET\n",
+            esc(line)
+        ));
+    }
+    inc.new_document.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Form",
+            "BBox" => vec![0.into(), 0.into(), Object::Real(w), Object::Real(h)],
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+        },
+        content.into_bytes(),
+    ))
 }
 
 /// Produces a detached CMS SignedData (DER) over the given SHA-256 digest of the byte ranges.
@@ -160,7 +234,7 @@ fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignE
         "Location" => Object::string_literal(latin1(&info.location)),
     });
     let field_name = format!("Tandatangan{}", existing_fields + 1);
-    let widget_id = inc.new_document.add_object(dictionary! {
+    let mut widget = dictionary! {
         "Type" => "Annot",
         "Subtype" => "Widget",
         "FT" => "Sig",
@@ -169,7 +243,16 @@ fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignE
         "F" => 132,
         "Rect" => vec![0.into(), 0.into(), 0.into(), 0.into()],
         "P" => page_id,
-    });
+    };
+    if let Some(v) = &info.visible {
+        let ap = appearance(&mut inc, info, v);
+        widget.set(
+            "Rect",
+            v.rect.iter().map(|&c| Object::Real(c)).collect::<Vec<_>>(),
+        );
+        widget.set("AP", dictionary! { "N" => ap });
+    }
+    let widget_id = inc.new_document.add_object(widget);
     add_to_array(&mut inc, page_id, b"Annots", widget_id)?;
     add_to_acroform(&mut inc, root_id, widget_id)?;
 

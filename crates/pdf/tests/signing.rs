@@ -74,6 +74,7 @@ fn info() -> SignatureInfo {
         reason: "Persetujuan izin".into(),
         location: "Kabanjahe".into(),
         time: chrono::Utc::now().fixed_offset(),
+        visible: None,
     }
 }
 
@@ -341,4 +342,23 @@ fn b_t_signature_with_an_rfc3161_timestamp() {
         out.status.success() && text.contains("Verification: OK"),
         "{text}"
     );
+}
+
+#[test]
+fn a_visible_signature_box_validates_too() {
+    let s = setup();
+    let pdf = std::fs::read(fixture_path("chromium-print.pdf")).expect("fixture");
+    let mut with_box = info();
+    with_box.visible = Some(companion_pdf::sign::VisibleSignature::bottom_right(
+        "Kepala DPMPTSP Kabupaten Karo",
+    ));
+    let signed = sign_pdf(&pdf, 1, &with_box, &s.signer).expect("sign");
+    let text = String::from_utf8_lossy(&signed);
+    assert!(text.contains("/AP") && text.contains("Ditandatangani secara elektronik oleh"));
+    let path = s.dir.join("signed-visible.pdf");
+    std::fs::write(&path, &signed).expect("write");
+    let sigs = pdfsig(&path);
+    assert!(sigs.len() == 1 && sigs[0].1 && sigs[0].2, "{sigs:?}");
+    let (ok, lines) = pyhanko(&path);
+    assert!(ok && lines[0].contains(":INTACT:TRUSTED"), "{lines:?}");
 }

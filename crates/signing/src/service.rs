@@ -75,6 +75,11 @@ pub struct SigningConfig {
     pub location: String,
     /// `TSA_URL`; without it signatures are B-B.
     pub tsa: Option<TsaClient>,
+    /// The visible signature box's role line (`SIGNATURE_ROLE`); `None` signs invisibly
+    /// (`SIGNATURE_VISIBLE=false`).
+    pub visible_role: Option<String>,
+    /// The office's offset from UTC, for the signing time shown (`TZ_OFFICE`; WIB is +7 h).
+    pub utc_offset: chrono::FixedOffset,
 }
 
 /// The service. Cheap to clone.
@@ -402,7 +407,12 @@ impl SigningService {
             name: who.display_name.clone(),
             reason: "Penerbitan surat izin".into(),
             location: self.config.location.clone(),
-            time: chrono::Utc::now().fixed_offset(),
+            time: chrono::Utc::now().with_timezone(&self.config.utc_offset),
+            visible: self
+                .config
+                .visible_role
+                .as_deref()
+                .map(companion_pdf::sign::VisibleSignature::bottom_right),
         };
         let signer = self.signer.clone();
         let (prepared, cms) = tokio::task::spawn_blocking(move || {

@@ -16,6 +16,7 @@ fn cms() -> Vec<u8> {
         reason: "Persetujuan izin".into(),
         location: "Kabanjahe".into(),
         time: chrono::Utc::now().fixed_offset(),
+        visible: None,
     };
     let prepared = prepare_signature(&pdf, 1, &info).expect("prepare");
     signer.sign_digest(&prepared.digest).expect("cms")

@@ -82,6 +82,8 @@ async fn whole_flow(backend: &str) {
             tsa: Some(
                 TsaClient::new(&tsa.url(), std::time::Duration::from_secs(10)).expect("tsa client"),
             ),
+            visible_role: Some("Kepala DPMPTSP Kabupaten Karo".into()),
+            utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
         },
     );
     let staff = who(Role::Staff, "petugas");

@@ -128,6 +128,8 @@ async fn harness_with(backend: &str, signing: bool) -> Harness {
                 placement: companion_pdf::stamp::Placement::default(),
                 location: "Kabanjahe".into(),
                 tsa: None,
+                visible_role: None,
+                utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
             },
         ));
     }
