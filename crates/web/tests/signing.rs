@@ -85,6 +85,20 @@ async fn submit_approve_sign_from_the_pages() {
     );
     let p = page(off_sid.clone()).await;
     assert!(p.body.contains("tanpa cap waktu"), "{}", p.body);
+    // The document's timeline lists every step.
+    for action in [
+        "document.import",
+        "document.submit",
+        "document.approve",
+        "document.stamp",
+        "document.sign",
+        "document.publish",
+    ] {
+        assert!(
+            p.body.contains(&format!("data-action=\"{action}\"")),
+            "{action} missing from the timeline"
+        );
+    }
     assert!(p.body.contains("data-step=\"cabut\""));
     // Signing twice is refused with a message, not an error page.
     let r = Call::new("POST", &format!("/tte/{}/tandatangani", case.id))

@@ -58,6 +58,33 @@ pub fn signing_error(e: SigningError) -> ApiError {
     ApiError::new(status, "signing", e.pesan())
 }
 
+/// The reason recorded with a step (rejection, revocation), if any.
+fn reason_of(details: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(details)
+        .ok()?
+        .get("reason")?
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+}
+
+/// The timeline's wording for an audit action.
+fn step_label(action: &str) -> &str {
+    match action {
+        "document.import" => "berkas diunggah",
+        "document.submit" => "diajukan untuk persetujuan",
+        "document.approve" => "disetujui",
+        "document.reject" => "ditolak",
+        "document.stamp" => "kode QR dibubuhkan",
+        "document.sign" => "ditandatangani",
+        "document.publish" => "diterbitkan",
+        "document.revoke" => "dicabut",
+        "document.link_create" => "tautan untuk pemohon dibuat",
+        "document.link_revoke" => "tautan untuk pemohon dicabut",
+        other => other,
+    }
+}
+
 fn state_label(s: &str) -> &'static str {
     DocState::parse(s).map(|s| s.label()).unwrap_or("?")
 }
@@ -124,6 +151,17 @@ pub async fn permit_section(
         .filter(|d| d.kind == "original" && !cases.iter().any(|c| c.original_document_id == d.id))
         .collect();
     let may_submit = me.may(Permission::ManageDocuments) && state.signing.is_some();
+    // The document's timeline: every import and workflow step on this permit, newest first.
+    let (timeline, _) = state
+        .db
+        .list_audit(&companion_db::AuditQuery {
+            target_id: Some(pendaftaran_id.to_string()),
+            action: Some("document.".into()),
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        })
+        .await?;
     Ok(html! {
         section.card #tanda-tangan {
             h2 { "Tanda tangan elektronik" }
@@ -136,6 +174,17 @@ pub async fn permit_section(
                     button type="submit" data-step="ajukan" { "Ajukan v" (d.version) " untuk persetujuan" }
                 }
             } }
+            @if !timeline.is_empty() {
+                h3 { "Riwayat dokumen" }
+                ol.timeline #document-timeline {
+                    @for e in &timeline {
+                        li data-action=(e.action) {
+                            time { (state.office_time(e.at)) } " — " (step_label(&e.action)) " oleh " (e.actor)
+                            @if let Some(r) = reason_of(&e.details) { " (" (r) ")" }
+                        }
+                    }
+                }
+            }
         }
     })
 }
