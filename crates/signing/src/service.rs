@@ -126,6 +126,19 @@ impl SigningService {
         }
     }
 
+    /// The signer certificate's subject and end of validity (shown to staff, warned about).
+    pub fn signer_certificate(&self) -> (String, chrono::DateTime<chrono::Utc>) {
+        (
+            self.signer.certificate.tbs_certificate.subject.to_string(),
+            self.signer.not_after().into(),
+        )
+    }
+
+    /// Whether timestamps are configured (B-T) or not (B-B).
+    pub fn timestamps(&self) -> bool {
+        self.config.tsa.is_some()
+    }
+
     pub fn seal_public(&self) -> ed25519_dalek::VerifyingKey {
         self.seal.verifying_key()
     }

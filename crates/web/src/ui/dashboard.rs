@@ -114,7 +114,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
             section.card #signing-state { h2 { "Tanda tangan elektronik" }
                 p { a href="/tte#submitted" { (num(signing.get("submitted").copied().unwrap_or(0))) " menunggu persetujuan" } " · "
                     a href="/tte#stamped" { (num(signing.get("stamped").copied().unwrap_or(0))) " siap ditandatangani" } " · "
-                    a href="/tte#published" { (num(signing.get("published").copied().unwrap_or(0))) " terbit bertanda tangan" } } }
+                    a href="/tte#published" { (num(signing.get("published").copied().unwrap_or(0))) " terbit bertanda tangan" } }
+                @if let Some(svc) = &state.signing { (super::signing::certificate_note(&state, svc)) } }
             section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
             section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
         }

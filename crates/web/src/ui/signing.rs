@@ -189,6 +189,23 @@ pub async fn permit_section(
     })
 }
 
+/// The signer certificate's validity, with a warning from 30 days before it ends, and whether
+/// signatures get a timestamp.
+pub fn certificate_note(state: &AppState, svc: &SigningService) -> Markup {
+    let (subject, not_after) = svc.signer_certificate();
+    let days_left = (not_after - chrono::Utc::now()).num_days();
+    html! {
+        @if days_left < 0 {
+            p.notice.warn #signer-certificate data-days-left=(days_left) { "Sertifikat penandatangan (" (subject) ") sudah berakhir pada " (state.office_time(not_after)) "; tanda tangan baru tidak akan sah." }
+        } @else if days_left < 30 {
+            p.notice.warn #signer-certificate data-days-left=(days_left) { "Sertifikat penandatangan (" (subject) ") berakhir dalam " (days_left) " hari (" (state.office_time(not_after)) "). Perbarui sebelum tanggal itu." }
+        } @else {
+            p.muted #signer-certificate data-days-left=(days_left) { "Sertifikat penandatangan: " (subject) ", berlaku s.d. " (state.office_time(not_after)) "." }
+        }
+        @if !svc.timestamps() { p.muted { "TSA_URL belum diisi: tanda tangan tanpa cap waktu (PAdES B-B)." } }
+    }
+}
+
 /// Queues: waiting for approval, ready to sign, rejected, recently published.
 pub async fn queues(
     State(state): State<Shared>,
@@ -210,6 +227,7 @@ pub async fn queues(
         h1 { "Tanda tangan elektronik" }
         (notice(n.pesan.as_deref()))
         @if state.signing.is_none() { p.notice.warn { "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`)." } }
+        @if let Some(svc) = &state.signing { (certificate_note(&state, svc)) }
         div.tiles {
             @for (st, title, _) in &sections {
                 a.tile href={ "#" (st.as_str()) } { span.big data-count=(st.as_str()) { (counts.get(st.as_str()).copied().unwrap_or(0)) } span { (title) } }
