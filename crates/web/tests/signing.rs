@@ -117,7 +117,11 @@ async fn submit_approve_sign_from_the_pages() {
     assert!(q.body.contains("data-count=\"published\">1<"), "{}", q.body);
     // The harness's certificate is valid for 30 days: less than 30 full days left, so warned.
     assert!(q.body.contains("id=\"signer-certificate\""), "{}", q.body);
-    assert!(q.body.contains("Pejabat Uji") && q.body.contains("berakhir dalam 29 hari"), "{}", q.body);
+    assert!(
+        q.body.contains("Pejabat Uji") && q.body.contains("berakhir dalam 29 hari"),
+        "{}",
+        q.body
+    );
     h.t.cleanup().await.expect("cleanup");
 }
 
