@@ -37,7 +37,9 @@ fi
 command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 && command -v zbarimg >/dev/null 2>&1 ||
   apt_install poppler-utils qpdf zbar-tools
 PYHANKO_VERSION=0.38.0
-if ! python3 -m pip show pyhanko 2>/dev/null | grep -q "^Version: $PYHANKO_VERSION$" || ! command -v pyhanko >/dev/null 2>&1; then
+# (The version is read whole: `grep -q` would close the pipe early and, under pipefail, fail.)
+installed_pyhanko="$(python3 -m pip show pyhanko 2>/dev/null | sed -n 's/^Version: //p')"
+if [ "$installed_pyhanko" != "$PYHANKO_VERSION" ] || ! command -v pyhanko >/dev/null 2>&1; then
   log "installing pyHanko $PYHANKO_VERSION"
   python3 -m pip install -q --disable-pip-version-check "pyhanko==$PYHANKO_VERSION" "pyhanko-cli==0.6.0"
 fi
