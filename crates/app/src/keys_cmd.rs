@@ -31,13 +31,18 @@ pub enum KeysCommand {
     },
 }
 
+/// The files the local signer reads (`open_signing`) and `keys init` writes.
+pub const SIGNER_KEY: &str = "signer-key.pem";
+pub const SIGNER_CHAIN: &str = "signer-chain.pem";
+pub const SEAL_KEY: &str = "seal.key";
+
 /// The files `keys init` writes, by name.
 pub const FILES: [&str; 6] = [
     "ca.pem",
     "ca-key.pem",
-    "signer-key.pem",
-    "signer-chain.pem",
-    "seal.key",
+    SIGNER_KEY,
+    SIGNER_CHAIN,
+    SEAL_KEY,
     "seal.pub",
 ];
 
@@ -105,17 +110,17 @@ pub fn init(dir: &Path, signer_name: &str, force: bool) -> Result<(), CliError> 
         true,
     )?;
     write(
-        &dir.join("signer-key.pem"),
+        &dir.join(SIGNER_KEY),
         signer.key_pem().map_err(internal)?.as_bytes(),
         true,
     )?;
     write(
-        &dir.join("signer-chain.pem"),
+        &dir.join(SIGNER_CHAIN),
         signer.certs_pem().map_err(internal)?.as_bytes(),
         false,
     )?;
     write(
-        &dir.join("seal.key"),
+        &dir.join(SEAL_KEY),
         format!("{}\n", companion_domain::seal::seal_key_hex(&seal)).as_bytes(),
         true,
     )?;

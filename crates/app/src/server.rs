@@ -108,9 +108,9 @@ pub fn open_signing(
     let dir = std::path::Path::new(&settings.keys_dir);
     let read = |f: &str| std::fs::read_to_string(dir.join(f));
     let (key, chain, seal) = match (
-        read("signer-key.pem"),
-        read("signer-chain.pem"),
-        read("seal.key"),
+        read(crate::keys_cmd::SIGNER_KEY),
+        read(crate::keys_cmd::SIGNER_CHAIN),
+        read(crate::keys_cmd::SEAL_KEY),
     ) {
         (Ok(k), Ok(c), Ok(s)) => (k, c, s),
         _ => {
@@ -281,7 +281,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     }
     // Local signing material on the first start; the same keys on later starts.
     let keys = std::path::Path::new(&settings.keys_dir);
-    if !keys.join("signer-key.pem").exists() {
+    if !keys.join(crate::keys_cmd::SIGNER_KEY).exists() {
         crate::keys_cmd::init(keys, "Kepala DPMPTSP Kabupaten Karo (demo)", true)?;
     }
     let tsa = companion_simulators::TsaSim::start(

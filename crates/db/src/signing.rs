@@ -105,15 +105,6 @@ impl Database {
         })
     }
 
-    pub async fn signing_case_by_verification_id(&self, vid: &str) -> Result<Option<SigningCase>> {
-        on_backend!(self, pool => {
-            Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM signing_cases WHERE verification_id = $1"))
-                .bind(vid)
-                .fetch_optional(pool)
-                .await?)
-        })
-    }
-
     /// A permit's cases, newest first.
     pub async fn signing_cases_for_permit(&self, pendaftaran_id: &str) -> Result<Vec<SigningCase>> {
         on_backend!(self, pool => {

@@ -68,7 +68,9 @@ impl Actor {
         }
     }
 
-    fn record(
+    /// The audit record of this actor doing `action` (shared by every capability that acts
+    /// through an [`Actor`]).
+    pub fn record(
         &self,
         action: &str,
         target: Option<(&str, String)>,

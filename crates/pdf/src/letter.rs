@@ -2,6 +2,7 @@
 //! a closing with the official's block, and a page of conditions. The simulator prints these so
 //! the demo and the tests have real PDFs (written with lopdf, standard fonts only).
 
+use crate::latin1;
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
 
@@ -76,13 +77,6 @@ impl Page {
         // Encoding a content built from well-formed operations cannot fail.
         Stream::new(dictionary! {}, content.encode().unwrap_or_default())
     }
-}
-
-/// Standard fonts use WinAnsi; anything outside Latin-1 becomes '?'.
-fn latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
-        .collect()
 }
 
 fn letterhead(p: &mut Page) {

@@ -156,6 +156,13 @@ pub fn inspect(bytes: &[u8], limit: u64) -> Result<PdfInfo, PdfProblem> {
     })
 }
 
+/// Text for the standard fonts (WinAnsi): Latin-1 as is, anything else as '?'.
+pub(crate) fn latin1(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .collect()
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

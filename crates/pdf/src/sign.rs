@@ -7,6 +7,7 @@
 //! The signer is anything that can produce the CMS for a digest ([`CmsSigner`]): the local
 //! certificate here, the BSrE service later.
 
+use crate::latin1;
 use der::asn1::{OctetString, SetOfVec};
 use der::{Decode, Encode};
 use lopdf::{
@@ -260,12 +261,6 @@ fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignE
     inc.save_to(&mut out)
         .map_err(|e| SignError::Write(e.to_string()))?;
     Ok(out)
-}
-
-fn latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
-        .collect()
 }
 
 /// Signature fields already in the form (to name ours uniquely).

@@ -188,15 +188,11 @@ impl SigningService {
             return Err(SigningError::Conflict);
         }
         self.db
-            .append_audit(&companion_domain::AuditRecord {
-                actor_id: audit_actor.user_id,
-                actor: audit_actor.name.clone(),
-                action: format!("document.{}", action.as_str()),
-                target_kind: Some("permit".into()),
-                target_id: Some(case.pendaftaran_id.clone()),
-                source: audit_actor.source.clone(),
-                details: serde_json::json!({"case_id": case.id, "from": from.as_str(), "to": to.as_str(), "reason": reason}),
-            })
+            .append_audit(&audit_actor.record(
+                &format!("document.{}", action.as_str()),
+                Some(("permit", case.pendaftaran_id.clone())),
+                serde_json::json!({"case_id": case.id, "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+            ))
             .await?;
         self.case(case.id).await
     }
@@ -257,15 +253,11 @@ impl SigningService {
                 other => other.into(),
             })?;
         self.db
-            .append_audit(&companion_domain::AuditRecord {
-                actor_id: who.actor.user_id,
-                actor: who.actor.name.clone(),
-                action: "document.submit".into(),
-                target_kind: Some("permit".into()),
-                target_id: Some(doc.pendaftaran_id.clone()),
-                source: who.actor.source.clone(),
-                details: serde_json::json!({"case_id": case.id, "document_id": doc.id}),
-            })
+            .append_audit(&who.actor.record(
+                "document.submit",
+                Some(("permit", doc.pendaftaran_id.clone())),
+                serde_json::json!({"case_id": case.id, "document_id": doc.id}),
+            ))
             .await?;
         Ok(case)
     }

@@ -8,19 +8,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Json, Path, Query};
-use crate::ui::signing::{participant, signing_error};
+use crate::ui::signing::{participant, service, signing_error};
 use crate::ui::{Client, Me};
 use crate::{ApiError, ErrorBody, Shared};
-
-fn service(state: &crate::AppState) -> Result<&companion_signing::SigningService, ApiError> {
-    state.signing.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "signing_unavailable",
-            "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`).",
-        )
-    })
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -29,21 +29,21 @@ fn kind_label(kind: &str) -> &'static str {
     DocumentKind::parse(kind).map(|k| k.label()).unwrap_or("?")
 }
 
-/// The "Dokumen" section of a permit's page.
-pub async fn permit_section(
+/// The "Dokumen" section of a permit's page, from the permit's files (newest first).
+pub fn permit_section(
     state: &AppState,
     me: &Principal,
     pendaftaran_id: &str,
     issued: bool,
-) -> Result<Markup, ApiError> {
-    let docs = state.db.documents_for_permit(pendaftaran_id).await?;
+    docs: &[Document],
+) -> Markup {
     let may_upload = me.may(Permission::ManageDocuments) && state.documents.is_some();
     let limit = state
         .documents
         .as_ref()
         .map(|d| d.max_pdf_bytes())
         .unwrap_or(0);
-    Ok(html! {
+    html! {
         section.card #dokumen {
             h2 { "Dokumen" }
             @if docs.is_empty() {
@@ -57,7 +57,7 @@ pub async fn permit_section(
                     table #documents {
                         thead { tr { th { "Versi" } th { "Jenis" } th { "Berkas" } th.num { "Ukuran" } th.num { "Hal." } th { "Diunggah" } th { "" } } }
                         tbody {
-                            @for d in &docs {
+                            @for d in docs {
                                 tr data-version=(d.version) {
                                     td { "v" (d.version) }
                                     td { (kind_label(&d.kind)) }
@@ -87,7 +87,7 @@ pub async fn permit_section(
                 }
             }
         }
-    })
+    }
 }
 
 fn upload_summary(r: &crate::api::documents::UploadReport) -> String {

@@ -139,14 +139,16 @@ pub async fn detail(
     let Some(p) = state.db.get_permit(&id).await? else {
         return Err(ApiError::not_found("Izin tidak ditemukan.").into());
     };
+    // One read of the permit's files serves both sections.
+    let files = state.db.documents_for_permit(&p.pendaftaran_id).await?;
     let documents = super::documents::permit_section(
         &state,
         &me,
         &p.pendaftaran_id,
         p.status == companion_domain::PermitStatus::Issued,
-    )
-    .await?;
-    let signing = super::signing::permit_section(&state, &me, &p.pendaftaran_id).await?;
+        &files,
+    );
+    let signing = super::signing::permit_section(&state, &me, &p.pendaftaran_id, &files).await?;
     let history = state.db.status_history(&id).await?;
     let note = expiry_note(&p.expiry_status);
     let content = html! {

@@ -18,7 +18,8 @@ use crate::api::{Path, Query};
 use crate::auth::{ClientAddr, Principal};
 use crate::{ApiError, AppState, Shared};
 
-fn service(state: &AppState) -> Result<&SigningService, ApiError> {
+/// The signing service, or a 503 when the server runs without one.
+pub fn service(state: &AppState) -> Result<&SigningService, ApiError> {
     state.signing.as_ref().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -141,13 +142,11 @@ pub async fn permit_section(
     state: &AppState,
     me: &Principal,
     pendaftaran_id: &str,
+    docs: &[companion_db::Document],
 ) -> Result<Markup, ApiError> {
     let cases = state.db.signing_cases_for_permit(pendaftaran_id).await?;
-    let originals: Vec<_> = state
-        .db
-        .documents_for_permit(pendaftaran_id)
-        .await?
-        .into_iter()
+    let originals: Vec<_> = docs
+        .iter()
         .filter(|d| d.kind == "original" && !cases.iter().any(|c| c.original_document_id == d.id))
         .collect();
     let may_submit = me.may(Permission::ManageDocuments) && state.signing.is_some();
@@ -261,17 +260,15 @@ pub async fn submit(
     Path(document_id): Path<i64>,
 ) -> PageResult {
     let result = async {
-        let doc = crate::api::documents::find_document(&state, document_id).await?;
-        let case = service(&state)?
+        service(&state)?
             .submit(document_id, &participant(&me, &client))
             .await
-            .map_err(signing_error)?;
-        Ok::<_, ApiError>((doc.pendaftaran_id, case))
+            .map_err(signing_error)
     }
     .await;
     match result {
-        Ok((pid, _)) => notice_or_error(
-            &format!("/izin/{pid}"),
+        Ok(case) => notice_or_error(
+            &format!("/izin/{}", case.pendaftaran_id),
             Ok("Dokumen diajukan untuk persetujuan.".into()),
         ),
         Err(e) => notice_or_error("/tte", Err(e)),
