@@ -38,6 +38,13 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set the official's NIK (16 digits) for BSrE signing; `--clear` removes it.
+    Nik {
+        name: String,
+        nik: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Create an API token for an account and print it once.
     Token {
         name: String,
@@ -187,6 +194,32 @@ pub async fn run_user(db: &Database, args: UserArgs) -> Result<(), CliError> {
             if generated {
                 println!("password: {password}");
             }
+        }
+        UserCommand::Nik { name, nik, clear } => {
+            let user = find(db, &name).await?;
+            let nik = match (nik, clear) {
+                (Some(n), false) => {
+                    let n = n.trim().to_string();
+                    if n.len() != 16 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(CliError::User(format!("a NIK has 16 digits (got {:?})", n)));
+                    }
+                    Some(n)
+                }
+                (None, true) => None,
+                _ => return Err(CliError::User("give a NIK or --clear".into())),
+            };
+            db.set_user_nik(&user.username, nik.as_deref()).await?;
+            db.append_audit(&cli_record(
+                "user.update",
+                user.id.to_string(),
+                serde_json::json!({ "nik_set": nik.is_some() }),
+            ))
+            .await?;
+            println!(
+                "{}: NIK {}",
+                user.username,
+                if nik.is_some() { "set" } else { "cleared" }
+            );
         }
         UserCommand::Token { name, label } => {
             let user = find(db, &name).await?;

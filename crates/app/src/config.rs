@@ -84,6 +84,17 @@ pub struct Settings {
     pub signature_visible: bool,
     /// The role line in the visible signature box.
     pub signature_role: String,
+    /// `SIGNER=bsre`: `v1` (multipart) or `v2` (JSON, bulk) — whichever the agency's Esign
+    /// Client speaks.
+    pub bsre_api_version: String,
+    /// BSrE client credentials (HTTP Basic). Secrets: set them from the environment.
+    pub bsre_username: String,
+    pub bsre_password: String,
+    pub bsre_timeout_seconds: u64,
+    /// A signing job's lease; a running job whose worker stops renewing it is paused.
+    pub signing_lease_seconds: u64,
+    /// A document signing longer than this raises the alarm.
+    pub signing_stall_seconds: u64,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -125,6 +136,12 @@ pub const KEYS: &[&str] = &[
     "signature_location",
     "signature_visible",
     "signature_role",
+    "bsre_api_version",
+    "bsre_username",
+    "bsre_password",
+    "bsre_timeout_seconds",
+    "signing_lease_seconds",
+    "signing_stall_seconds",
 ];
 
 impl Default for Settings {
@@ -167,6 +184,12 @@ impl Default for Settings {
             signature_location: "Kabanjahe".into(),
             signature_visible: true,
             signature_role: "Kepala DPMPTSP Kabupaten Karo".into(),
+            bsre_api_version: "v2".into(),
+            bsre_username: String::new(),
+            bsre_password: String::new(),
+            bsre_timeout_seconds: 90,
+            signing_lease_seconds: 30,
+            signing_stall_seconds: 180,
         }
     }
 }
@@ -280,6 +303,24 @@ impl Settings {
                 "LISTEN must be an address like 127.0.0.1:8080 (got {:?})",
                 self.listen
             ));
+        }
+        if !["local", "bsre"].contains(&self.signer.as_str()) {
+            return bad(format!(
+                "SIGNER must be local or bsre (got {:?})",
+                self.signer
+            ));
+        }
+        if companion_signing::BsreApi::parse(&self.bsre_api_version).is_none() {
+            return bad(format!(
+                "BSRE_API_VERSION must be v1 or v2 (got {:?})",
+                self.bsre_api_version
+            ));
+        }
+        if self.signing_lease_seconds < 2 || self.signing_stall_seconds < 10 {
+            return bad(
+                "SIGNING_LEASE_SECONDS must be at least 2 and SIGNING_STALL_SECONDS at least 10"
+                    .into(),
+            );
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return bad(format!(

@@ -93,41 +93,64 @@ pub async fn open_documents(
         .map_err(|e| CliError::Internal(e.into()))
 }
 
-/// The signing workflow with the local signer from `KEYS_DIR` (`SIGNER=local`) and the TSA at
-/// `TSA_URL`. Without keys (or with a signer not built yet) the server runs without signing and
-/// says so in the log.
+/// The signing workflow: the seal key from `KEYS_DIR`, the signer named by `SIGNER` (the local
+/// key and chain from `KEYS_DIR`, or BSrE at `BSRE_BASE_URL`) and the TSA at `TSA_URL`. Without
+/// keys the server runs without signing and says so in the log.
 pub fn open_signing(
     settings: &Settings,
     db: &Database,
     documents: &companion_documents::Documents,
 ) -> Result<Option<companion_signing::SigningService>, CliError> {
-    if settings.signer != "local" {
-        tracing::warn!(signer = %settings.signer, "this signer is not available yet; signing is off");
-        return Ok(None);
-    }
     let dir = std::path::Path::new(&settings.keys_dir);
     let read = |f: &str| std::fs::read_to_string(dir.join(f));
-    let (key, chain, seal) = match (
-        read(crate::keys_cmd::SIGNER_KEY),
-        read(crate::keys_cmd::SIGNER_CHAIN),
-        read(crate::keys_cmd::SEAL_KEY),
-    ) {
-        (Ok(k), Ok(c), Ok(s)) => (k, c, s),
-        _ => {
-            tracing::warn!(dir = %dir.display(), "no signing keys: run `sicantik-companion keys init`; signing is off");
-            return Ok(None);
-        }
+    let Ok(seal) = read(crate::keys_cmd::SEAL_KEY) else {
+        tracing::warn!(dir = %dir.display(), "no seal key: run `sicantik-companion keys init`; signing is off");
+        return Ok(None);
     };
-    let identity = companion_pdf::keys::SigningIdentity::from_pem(&key, &chain).map_err(|e| {
-        CliError::User(format!(
-            "the signing keys in {} cannot be read: {e}",
-            dir.display()
-        ))
-    })?;
     let seal = companion_domain::seal::seal_key_from_hex(&seal)
         .ok_or_else(|| CliError::User(format!("{}/seal.key is not a seal key", dir.display())))?;
+    let signer: companion_signing::Signer = match settings.signer.as_str() {
+        "bsre" => {
+            if settings.bsre_base_url.trim().is_empty() || settings.bsre_username.is_empty() {
+                return Err(CliError::User(
+                    "SIGNER=bsre needs BSRE_BASE_URL, BSRE_USERNAME and BSRE_PASSWORD".into(),
+                ));
+            }
+            let api = companion_signing::BsreApi::parse(&settings.bsre_api_version)
+                .ok_or_else(|| CliError::User("BSRE_API_VERSION must be v1 or v2".into()))?;
+            companion_signing::BsreClient::new(companion_signing::BsreConfig {
+                base_url: settings.bsre_base_url.trim().to_string(),
+                api,
+                username: settings.bsre_username.clone(),
+                password: settings.bsre_password.clone(),
+                timeout: Duration::from_secs(settings.bsre_timeout_seconds.max(5)),
+            })
+            .map_err(|e| CliError::Internal(e.into()))?
+            .into()
+        }
+        _ => {
+            let (Ok(key), Ok(chain)) = (
+                read(crate::keys_cmd::SIGNER_KEY),
+                read(crate::keys_cmd::SIGNER_CHAIN),
+            ) else {
+                tracing::warn!(dir = %dir.display(), "no signing keys: run `sicantik-companion keys init`; signing is off");
+                return Ok(None);
+            };
+            let identity =
+                companion_pdf::keys::SigningIdentity::from_pem(&key, &chain).map_err(|e| {
+                    CliError::User(format!(
+                        "the signing keys in {} cannot be read: {e}",
+                        dir.display()
+                    ))
+                })?;
+            warn_certificate_end(identity.not_after());
+            identity.into()
+        }
+    };
     let tsa = if settings.tsa_url.trim().is_empty() {
-        tracing::warn!("TSA_URL is empty: signatures carry no timestamp (PAdES B-B)");
+        if settings.signer == "local" {
+            tracing::warn!("TSA_URL is empty: signatures carry no timestamp (PAdES B-B)");
+        }
         None
     } else {
         Some(
@@ -135,7 +158,37 @@ pub fn open_signing(
                 .map_err(|e| CliError::Internal(e.into()))?,
         )
     };
-    let not_after = identity.not_after();
+    Ok(Some(
+        companion_signing::SigningService::new(
+            db.clone(),
+            documents.clone(),
+            signer,
+            seal,
+            companion_signing::SigningConfig {
+                public_base_url: settings.public_base_url.trim_end_matches('/').to_string(),
+                placement: companion_pdf::stamp::Placement::default(),
+                location: settings.signature_location.clone(),
+                tsa,
+                visible_role: settings
+                    .signature_visible
+                    .then(|| settings.signature_role.clone()),
+                utc_offset: {
+                    use chrono::Offset;
+                    chrono::Utc::now()
+                        .with_timezone(&settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta))
+                        .offset()
+                        .fix()
+                },
+            },
+        )
+        .with_timings(companion_signing::JobTimings {
+            lease: Duration::from_secs(settings.signing_lease_seconds),
+            stall_after: Duration::from_secs(settings.signing_stall_seconds),
+        }),
+    ))
+}
+
+fn warn_certificate_end(not_after: std::time::SystemTime) {
     if let Ok(left) = not_after.duration_since(std::time::SystemTime::now()) {
         if left < Duration::from_secs(30 * 86_400) {
             tracing::warn!(
@@ -146,28 +199,28 @@ pub fn open_signing(
     } else {
         tracing::error!("the signer certificate has expired: signatures will not validate");
     }
-    Ok(Some(companion_signing::SigningService::new(
-        db.clone(),
-        documents.clone(),
-        identity,
-        seal,
-        companion_signing::SigningConfig {
-            public_base_url: settings.public_base_url.trim_end_matches('/').to_string(),
-            placement: companion_pdf::stamp::Placement::default(),
-            location: settings.signature_location.clone(),
-            tsa,
-            visible_role: settings
-                .signature_visible
-                .then(|| settings.signature_role.clone()),
-            utc_offset: {
-                use chrono::Offset;
-                chrono::Utc::now()
-                    .with_timezone(&settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta))
-                    .offset()
-                    .fix()
-            },
-        },
-    )))
+}
+
+/// Settles signing jobs whose worker died (at start and every half lease), so a crash or restart
+/// shows as "paused, passphrase needed" instead of a silent hang.
+fn watch_signing_jobs(
+    signing: companion_signing::SigningService,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let every = signing.timings().lease / 2;
+        loop {
+            match signing.recover_batches().await {
+                Ok(n) if n > 0 => tracing::warn!(batches = n, "interrupted signing jobs paused"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check the signing jobs"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 impl Running {
@@ -185,6 +238,9 @@ impl Running {
         } = self;
         let jobs = scheduler.spawn_all(rx.clone());
         sweep_sessions(db.clone(), rx.clone());
+        if let Some(signing) = &signing {
+            watch_signing_jobs(signing.clone(), rx.clone());
+        }
         let mut state = companion_web::AppState::new(
             db.clone(),
             settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta),
@@ -294,9 +350,41 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     if settings.tsa_url.is_empty() {
         settings.tsa_url = tsa.url();
     }
+    // BSrE simulated: the demo official's NIK and a passphrase made for this run. `SIGNER=bsre`
+    // without a BSRE_BASE_URL signs the demo through it.
+    let bsre_passphrase = companion_domain::accounts::generate_password();
+    let bsre = companion_simulators::BsreSim::start(
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| CliError::Internal(e.into()))?,
+        companion_simulators::BsreSimConfig {
+            username: "demo-esign-client".into(),
+            password: companion_domain::accounts::generate_password(),
+            users: vec![companion_simulators::BsreSimUser {
+                nik: DEMO_NIK.into(),
+                name: "Kepala DPMPTSP Kabupaten Karo (demo)".into(),
+                passphrase: bsre_passphrase.clone(),
+                status: "ISSUE".into(),
+            }],
+            latency: Duration::from_millis(300),
+        },
+    )
+    .await
+    .map_err(CliError::Internal)?;
+    if settings.signer == "bsre" && settings.bsre_base_url.is_empty() {
+        settings.bsre_base_url = bsre.url();
+        settings.bsre_username = bsre.config().username.clone();
+        settings.bsre_password = bsre.config().password.clone();
+    }
     let running = start(settings).await?;
     let settings = running.settings.clone();
     let logins = demo_logins(&running.db, &settings.data_dir).await?;
+    running
+        .db
+        .set_user_nik("demo.official", Some(DEMO_NIK))
+        .await?;
+    let demo_passphrase = (settings.signer == "bsre")
+        .then(|| companion_signing::Passphrase::new(bsre_passphrase.clone()));
 
     // Seed: permit types, a full sync, letters for part of the issued permits (printed by the
     // simulator, imported like any upload), the expiry workaround, then the regular schedule.
@@ -320,7 +408,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                     Err(e) => tracing::error!(error = %e, "demo letters could not be imported"),
                 }
                 if let Some(signing) = &signing_for_demo {
-                    match sign_demo_permits(docs, signing).await {
+                    match sign_demo_permits(docs, signing, demo_passphrase).await {
                         Ok(n) => tracing::info!(signed = n, "demo permits signed and published"),
                         Err(e) => tracing::error!(error = %e, "demo signing failed"),
                     }
@@ -351,6 +439,10 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     println!("  SICANTIK simulator:  {}", sim.base_url());
     println!("  TSA simulator:       {}", tsa.url());
     println!(
+        "  BSrE simulator:      {}  (demo.official: NIK {DEMO_NIK}, passphrase {bsre_passphrase}; used when SIGNER=bsre)",
+        bsre.url()
+    );
+    println!(
         "  signed permits:      {base}/tte  (signing keys in {}/)",
         settings.keys_dir
     );
@@ -366,8 +458,12 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     seeding.abort();
     drop(sim);
     drop(tsa);
+    drop(bsre);
     result
 }
+
+/// The demo official's NIK at the BSrE simulator.
+const DEMO_NIK: &str = "1207010101800001";
 
 /// Of the newest issued permits, two in three get their printed letter imported through the
 /// one import path; the rest, and every older permit, stay "PDF belum diunggah". One more letter
@@ -440,13 +536,15 @@ async fn import_demo_letters(
 async fn sign_demo_permits(
     docs: &companion_documents::Documents,
     signing: &companion_signing::SigningService,
+    passphrase: Option<companion_signing::Passphrase>,
 ) -> anyhow::Result<usize> {
     use companion_domain::Role;
     use companion_signing::Participant;
     let db = docs.db();
+    let official_id = db.get_user_by_name("demo.official").await?.map(|u| u.id);
     let participant = |role: Role, username: &str, display: &str| Participant {
         actor: companion_documents::Actor {
-            user_id: None,
+            user_id: (role == Role::Official).then_some(official_id).flatten(),
             name: username.into(),
             source: "demo".into(),
         },
@@ -494,7 +592,9 @@ async fn sign_demo_permits(
         if i == 6 {
             continue; // ready to sign
         }
-        signing.sign(stamped.id, &official).await?;
+        signing
+            .sign_now(stamped.id, &official, passphrase.clone())
+            .await?;
         signed += 1;
     }
     Ok(signed)

@@ -41,6 +41,95 @@ pub struct SimulateArgs {
     /// Every N seconds a few permits arrive and a few are issued.
     #[arg(long)]
     advance_every_secs: Option<u64>,
+    /// BSrE: the client credentials (HTTP Basic) it accepts; generated and printed if not given.
+    #[arg(long, env = "BSRE_SIM_USERNAME")]
+    username: Option<String>,
+    #[arg(long, env = "BSRE_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// BSrE: a signer `NIK:PASSPHRASE:STATUS:NAME` (repeatable); STATUS ISSUE is usable. Without
+    /// any, one usable demo signer with a generated passphrase, one EXPIRED and one REVOKED.
+    #[arg(long = "user")]
+    users: Vec<String>,
+}
+
+fn parse_bsre_user(spec: &str) -> Result<companion_simulators::BsreSimUser, CliError> {
+    let mut parts = spec.splitn(4, ':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(nik), Some(pass), Some(status), name) if !nik.is_empty() => {
+            Ok(companion_simulators::BsreSimUser {
+                nik: nik.into(),
+                passphrase: pass.into(),
+                status: status.to_ascii_uppercase(),
+                name: name.unwrap_or("Pejabat Simulasi").into(),
+            })
+        }
+        _ => Err(CliError::User(format!(
+            "--user wants NIK:PASSPHRASE:STATUS[:NAME] (got {spec:?})"
+        ))),
+    }
+}
+
+async fn run_bsre(args: &SimulateArgs) -> Result<(), CliError> {
+    use companion_domain::accounts::generate_password;
+    let mut users = args
+        .users
+        .iter()
+        .map(|u| parse_bsre_user(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let generated = users.is_empty();
+    if generated {
+        for (nik, status) in [
+            ("1207010101800001", "ISSUE"),
+            ("1207010101800002", "EXPIRED"),
+            ("1207010101800003", "REVOKED"),
+        ] {
+            users.push(companion_simulators::BsreSimUser {
+                nik: nik.into(),
+                passphrase: generate_password(),
+                status: status.into(),
+                name: "Pejabat Simulasi".into(),
+            });
+        }
+    }
+    let config = companion_simulators::BsreSimConfig {
+        username: args
+            .username
+            .clone()
+            .unwrap_or_else(|| "esign-client".into()),
+        password: args.password.clone().unwrap_or_else(generate_password),
+        users,
+        latency: Duration::from_millis(args.latency_ms),
+    };
+    let sim = companion_simulators::BsreSim::start(args.listen, config)
+        .await
+        .map_err(|e| {
+            CliError::User(format!(
+                "cannot start the BSrE simulator on {}: {e}",
+                args.listen
+            ))
+        })?;
+    println!("BSrE Esign Client simulator: {}", sim.url());
+    println!("  v1 POST /api/sign/pdf (multipart), GET /api/user/status/{{nik}}");
+    println!("  v2 POST /api/v2/sign/pdf (JSON), POST /api/v2/user/check/status");
+    println!(
+        "  faults: POST /_sim/fault/{{none|hang|error500|error500-with-file|unavailable}}; counts: GET /_sim/stats; root: GET /_sim/ca.pem"
+    );
+    println!("  client: BSRE_USERNAME={}", sim.config().username);
+    if args.password.is_none() {
+        println!("          BSRE_PASSWORD={}", sim.config().password);
+    }
+    if generated {
+        for u in &sim.config().users {
+            println!(
+                "  signer NIK {} status {} passphrase {}",
+                u.nik, u.status, u.passphrase
+            );
+        }
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::Internal(e.into()))?;
+    Ok(())
 }
 
 pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
@@ -60,7 +149,8 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::Internal(e.into()))?;
             return Ok(());
         }
-        Service::Bsre | Service::Whatsapp => {
+        Service::Bsre => return run_bsre(&args).await,
+        Service::Whatsapp => {
             return Err(CliError::User(
                 "this simulator is not yet available: it arrives with its capability".into(),
             ));

@@ -20,6 +20,7 @@ pub mod expiry;
 pub mod jobs;
 pub mod permits;
 pub mod signing;
+pub mod signing_batches;
 pub mod sync_runs;
 pub mod testing;
 pub mod types;
@@ -34,6 +35,7 @@ pub use documents::{
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use signing::{CaseChanges, SigningCase};
+pub use signing_batches::{BatchItem, SigningBatch};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
 
 #[derive(Debug, thiserror::Error)]

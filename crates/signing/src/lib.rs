@@ -1,9 +1,16 @@
-//! Signing (TTE). So far: the RFC 3161 client that turns a CMS signature into PAdES B-T. The
-//! signers (local certificate, BSrE), the workflow service and the durable batch jobs build on
-//! `companion_domain::workflow` and `companion_pdf::sign` next.
+//! Signing (TTE): the workflow service over `companion_domain::workflow`, the signers behind one
+//! interface (a local certificate or BSrE), the RFC 3161 TSA client, and durable batch jobs.
 
+pub mod batch;
+pub mod bsre;
+pub mod passphrase;
 pub mod service;
+pub mod signer;
+mod specimen;
 pub mod tsa;
 
-pub use service::{Participant, SigningConfig, SigningError, SigningService};
+pub use bsre::{BsreApi, BsreClient, BsreConfig, BsreError};
+pub use passphrase::Passphrase;
+pub use service::{JobTimings, Participant, SigningConfig, SigningError, SigningService};
+pub use signer::Signer;
 pub use tsa::{TsaClient, TsaClientError};

@@ -1,9 +1,11 @@
 //! The signing workflow service: every step goes through `companion_domain::workflow::transition`
 //! and a conditional state update, and leaves an audit entry and a domain event. Approval is
 //! followed at once by the QR stamp (a new document version); signing is followed at once by
-//! publication. The signer here is the local certificate; BSrE plugs in behind the same steps.
+//! publication. Signing runs as a durable job (`crate::batch`); the signer is the local
+//! certificate or BSrE (`crate::signer::Signer`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use companion_db::{CaseChanges, Database, DbError, Document, SigningCase};
 use companion_documents::{Actor, Documents, ImportError, ImportSource};
@@ -13,12 +15,14 @@ use companion_domain::seal::{SealedFacts, seal_url};
 use companion_domain::workflow::{
     Action, Actor as WorkflowActor, DocState, WorkflowError, transition,
 };
-use companion_pdf::keys::SigningIdentity;
 use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature};
 use companion_pdf::stamp::{Placement, stamp_qr};
 use ed25519_dalek::SigningKey;
 
 use crate::TsaClient;
+use crate::bsre::{BsreAppearance, BsreError, BsreSignOptions};
+use crate::passphrase::Passphrase;
+use crate::signer::Signer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
@@ -36,6 +40,16 @@ pub enum SigningError {
     Stamp(String),
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error(transparent)]
+    Bsre(#[from] BsreError),
+    #[error("a passphrase is required")]
+    NoPassphrase,
+    #[error("the signer certificate has expired")]
+    CertificateExpired,
+    #[error("the signing job is not yours")]
+    NotYourBatch,
+    #[error("nothing to sign: every selected document is already in a signing job or not ready")]
+    NothingToSign,
     #[error("database: {0}")]
     Db(#[from] DbError),
 }
@@ -53,7 +67,55 @@ impl SigningError {
             SigningError::Import(e) => e.pesan(),
             SigningError::Stamp(_) => "Kode QR tidak dapat dibubuhkan pada PDF ini.".into(),
             SigningError::Sign(_) => "Penandatanganan gagal; coba lagi atau hubungi admin.".into(),
+            SigningError::Bsre(b) => b.pesan(),
+            SigningError::NoPassphrase => "Masukkan passphrase sertifikat elektronik Anda.".into(),
+            SigningError::CertificateExpired => "Sertifikat penandatangan sudah berakhir; tanda tangan baru tidak akan sah. Hubungi admin.".into(),
+            SigningError::NotYourBatch => {
+                "Pekerjaan tanda tangan ini milik pejabat lain; hanya dia yang dapat melanjutkannya.".into()
+            }
+            SigningError::NothingToSign => "Tidak ada dokumen yang dapat ditandatangani: semua yang dipilih sudah dalam antrean atau belum siap.".into(),
             SigningError::Db(_) => "Basis data sedang bermasalah; coba lagi nanti.".into(),
+        }
+    }
+}
+
+impl SigningError {
+    /// The outcome is unknown: the document may have been signed elsewhere (BSrE) although no
+    /// signed file came back. A person decides; nothing re-sends it on its own.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, SigningError::Bsre(b) if b.outcome_unknown())
+    }
+
+    /// A failure that is not about one document (passphrase, certificate, service, database):
+    /// a batch stops instead of failing every document the same way.
+    pub fn stops_batch(&self) -> bool {
+        match self {
+            SigningError::Bsre(b) => {
+                !b.outcome_unknown() && !matches!(b, BsreError::Rejected { .. })
+            }
+            SigningError::NoPassphrase | SigningError::CertificateExpired | SigningError::Db(_) => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Leases and alarms of the durable signing jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTimings {
+    /// A worker renews its batch's lease this often ÷ 3; a running batch whose lease ran out lost
+    /// its worker (`SIGNING_LEASE_SECONDS`, default 30).
+    pub lease: Duration,
+    /// A document signing longer than this raises the alarm (`SIGNING_STALL_SECONDS`, default 180).
+    pub stall_after: Duration,
+}
+
+impl Default for JobTimings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            stall_after: Duration::from_secs(180),
         }
     }
 }
@@ -87,9 +149,10 @@ pub struct SigningConfig {
 pub struct SigningService {
     db: Database,
     documents: Documents,
-    signer: Arc<SigningIdentity>,
+    pub(crate) signer: Signer,
     seal: Arc<SigningKey>,
-    config: SigningConfig,
+    pub(crate) config: SigningConfig,
+    pub(crate) timings: JobTimings,
 }
 
 impl std::fmt::Debug for SigningService {
@@ -113,25 +176,47 @@ impl SigningService {
     pub fn new(
         db: Database,
         documents: Documents,
-        signer: SigningIdentity,
+        signer: impl Into<Signer>,
         seal: SigningKey,
         config: SigningConfig,
     ) -> Self {
         Self {
             db,
             documents,
-            signer: Arc::new(signer),
+            signer: signer.into(),
             seal: Arc::new(seal),
             config,
+            timings: JobTimings::default(),
         }
     }
 
-    /// The signer certificate's subject and end of validity (shown to staff, warned about).
-    pub fn signer_certificate(&self) -> (String, chrono::DateTime<chrono::Utc>) {
-        (
-            self.signer.certificate.tbs_certificate.subject.to_string(),
-            self.signer.not_after().into(),
-        )
+    pub fn with_timings(mut self, timings: JobTimings) -> Self {
+        self.timings = timings;
+        self
+    }
+
+    pub fn timings(&self) -> JobTimings {
+        self.timings
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The local signer certificate's subject and end of validity (shown to staff, warned
+    /// about); `None` for BSrE, whose certificates are per official.
+    pub fn signer_certificate(&self) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+        match &self.signer {
+            Signer::Local(id) => Some((
+                id.certificate.tbs_certificate.subject.to_string(),
+                id.not_after().into(),
+            )),
+            Signer::Bsre(_) => None,
+        }
     }
 
     /// Whether timestamps are configured (B-T) or not (B-B).
@@ -143,7 +228,7 @@ impl SigningService {
         self.seal.verifying_key()
     }
 
-    async fn case(&self, id: i64) -> Result<SigningCase, SigningError> {
+    pub(crate) async fn case(&self, id: i64) -> Result<SigningCase, SigningError> {
         self.db
             .get_signing_case(id)
             .await?
@@ -159,7 +244,7 @@ impl SigningService {
     }
 
     /// Applies `action` to the case, with `changes`, recording the audit entry.
-    async fn step(
+    pub(crate) async fn step(
         &self,
         case: &SigningCase,
         action: Action,
@@ -377,21 +462,106 @@ impl SigningService {
         .await
     }
 
-    /// An official signs a stamped case; publication follows at once. A failure is recorded on
-    /// the case (it stays `stamped`, ready for another try) and returned.
+    /// An official signs one stamped case now (local signer, no passphrase): a signing job of
+    /// one document, waited for. See [`SigningService::sign_now`].
     pub async fn sign(&self, case_id: i64, who: &Participant) -> Result<SigningCase, SigningError> {
-        let case = self.case(case_id).await?;
-        // Refuse early (role, state) before any work.
+        self.sign_now(case_id, who, None).await
+    }
+
+    /// Signs one case inside a job item (the caller holds the item in state `signing`). The
+    /// case shows as signed only once its signed file is stored; publication follows at once. A
+    /// failure is recorded on the case (it stays `stamped`) and returned.
+    pub(crate) async fn sign_case(
+        &self,
+        case: &SigningCase,
+        who: &Participant,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<SigningCase, SigningError> {
         let from = DocState::parse(&case.state).unwrap_or(DocState::Imported);
         transition(from, Action::Sign, WorkflowActor::User(who.role), None)?;
-        match self.sign_inner(&case, who).await {
+        match self.sign_inner(case, who, passphrase).await {
             Ok(c) => Ok(c),
             Err(e) => {
-                let _ = self
-                    .db
-                    .set_signing_error(case.id, Some(&e.to_string()))
-                    .await;
+                let _ = self.db.set_signing_error(case.id, Some(&e.pesan())).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// The signed bytes of `stamped` and whether they carry a timestamp.
+    async fn signed_bytes(
+        &self,
+        bytes: Vec<u8>,
+        case: &SigningCase,
+        who: &Participant,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<(Vec<u8>, bool), SigningError> {
+        let time = chrono::Utc::now().with_timezone(&self.config.utc_offset);
+        let visible = self
+            .config
+            .visible_role
+            .as_deref()
+            .map(companion_pdf::sign::VisibleSignature::bottom_right);
+        match &self.signer {
+            Signer::Local(identity) => {
+                let info = SignatureInfo {
+                    name: who.display_name.clone(),
+                    reason: "Penerbitan surat izin".into(),
+                    location: self.config.location.clone(),
+                    time,
+                    visible,
+                };
+                let identity = identity.clone();
+                let (prepared, cms) = tokio::task::spawn_blocking(move || {
+                    let prepared = prepare_signature(&bytes, 1, &info)?;
+                    let cms = identity.sign_digest(&prepared.digest)?;
+                    Ok::<_, companion_pdf::sign::SignError>((prepared, cms))
+                })
+                .await
+                .map_err(|e| SigningError::Sign(e.to_string()))?
+                .map_err(|e| SigningError::Sign(e.to_string()))?;
+                let (cms, timestamped) = match &self.config.tsa {
+                    Some(tsa) => match tsa.timestamp(&cms).await {
+                        Ok(with_token) => (with_token, true),
+                        Err(e) => {
+                            // Still valid without a timestamp (B-B); the case says so.
+                            tracing::warn!(case = case.id, error = %e, "no timestamp: the signature is B-B");
+                            (cms, false)
+                        }
+                    },
+                    None => (cms, false),
+                };
+                let signed = prepared
+                    .finish(&cms)
+                    .map_err(|e| SigningError::Sign(e.to_string()))?;
+                Ok((signed, timestamped))
+            }
+            Signer::Bsre(client) => {
+                let passphrase = passphrase
+                    .filter(|p| !p.is_empty())
+                    .ok_or(SigningError::NoPassphrase)?;
+                let user_id = who.actor.user_id.ok_or(BsreError::NoNik)?;
+                let nik = self.db.user_nik(user_id).await?.ok_or(BsreError::NoNik)?;
+                let options = BsreSignOptions {
+                    visible: visible.map(|v| BsreAppearance {
+                        page: 1,
+                        rect: [
+                            v.rect[0],
+                            v.rect[1],
+                            v.rect[2] - v.rect[0],
+                            v.rect[3] - v.rect[1],
+                        ],
+                    }),
+                    reason: "Penerbitan surat izin".into(),
+                    location: self.config.location.clone(),
+                    image_png: crate::specimen::qr_png(&format!(
+                        "{}/v/{}",
+                        self.config.public_base_url, case.verification_id
+                    )),
+                };
+                let signed = client.sign(bytes, &nik, passphrase, &options).await?;
+                // BSrE's signatures carry the BSSN timestamp (spec §5).
+                Ok((signed, true))
             }
         }
     }
@@ -400,6 +570,7 @@ impl SigningService {
         &self,
         case: &SigningCase,
         who: &Participant,
+        passphrase: Option<&Passphrase>,
     ) -> Result<SigningCase, SigningError> {
         let stamped = self.document(case.stamped_document_id).await?;
         let bytes = self
@@ -408,41 +579,10 @@ impl SigningService {
             .get_bytes(&stamped.storage_key)
             .await
             .map_err(|e| SigningError::Import(ImportError::Storage(e)))?;
-        let info = SignatureInfo {
-            name: who.display_name.clone(),
-            reason: "Penerbitan surat izin".into(),
-            location: self.config.location.clone(),
-            time: chrono::Utc::now().with_timezone(&self.config.utc_offset),
-            visible: self
-                .config
-                .visible_role
-                .as_deref()
-                .map(companion_pdf::sign::VisibleSignature::bottom_right),
-        };
-        let signer = self.signer.clone();
-        let (prepared, cms) = tokio::task::spawn_blocking(move || {
-            let prepared = prepare_signature(&bytes, 1, &info)?;
-            let cms = signer.sign_digest(&prepared.digest)?;
-            Ok::<_, companion_pdf::sign::SignError>((prepared, cms))
-        })
-        .await
-        .map_err(|e| SigningError::Sign(e.to_string()))?
-        .map_err(|e| SigningError::Sign(e.to_string()))?;
-        let (cms, timestamped) = match &self.config.tsa {
-            Some(tsa) => match tsa.timestamp(&cms).await {
-                Ok(with_token) => (with_token, true),
-                Err(e) => {
-                    // A signature without timestamp is still valid (B-B); the case says so.
-                    tracing::warn!(case = case.id, error = %e, "no timestamp: the signature is B-B");
-                    (cms, false)
-                }
-            },
-            None => (cms, false),
-        };
-        let signed = prepared
-            .finish(&cms)
-            .map_err(|e| SigningError::Sign(e.to_string()))?;
-        let system = Actor::system("signing");
+        let (signed, timestamped) = self
+            .signed_bytes(bytes.to_vec(), case, who, passphrase)
+            .await?;
+        // The import checks the returned file like any other (a readable, unencrypted PDF).
         let doc = self
             .documents
             .import(
@@ -455,7 +595,17 @@ impl SigningService {
             )
             .await?
             .document;
-        // The case shows as signed only now that the signed file is stored.
+        self.complete_signing(case, who, doc.id, timestamped).await
+    }
+
+    /// The stored signed file `signed_document_id` becomes the case's: signed, then published.
+    pub(crate) async fn complete_signing(
+        &self,
+        case: &SigningCase,
+        who: &Participant,
+        signed_document_id: i64,
+        timestamped: bool,
+    ) -> Result<SigningCase, SigningError> {
         let signed_case = self
             .step(
                 case,
@@ -464,7 +614,7 @@ impl SigningService {
                 &who.actor,
                 None,
                 CaseChanges {
-                    signed_document_id: Some(doc.id),
+                    signed_document_id: Some(signed_document_id),
                     signer_name: Some(who.display_name.clone()),
                     timestamped: Some(timestamped),
                     signing_error: Some(None),
@@ -472,11 +622,12 @@ impl SigningService {
                 },
             )
             .await?;
+        metrics::counter!("companion_documents_signed_total").increment(1);
         self.step(
             &signed_case,
             Action::Publish,
             WorkflowActor::System,
-            &system,
+            &Actor::system("signing"),
             None,
             CaseChanges::default(),
         )

@@ -1,11 +1,13 @@
 //! HTTP fakes of the upstream services, for the demo and the tests. Each behaves like the real
 //! service as described in `shared/spec/`, pitfalls included, and is deterministic by seed.
 
+pub mod bsre;
 pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;
 pub mod tsa;
 
+pub use bsre::{BsreFault, BsreSim, BsreSimConfig, BsreSimUser};
 pub use sicantik::{FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault};
 pub use sicantik_data::SimPermit;
 pub use tsa::TsaSim;

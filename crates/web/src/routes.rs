@@ -165,6 +165,36 @@ fn build() -> Routes {
     )
     .add(
         "POST",
+        "/tte/tandatangani",
+        Signed(Decide),
+        post(ui::signing_jobs::start),
+    )
+    .add(
+        "GET",
+        "/tte/pekerjaan/{id}",
+        Signed(View),
+        get(ui::signing_jobs::page),
+    )
+    .add(
+        "POST",
+        "/tte/pekerjaan/{id}/lanjutkan",
+        Signed(Decide),
+        post(ui::signing_jobs::resume),
+    )
+    .add(
+        "POST",
+        "/tte/pekerjaan/{id}/batalkan",
+        Signed(Decide),
+        post(ui::signing_jobs::cancel),
+    )
+    .add(
+        "POST",
+        "/tte/butir/{id}/ulang",
+        Signed(Decide),
+        post(ui::signing_jobs::retry),
+    )
+    .add(
+        "POST",
         "/dokumen/periksa",
         Signed(Docs),
         post(ui::documents::run_check),
@@ -368,6 +398,42 @@ fn build() -> Routes {
         "/api/v1/signing/cases/{id}/steps",
         Signed(WorkflowSteps),
         post(api::signing::step),
+    )
+    .add(
+        "GET",
+        "/api/v1/signing/batches",
+        Signed(View),
+        get(api::signing::list_batches),
+    )
+    .add(
+        "POST",
+        "/api/v1/signing/batches",
+        Signed(Decide),
+        post(api::signing::start_batch),
+    )
+    .add(
+        "GET",
+        "/api/v1/signing/batches/{id}",
+        Signed(View),
+        get(api::signing::get_batch),
+    )
+    .add(
+        "POST",
+        "/api/v1/signing/batches/{id}/resume",
+        Signed(Decide),
+        post(api::signing::resume_batch),
+    )
+    .add(
+        "POST",
+        "/api/v1/signing/batches/{id}/cancel",
+        Signed(Decide),
+        post(api::signing::cancel_batch),
+    )
+    .add(
+        "POST",
+        "/api/v1/signing/items/{id}/retry",
+        Signed(Decide),
+        post(api::signing::retry_item),
     )
     .add(
         "GET",

@@ -37,6 +37,7 @@ impl Modify for BearerAuth {
         documents::inbox, documents::assign, documents::discard,
         documents::integrity, documents::run_integrity,
         signing::list, signing::detail, signing::submit, signing::step,
+        signing::list_batches, signing::start_batch, signing::get_batch, signing::resume_batch, signing::cancel_batch, signing::retry_item,
     ),
     modifiers(&BearerAuth),
     tags(

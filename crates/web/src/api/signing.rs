@@ -2,13 +2,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use companion_db::SigningCase;
+use companion_db::{BatchItem, SigningBatch, SigningCase};
 use companion_domain::workflow::{Action, DocState};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Json, Path, Query};
 use crate::ui::signing::{participant, service, signing_error};
+use crate::ui::signing_jobs::passphrase_of;
 use crate::ui::{Client, Me};
 use crate::{ApiError, ErrorBody, Shared};
 
@@ -87,6 +88,8 @@ pub struct StepBody {
     pub action: String,
     /// Required to reject and to revoke.
     pub reason: Option<String>,
+    /// To sign with BSrE: the official's passphrase (used for this call only, never stored).
+    pub passphrase: Option<String>,
 }
 
 /// One workflow step on a case. Approval is followed by the QR stamp, signing by publication.
@@ -109,7 +112,7 @@ pub async fn step(
         Some(Action::Submit) => svc.resubmit(id, &who).await,
         Some(Action::Approve) => svc.approve(id, &who).await,
         Some(Action::Reject) => svc.reject(id, &who, &reason).await,
-        Some(Action::Sign) => svc.sign(id, &who).await,
+        Some(Action::Sign) => svc.sign_now(id, &who, passphrase_of(body.passphrase)).await,
         Some(Action::Revoke) => svc.revoke(id, &who, &reason).await,
         // Stamping and publishing are the system's steps.
         Some(Action::Stamp | Action::Publish) | None => {
@@ -122,4 +125,149 @@ pub async fn step(
     .map_err(signing_error)?;
     state.dashboard_cache.clear().await;
     Ok(axum::Json(case))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BatchBody {
+    /// The stamped cases to sign, in order. Leave out (or empty) with `all_ready: true`.
+    #[serde(default)]
+    pub case_ids: Vec<i64>,
+    /// Sign every case ready to sign (up to 1,000).
+    #[serde(default)]
+    pub all_ready: bool,
+    /// BSrE only: the official's passphrase, kept in memory for this job only.
+    pub passphrase: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BatchDetail {
+    pub batch: SigningBatch,
+    pub items: Vec<BatchItem>,
+}
+
+async fn batch_detail(state: &crate::AppState, id: i64) -> Result<BatchDetail, ApiError> {
+    let batch = service(state)?.batch(id).await.map_err(signing_error)?;
+    let items = state.db.signing_batch_items(id).await?;
+    Ok(BatchDetail { batch, items })
+}
+
+/// Recent signing jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/signing/batches", tag = "signing",
+    responses((status = 200, body = Vec<SigningBatch>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_batches(
+    State(state): State<Shared>,
+) -> Result<axum::Json<Vec<SigningBatch>>, ApiError> {
+    Ok(axum::Json(state.db.recent_signing_batches(100).await?))
+}
+
+/// Starts a background job signing many cases with one passphrase; poll its progress.
+#[utoipa::path(post, path = "/api/v1/signing/batches", tag = "signing", request_body = BatchBody,
+    responses((status = 202, body = SigningBatch), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn start_batch(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Json(body): Json<BatchBody>,
+) -> Result<(StatusCode, axum::Json<SigningBatch>), ApiError> {
+    let svc = service(&state)?;
+    let cases = if body.all_ready {
+        svc.ready_case_ids(1000).await.map_err(signing_error)?
+    } else {
+        body.case_ids
+    };
+    if cases.is_empty() || cases.len() > 5000 {
+        return Err(ApiError::bad_request(
+            "Sebutkan 1–5000 case_ids atau all_ready: true.",
+        ));
+    }
+    let (batch, _worker) = svc
+        .start_batch(
+            &cases,
+            &participant(&me, &client),
+            passphrase_of(body.passphrase),
+        )
+        .await
+        .map_err(signing_error)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(batch)))
+}
+
+/// A signing job with each document's state.
+#[utoipa::path(get, path = "/api/v1/signing/batches/{id}", tag = "signing",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = BatchDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_batch(
+    State(state): State<Shared>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<BatchDetail>, ApiError> {
+    Ok(axum::Json(batch_detail(&state, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResumeBody {
+    /// BSrE only: the passphrase again (it was never stored).
+    pub passphrase: Option<String>,
+}
+
+/// The job's official resumes a paused job.
+#[utoipa::path(post, path = "/api/v1/signing/batches/{id}/resume", tag = "signing",
+    params(("id" = i64, Path, description = "Job id")), request_body = ResumeBody,
+    responses((status = 202, body = SigningBatch), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn resume_batch(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path(id): Path<i64>,
+    Json(body): Json<ResumeBody>,
+) -> Result<(StatusCode, axum::Json<SigningBatch>), ApiError> {
+    let (batch, _worker) = service(&state)?
+        .resume_batch(
+            id,
+            &participant(&me, &client),
+            passphrase_of(body.passphrase),
+        )
+        .await
+        .map_err(signing_error)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(batch)))
+}
+
+/// Ends a paused job; its queued documents return to "ready to sign".
+#[utoipa::path(post, path = "/api/v1/signing/batches/{id}/cancel", tag = "signing",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = SigningBatch), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_batch(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<SigningBatch>, ApiError> {
+    Ok(axum::Json(
+        service(&state)?
+            .cancel_batch(id, &participant(&me, &client))
+            .await
+            .map_err(signing_error)?,
+    ))
+}
+
+/// Queues again a document whose signing outcome was unknown (after checking BSrE).
+#[utoipa::path(post, path = "/api/v1/signing/items/{id}/retry", tag = "signing",
+    params(("id" = i64, Path, description = "Job item id")),
+    responses((status = 200, body = BatchItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn retry_item(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(client): Client,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<BatchItem>, ApiError> {
+    Ok(axum::Json(
+        service(&state)?
+            .retry_item(id, &participant(&me, &client))
+            .await
+            .map_err(signing_error)?,
+    ))
 }

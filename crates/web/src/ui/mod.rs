@@ -8,6 +8,7 @@ pub mod documents;
 pub mod login;
 pub mod permits;
 pub mod signing;
+pub mod signing_jobs;
 pub mod sync;
 pub mod users;
 

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use companion_db::SigningCase;
 use companion_domain::Permission;
 use companion_domain::workflow::DocState;
-use companion_signing::{Participant, SigningError, SigningService};
+use companion_signing::{BsreError, Participant, SigningError, SigningService};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -50,6 +50,16 @@ pub fn signing_error(e: SigningError) -> ApiError {
             StatusCode::CONFLICT
         }
         SigningError::NotFound => StatusCode::NOT_FOUND,
+        SigningError::NotYourBatch => StatusCode::FORBIDDEN,
+        SigningError::NoPassphrase => StatusCode::BAD_REQUEST,
+        SigningError::NothingToSign | SigningError::CertificateExpired => StatusCode::CONFLICT,
+        SigningError::Bsre(
+            BsreError::Unavailable(_) | BsreError::UnknownOutcome(_) | BsreError::ClientCredentials,
+        ) => {
+            tracing::warn!(error = %e, "BSrE call failed");
+            StatusCode::BAD_GATEWAY
+        }
+        SigningError::Bsre(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SigningError::Import(i) if i.is_user_error() => StatusCode::UNPROCESSABLE_ENTITY,
         other => {
             tracing::error!(error = %other, "signing step failed");
@@ -110,7 +120,7 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
                     (step_form(me, c.id, "setujui", "Setujui", false))
                     (step_form(me, c.id, "tolak", "Tolak", true))
                 }
-                @if decide && st == Some(DocState::Stamped) { (step_form(me, c.id, "tandatangani", "Tandatangani", false)) }
+                @if decide && st == Some(DocState::Stamped) { @if let Some(svc) = &state.signing { (sign_form(me, svc, c.id)) } }
                 @if decide && matches!(st, Some(DocState::Signed | DocState::Published)) { (step_form(me, c.id, "cabut", "Cabut", true)) }
                 @if manage && st == Some(DocState::Rejected) { (step_form(me, c.id, "ajukan-ulang", "Ajukan ulang", false)) }
             }
@@ -124,6 +134,16 @@ fn step_form(me: &Principal, case_id: i64, step: &str, label: &str, reason: bool
             input type="hidden" name="csrf" value=(me.csrf());
             @if reason { input name="alasan" type="text" required placeholder="Alasan" aria-label="Alasan"; }
             button type="submit" data-step=(step) { (label) }
+        }
+    }
+}
+
+fn sign_form(me: &Principal, svc: &SigningService, case_id: i64) -> Markup {
+    html! {
+        form.inline method="post" action={ "/tte/" (case_id) "/tandatangani" } {
+            input type="hidden" name="csrf" value=(me.csrf());
+            (super::signing_jobs::passphrase_field(svc))
+            button type="submit" data-step="tandatangani" { "Tandatangani" }
         }
     }
 }
@@ -191,7 +211,11 @@ pub async fn permit_section(
 /// The signer certificate's validity, with a warning from 30 days before it ends, and whether
 /// signatures get a timestamp.
 pub fn certificate_note(state: &AppState, svc: &SigningService) -> Markup {
-    let (subject, not_after) = svc.signer_certificate();
+    let Some((subject, not_after)) = svc.signer_certificate() else {
+        return html! {
+            p.muted #signer-certificate { "Penandatangan: " (svc.signer().label()) ". Status sertifikat pejabat diperiksa di BSrE sebelum setiap penandatanganan; passphrase diminta setiap kali dan tidak disimpan." }
+        };
+    };
     let days_left = (not_after - chrono::Utc::now()).num_days();
     html! {
         @if days_left < 0 {
@@ -212,6 +236,9 @@ pub async fn queues(
     Query(n): Query<Notice>,
 ) -> PageResult {
     let counts = state.db.signing_state_counts().await?;
+    let alarms = super::signing_jobs::alarms(&state).await?;
+    let batches = state.db.recent_signing_batches(10).await?;
+    let decide = me.may(Permission::DecideDocuments);
     let mut sections = Vec::new();
     for (st, title) in [
         (DocState::Submitted, "Menunggu persetujuan"),
@@ -227,6 +254,7 @@ pub async fn queues(
         (notice(n.pesan.as_deref()))
         @if state.signing.is_none() { p.notice.warn { "Penandatanganan belum dikonfigurasi di server ini (jalankan `keys init`)." } }
         @if let Some(svc) = &state.signing { (certificate_note(&state, svc)) }
+        (alarms)
         div.tiles {
             @for (st, title, _) in &sections {
                 a.tile href={ "#" (st.as_str()) } { span.big data-count=(st.as_str()) { (counts.get(st.as_str()).copied().unwrap_or(0)) } span { (title) } }
@@ -236,19 +264,23 @@ pub async fn queues(
             section.card id=(st.as_str()) {
                 h2 { (title) }
                 @if cases.is_empty() { p.muted { "Tidak ada." } } @else {
-                    div.table-wrap { table.cases {
-                        thead { tr { th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
+                    @let selectable = decide && *st == DocState::Stamped;
+                    @let table = html! { div.table-wrap { table.cases {
+                        thead { tr { @if selectable { th { "Pilih" } } th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
                         tbody { @for c in cases { tr {
+                            @if selectable { td { input type="checkbox" name="kasus" value=(c.id) aria-label={ "Pilih " (c.pendaftaran_id) }; } }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { (c.pendaftaran_id) } }
                             td { (state_label(&c.state)) }
                             td { code { (c.verification_id) } }
                             td { (c.signer_name.as_deref().unwrap_or("—")) }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { "Buka" } }
                         } } }
-                    } }
+                    } } };
+                    @if let (true, Some(svc)) = (selectable, &state.signing) { (super::signing_jobs::ready_form(&me, svc, table)) } @else { (table) }
                 }
             }
         }
+        (super::signing_jobs::batches_table(&batches))
     };
     Ok(layout(&me, Nav::Signing, "Tanda tangan elektronik", content).into_response())
 }
@@ -278,6 +310,8 @@ pub async fn submit(
 #[derive(Debug, Deserialize)]
 pub struct StepForm {
     pub alasan: Option<String>,
+    /// BSrE only; handed to the signing job, never stored.
+    pub passphrase: Option<String>,
 }
 
 pub async fn step(
@@ -294,7 +328,14 @@ pub async fn step(
         let case = match step.as_str() {
             "setujui" => svc.approve(case_id, &who).await,
             "tolak" => svc.reject(case_id, &who, &reason).await,
-            "tandatangani" => svc.sign(case_id, &who).await,
+            "tandatangani" => {
+                svc.sign_now(
+                    case_id,
+                    &who,
+                    super::signing_jobs::passphrase_of(f.passphrase),
+                )
+                .await
+            }
             "cabut" => svc.revoke(case_id, &who, &reason).await,
             "ajukan-ulang" => svc.resubmit(case_id, &who).await,
             _ => return Err(ApiError::not_found("Langkah tidak dikenal.")),
