@@ -408,8 +408,12 @@ mod tests {
         let mut s = Settings::default();
         assert!(s.validate().is_ok());
         s.database_url = "postgres://app:hunter2@db/companion".into();
+        s.bsre_password = "bsre-hunter3".into();
+        s.link_secret = "link-secret-hunter4-0123456789abcdef".into();
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("hunter3"), "{shown}");
+        assert!(!shown.contains("hunter4"), "{shown}");
     }
 
     #[test]

@@ -332,6 +332,7 @@ impl SigningService {
             };
             let case = self.case(item.case_id).await?;
             if already_signed(&case) {
+                self.publish_if_signed(&case).await?;
                 self.db()
                     .move_batch_item(item.id, "signing", "signed", None)
                     .await?;
@@ -415,6 +416,7 @@ impl SigningService {
     ) -> Result<(), SigningError> {
         let case = self.case(item.case_id).await?;
         if already_signed(&case) {
+            self.publish_if_signed(&case).await?;
             self.db()
                 .move_batch_item(item.id, "signing", "signed", None)
                 .await?;
@@ -442,6 +444,22 @@ impl SigningService {
             self.db()
                 .move_batch_item(item.id, "signing", "attention", Some(UNKNOWN_AFTER_CRASH))
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// A case left `signed` (the process died between signing and publication) is published.
+    async fn publish_if_signed(&self, case: &SigningCase) -> Result<(), SigningError> {
+        if DocState::parse(&case.state) == Some(DocState::Signed) {
+            self.step(
+                case,
+                Action::Publish,
+                WorkflowActor::System,
+                &Actor::system("signing"),
+                None,
+                companion_db::CaseChanges::default(),
+            )
+            .await?;
         }
         Ok(())
     }

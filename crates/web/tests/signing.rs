@@ -275,3 +275,154 @@ async fn the_api_applies_the_same_rules() {
     assert_eq!(r.json()["state"], "revoked");
     h.t.cleanup().await.expect("cleanup");
 }
+
+/// Three approved letters of one permit, as case ids ready to sign.
+async fn ready_cases(h: &common::Harness, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut letter = companion_pdf::letter::PermitLetter::example();
+        letter.permit_number = format!("503/{i:04}/DPMPTSP/2026");
+        let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
+            .bearer(&h.tokens[&Role::Staff])
+            .files(vec![(
+                "surat.pdf".into(),
+                companion_pdf::letter::render(&letter, 0),
+            )])
+            .send(&h.router)
+            .await;
+        let doc = up.json()["files"][0]["document"]["id"]
+            .as_i64()
+            .expect("doc");
+        let r = Call::new("POST", "/api/v1/signing/cases")
+            .bearer(&h.tokens[&Role::Staff])
+            .json(serde_json::json!({"document_id": doc}))
+            .send(&h.router)
+            .await;
+        let id = r.json()["id"].as_i64().expect("case");
+        let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
+            .bearer(&h.tokens[&Role::Official])
+            .json(serde_json::json!({"action": "approve"}))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.json()["state"], "stamped", "{}", r.body);
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_signs_several_at_once_and_watches_the_job() {
+    let h = harness_with_signing("sqlite").await;
+    let ids = ready_cases(&h, 3).await;
+    let (off_sid, off_csrf) = session_for(&h.t.db, &h.users[&Role::Official]).await;
+    let (staff_sid, staff_csrf) = session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    let get = |path: String, sid: String| {
+        let router = h.router.clone();
+        async move {
+            Call::new("GET", &path)
+                .cookie(format!("sc_session={sid}"))
+                .send(&router)
+                .await
+        }
+    };
+    // The official gets the selection form; the local signer asks no passphrase.
+    let q = get("/tte".into(), off_sid.clone()).await;
+    assert!(q.body.contains("id=\"form-tandatangani\""), "{}", q.body);
+    assert!(
+        q.body
+            .contains(&format!("name=\"kasus\" value=\"{}\"", ids[0]))
+    );
+    assert!(!q.body.contains("name=\"passphrase\""));
+    // Staff may not start a job.
+    let r = Call::new("POST", "/tte/tandatangani")
+        .cookie(format!("sc_session={staff_sid}"))
+        .form(format!("csrf={staff_csrf}&pilihan=semua"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 403);
+    // Nothing ticked: a message, no job.
+    let r = Call::new("POST", "/tte/tandatangani")
+        .cookie(format!("sc_session={off_sid}"))
+        .form(format!("csrf={off_csrf}&pilihan=dipilih"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().starts_with("/tte?pesan="), "{}", r.location());
+
+    // Two ticked, then "all ready" for the rest.
+    let mut jobs = Vec::new();
+    for form in [
+        format!(
+            "csrf={off_csrf}&kasus={}&kasus={}&pilihan=dipilih",
+            ids[0], ids[1]
+        ),
+        format!("csrf={off_csrf}&pilihan=semua"),
+    ] {
+        let r = Call::new("POST", "/tte/tandatangani")
+            .cookie(format!("sc_session={off_sid}"))
+            .form(form)
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let location = r.location().to_string();
+        assert!(location.starts_with("/tte/pekerjaan/"), "{location}");
+        let path = location.split('?').next().unwrap_or_default().to_string();
+        // Poll the page as a browser would (it reloads itself while the job runs).
+        let mut tries = 0;
+        let page = loop {
+            let p = get(path.clone(), off_sid.clone()).await;
+            assert_eq!(p.status, 200);
+            if p.body.contains("data-state=\"finished\"") {
+                break p;
+            }
+            tries += 1;
+            assert!(tries < 200, "the job did not finish: {}", p.body);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        jobs.push((path, page));
+    }
+    assert!(
+        jobs[0]
+            .1
+            .body
+            .contains("data-signed=\"2\" data-total=\"2\"")
+    );
+    assert!(
+        jobs[1]
+            .1
+            .body
+            .contains("data-signed=\"1\" data-total=\"1\"")
+    );
+    for id in &ids {
+        let c =
+            h.t.db
+                .get_signing_case(*id)
+                .await
+                .expect("db")
+                .expect("case");
+        assert_eq!(c.state, "published");
+    }
+    // The API shows the same job with its items; the queue page lists the jobs.
+    let batch_id = jobs[0].0.rsplit('/').next().unwrap_or_default();
+    let r = Call::new("GET", &format!("/api/v1/signing/batches/{batch_id}"))
+        .bearer(&h.tokens[&Role::Auditor])
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200);
+    let items = r.json()["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i["state"] == "signed"));
+    let q = get("/tte".into(), staff_sid.clone()).await;
+    assert!(q.body.contains("id=\"pekerjaan\""), "{}", q.body);
+    // A resume of a finished job is a conflict, not a crash.
+    let r = Call::new(
+        "POST",
+        &format!("/api/v1/signing/batches/{batch_id}/resume"),
+    )
+    .bearer(&h.tokens[&Role::Official])
+    .json(serde_json::json!({}))
+    .send(&h.router)
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    h.t.cleanup().await.expect("cleanup");
+}
