@@ -426,3 +426,69 @@ async fn an_official_signs_several_at_once_and_watches_the_job() {
     assert_eq!(r.status, 409, "{}", r.body);
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_or_paused_job_raises_the_alarm_on_the_dashboard() {
+    let h = harness_with_signing("sqlite").await;
+    let ids = ready_cases(&h, 1).await;
+    let (sid, _) = session_for(&h.t.db, &h.users[&Role::Official]).await;
+    let dashboard = || {
+        let router = h.router.clone();
+        let sid = sid.clone();
+        async move {
+            Call::new("GET", "/")
+                .cookie(format!("sc_session={sid}"))
+                .send(&router)
+                .await
+        }
+    };
+    assert!(!dashboard().await.body.contains("signing-stalled"));
+    // A document taken by a worker four minutes ago and still signing (limit: three minutes).
+    let batch =
+        h.t.db
+            .create_signing_batch(
+                None,
+                "pejabat",
+                &ids,
+                chrono::Utc::now() + chrono::Duration::minutes(5),
+            )
+            .await
+            .expect("db")
+            .expect("batch");
+    let item =
+        h.t.db
+            .claim_batch_item(batch.id)
+            .await
+            .expect("db")
+            .expect("item");
+    let started = (chrono::Utc::now() - chrono::Duration::minutes(4)).to_rfc3339();
+    companion_db::testing::execute_raw(
+        &h.t.db,
+        &format!(
+            "UPDATE signing_batch_items SET started_at = '{started}' WHERE id = {}",
+            item.id
+        ),
+    )
+    .await
+    .expect("backdate");
+    let d = dashboard().await;
+    assert!(
+        d.body.contains("id=\"signing-stalled\" data-count=\"1\""),
+        "{}",
+        d.body
+    );
+    // Paused (its worker died): the dashboard says it waits for the official's passphrase.
+    assert!(
+        h.t.db
+            .move_signing_batch(batch.id, "running", "paused", Some("uji"), None)
+            .await
+            .expect("db")
+    );
+    let d = dashboard().await;
+    assert!(
+        d.body.contains("id=\"signing-paused\" data-count=\"1\""),
+        "{}",
+        d.body
+    );
+    h.t.cleanup().await.expect("cleanup");
+}

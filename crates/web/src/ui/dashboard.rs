@@ -89,6 +89,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         .sum();
     let integrity = state.db.latest_integrity_check().await?;
     let signing = state.db.signing_state_counts().await?;
+    let signing_alarms = super::signing_jobs::alarms(&state).await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -115,7 +116,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 p { a href="/tte#submitted" { (num(signing.get("submitted").copied().unwrap_or(0))) " menunggu persetujuan" } " · "
                     a href="/tte#stamped" { (num(signing.get("stamped").copied().unwrap_or(0))) " siap ditandatangani" } " · "
                     a href="/tte#published" { (num(signing.get("published").copied().unwrap_or(0))) " terbit bertanda tangan" } }
-                @if let Some(svc) = &state.signing { (super::signing::certificate_note(&state, svc)) } }
+                @if let Some(svc) = &state.signing { (super::signing::certificate_note(&state, svc)) }
+                (signing_alarms) }
             section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
             section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
         }
