@@ -208,6 +208,25 @@ fn watch_signing_jobs(
     mut shutdown: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
+        // BSrE: each official's certificate status, once at start-up (again before each job).
+        match signing.bsre_user_statuses().await {
+            Ok(statuses) => {
+                for (official, status) in statuses {
+                    match status {
+                        Ok(s) if s.eq_ignore_ascii_case("ISSUE") => {
+                            tracing::info!(%official, "BSrE certificate usable")
+                        }
+                        Ok(s) => {
+                            tracing::warn!(%official, status = %s, "BSrE certificate not usable")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%official, error = %e, "BSrE user status unavailable")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the officials for BSrE"),
+        }
         let every = signing.timings().lease / 2;
         loop {
             match signing.recover_batches().await {

@@ -394,6 +394,8 @@ async fn kill_9_mid_batch_then_restart_signs_every_document_exactly_once() {
     // The passphrase reached no log line and no database row.
     for log in ["serve-1.log", "serve-2.log"] {
         let text = std::fs::read_to_string(dir.path().join(log)).expect("log");
+        // Checked at start-up, before anyone signs.
+        assert!(text.contains("BSrE certificate usable"), "{log}: {text}");
         assert!(
             text.contains("INFO") || text.contains("DEBUG"),
             "{log} was written"

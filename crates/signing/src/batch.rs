@@ -482,6 +482,26 @@ impl SigningService {
         })
     }
 
+    /// For BSrE: every official with a NIK and their certificate's user status (`ISSUE` is
+    /// usable), checked at start-up so an expired certificate shows before anyone tries to sign.
+    pub async fn bsre_user_statuses(
+        &self,
+    ) -> Result<Vec<(String, Result<String, BsreError>)>, SigningError> {
+        let Signer::Bsre(client) = &self.signer else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for user in self.db().list_users().await? {
+            if user.role != Role::Official || user.disabled {
+                continue;
+            }
+            if let Some(nik) = self.db().user_nik(user.id).await? {
+                out.push((user.username.clone(), client.user_status(&nik).await));
+            }
+        }
+        Ok(out)
+    }
+
     /// Items signing for longer than the stall limit: the alarm on the dashboard and `/tte`.
     pub async fn stalled_items(&self) -> Result<Vec<BatchItem>, SigningError> {
         let limit = chrono::Utc::now()
