@@ -32,6 +32,9 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
 
+# --- OpenSSL headers for the signer's RSA (openssl-sys); Debian development machines have them.
+dpkg -s libssl-dev >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 || apt_install libssl-dev pkg-config
+
 # --- Independent PDF validators for the signing tests: poppler's pdfsig (and qpdf, pdftoppm), zbarimg,
 # pyHanko. Installed only when missing.
 command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 && command -v zbarimg >/dev/null 2>&1 ||

@@ -113,7 +113,7 @@ print(n / (time.time() - t))
             .unwrap_or_else(|| "–".into())
     };
     println!(
-        "| companion (lopdf, RustCrypto cms, ring RSA) | {ours:.0} | {} |",
+        "| companion (lopdf, CMS template, OpenSSL RSA) | {ours:.0} | {} |",
         ratio(ours)
     );
     match pyhanko {

@@ -228,7 +228,10 @@ fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignE
         "Filter" => "Adobe.PPKLite",
         "SubFilter" => "ETSI.CAdES.detached",
         "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|&v| Object::Integer(v)).collect::<Vec<_>>(),
-        "Contents" => Object::String(vec![0u8; CMS_RESERVED], StringFormat::Hexadecimal),
+        // Written as a literal of '0's, which lopdf copies in one write (a hex string costs one
+        // formatted write per byte); `locate` turns its parentheses into angle brackets, which
+        // keeps every offset.
+        "Contents" => Object::String(vec![b'0'; CMS_RESERVED * 2], StringFormat::Literal),
         "M" => Object::string_literal(pdf_date(&info.time)),
         "Name" => Object::string_literal(latin1(&info.name)),
         "Reason" => Object::string_literal(latin1(&info.reason)),
@@ -401,7 +404,7 @@ fn locate(out: &mut [u8]) -> Result<(usize, usize), SignError> {
         .ok_or_else(|| SignError::Write("ByteRange placeholder not found".into()))?;
     // A short prefix to find, then the whole run checked: a naive search for the full 32 KB
     // needle cost more than the signature itself.
-    let mut prefix = b"<".to_vec();
+    let mut prefix = b"(".to_vec();
     prefix.extend_from_slice(&[b'0'; 64]);
     let contents_start = rfind(&out[br_at..], &prefix)
         .map(|i| i + br_at)
@@ -410,12 +413,14 @@ fn locate(out: &mut [u8]) -> Result<(usize, usize), SignError> {
     let run = &out[contents_start + 1..];
     let whole = run.len() > CMS_RESERVED * 2
         && run[..CMS_RESERVED * 2].iter().all(|&b| b == b'0')
-        && run[CMS_RESERVED * 2] == b'>';
+        && run[CMS_RESERVED * 2] == b')';
     if !whole {
         return Err(SignError::Write("Contents placeholder is damaged".into()));
     }
     let needle_len = CMS_RESERVED * 2 + 2;
     let contents_end = contents_start + needle_len;
+    out[contents_start] = b'<';
+    out[contents_end - 1] = b'>';
     let ranges = [
         0,
         contents_start as i64,
@@ -452,12 +457,110 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// The local signer: an RSA key and its certificate chain.
 impl CmsSigner for SigningIdentity {
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
-        let econtent = cms::signed_data::EncapsulatedContentInfo {
-            econtent_type: const_oid::db::rfc5911::ID_DATA,
-            econtent: None,
+        let template = self
+            .cms_template
+            .get_or_init(|| CmsTemplate::build(self).ok());
+        match template {
+            Some(t) => t.sign(self, digest),
+            None => detached_cms(self, digest),
+        }
+    }
+}
+
+/// The detached CMS built field by field (the reference the template is cut from).
+fn detached_cms(identity: &SigningIdentity, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+    let econtent = cms::signed_data::EncapsulatedContentInfo {
+        econtent_type: const_oid::db::rfc5911::ID_DATA,
+        econtent: None,
+    };
+    let content = signed_data(identity, &econtent, Some(digest))?;
+    content.to_der().map_err(|e| SignError::Cms(e.to_string()))
+}
+
+/// A signer's detached CMS with the two parts that change per document located: the
+/// message-digest value and the RSA signature. Everything else (certificates, attributes,
+/// algorithm identifiers) is the same DER every time, so it is encoded once. The signed
+/// attributes' order in their DER SET depends on their OIDs only, and an RSA PKCS#1 v1.5
+/// signature always has the modulus' length, so the positions never move.
+#[derive(Debug, Clone)]
+pub(crate) struct CmsTemplate {
+    der: Vec<u8>,
+    digest_at: usize,
+    /// The signed attributes as they sit in the SignerInfo (`[0] IMPLICIT`).
+    attrs: std::ops::Range<usize>,
+    signature: std::ops::Range<usize>,
+}
+
+/// Finds `needle` in `hay` exactly once.
+fn find_once(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut found = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+impl CmsTemplate {
+    fn build(identity: &SigningIdentity) -> Result<Self, SignError> {
+        let cms_err = |e: &dyn std::fmt::Display| SignError::Cms(e.to_string());
+        let marker = [0xA5u8; 32];
+        let der = detached_cms(identity, &marker)?;
+        let ci = cms::content_info::ContentInfo::from_der(&der).map_err(|e| cms_err(&e))?;
+        let sd: cms::signed_data::SignedData = ci.content.decode_as().map_err(|e| cms_err(&e))?;
+        let si = sd
+            .signer_infos
+            .0
+            .iter()
+            .next()
+            .ok_or_else(|| SignError::Cms("no signer".into()))?;
+        let attrs_der = si
+            .signed_attrs
+            .as_ref()
+            .ok_or_else(|| SignError::Cms("no signed attributes".into()))?
+            .to_der()
+            .map_err(|e| cms_err(&e))?;
+        let missing = || SignError::Cms("template parts not found once".into());
+        let digest_at = find_once(&der, &marker).ok_or_else(missing)?;
+        // The same bytes after the tag: SET (0x31) in the encoding, [0] (0xA0) in the CMS.
+        let attrs_start = find_once(&der, &attrs_der[1..]).ok_or_else(missing)? - 1;
+        if der[attrs_start] != 0xA0 {
+            return Err(missing());
+        }
+        let sig = si.signature.as_bytes();
+        let sig_at = find_once(&der, sig).ok_or_else(missing)?;
+        let template = CmsTemplate {
+            digest_at,
+            attrs: attrs_start..attrs_start + attrs_der.len(),
+            signature: sig_at..sig_at + sig.len(),
+            der,
         };
-        let content = signed_data(self, &econtent, Some(digest))?;
-        content.to_der().map_err(|e| SignError::Cms(e.to_string()))
+        if !(template.attrs.contains(&digest_at) && template.signature.start >= template.attrs.end)
+        {
+            return Err(missing());
+        }
+        Ok(template)
+    }
+
+    fn sign(&self, identity: &SigningIdentity, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        use signature::Signer;
+        let mut der = self.der.clone();
+        der[self.digest_at..self.digest_at + 32].copy_from_slice(digest);
+        // What is signed is the attributes' DER as a SET.
+        let mut attrs = der[self.attrs.clone()].to_vec();
+        attrs[0] = 0x31;
+        let signature = identity
+            .fast()
+            .map_err(SignError::Cms)?
+            .try_sign(&attrs)
+            .map_err(|e| SignError::Cms(e.to_string()))?;
+        let bytes = signature::SignatureEncoding::to_bytes(&signature);
+        if bytes.len() != self.signature.len() {
+            return detached_cms(identity, digest);
+        }
+        der[self.signature.clone()].copy_from_slice(&bytes);
+        Ok(der)
     }
 }
 
@@ -534,4 +637,23 @@ struct EssCertIdV2 {
 #[derive(der::Sequence)]
 struct SigningCertificateV2 {
     certs: Vec<EssCertIdV2>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_gives_the_same_cms_as_building_it_field_by_field() {
+        // RSA PKCS#1 v1.5 is deterministic, so both paths must agree to the byte.
+        let ca = crate::keys::new_ca("Uji CA", 1).expect("ca");
+        let signer = crate::keys::issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        for seed in [0u8, 0xA5, 0xFF, 17] {
+            let digest = [seed; 32];
+            let fast = signer.sign_digest(&digest).expect("template");
+            let reference = detached_cms(&signer, &digest).expect("reference");
+            assert_eq!(fast, reference, "digest {seed:#x}");
+        }
+        assert!(signer.cms_template.get().is_some_and(Option::is_some));
+    }
 }
