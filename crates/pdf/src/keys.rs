@@ -129,6 +129,15 @@ impl SigningIdentity {
         Ok(Self::new(key, certificate, certs))
     }
 
+    /// The signer's certificate and its chain, DER-encoded (for the DSS).
+    pub fn chain_der(&self) -> Result<Vec<Vec<u8>>, KeyError> {
+        use der::Encode;
+        std::iter::once(&self.certificate)
+            .chain(&self.chain)
+            .map(|c| c.to_der().map_err(create))
+            .collect()
+    }
+
     pub fn key_pem(&self) -> Result<String, KeyError> {
         Ok(self
             .key

@@ -178,7 +178,20 @@ pub fn prepare_signature(
     page: u32,
     info: &SignatureInfo,
 ) -> Result<PreparedSignature, SignError> {
-    let mut bytes = prepare(pdf, page, info)?;
+    prepare_signature_with_dss(pdf, page, info, &[])
+}
+
+/// Step one with a Document Security Store (`/DSS /Certs`) in the same revision: the signer's
+/// certificate chain (DER), so a validator years later finds it in the file (LTV). Written
+/// before the signature, it is covered by it and the signature still spans the whole file.
+/// (Revocation data would join it here when the CA publishes any; the local CA does not.)
+pub fn prepare_signature_with_dss(
+    pdf: &[u8],
+    page: u32,
+    info: &SignatureInfo,
+    dss_certs: &[Vec<u8>],
+) -> Result<PreparedSignature, SignError> {
+    let mut bytes = prepare(pdf, page, info, dss_certs)?;
     let (contents_start, contents_end) = locate(&mut bytes)?;
     let digest: [u8; 32] = {
         let mut h = Sha256::new();
@@ -210,7 +223,12 @@ impl PreparedSignature {
 }
 
 /// Appends the signature field and dictionary with placeholders.
-fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignError> {
+fn prepare(
+    pdf: &[u8],
+    page: u32,
+    info: &SignatureInfo,
+    dss_certs: &[Vec<u8>],
+) -> Result<Vec<u8>, SignError> {
     let prev = Document::load_mem(pdf).map_err(read_err)?;
     let page_id = *prev.get_pages().get(&page).ok_or(SignError::NoPage(page))?;
     let root_id = prev
@@ -259,6 +277,16 @@ fn prepare(pdf: &[u8], page: u32, info: &SignatureInfo) -> Result<Vec<u8>, SignE
     let widget_id = inc.new_document.add_object(widget);
     add_to_array(&mut inc, page_id, b"Annots", widget_id)?;
     add_to_acroform(&mut inc, root_id, widget_id)?;
+    if !dss_certs.is_empty() {
+        // Beside any DSS an earlier signer left (its entries stay).
+        let dss_id = catalog_dict(&mut inc, root_id, b"DSS")?;
+        for der in dss_certs {
+            let cert = inc
+                .new_document
+                .add_object(lopdf::Stream::new(dictionary! {}, der.clone()));
+            add_to_array(&mut inc, dss_id, b"Certs", cert)?;
+        }
+    }
 
     let mut out = Vec::with_capacity(pdf.len() + 2 * CMS_RESERVED + 4096);
     inc.save_to(&mut out)
@@ -348,46 +376,44 @@ fn add_to_acroform(
     root_id: ObjectId,
     widget_id: ObjectId,
 ) -> Result<(), SignError> {
-    inc.opt_clone_object_to_new_document(root_id)
-        .map_err(read_err)?;
-    let acroform = inc
-        .new_document
-        .get_dictionary(root_id)
-        .map_err(read_err)?
-        .get(b"AcroForm")
-        .ok()
-        .cloned();
-    let form_id = match acroform {
-        Some(Object::Reference(id)) => {
-            inc.opt_clone_object_to_new_document(id).map_err(read_err)?;
-            id
-        }
-        Some(Object::Dictionary(d)) => {
-            // Move an inline form into its own object so both paths below are one.
-            let id = inc.new_document.add_object(Object::Dictionary(d));
-            inc.new_document
-                .get_dictionary_mut(root_id)
-                .map_err(read_err)?
-                .set("AcroForm", id);
-            id
-        }
-        _ => {
-            let id = inc
-                .new_document
-                .add_object(dictionary! { "Fields" => Vec::<Object>::new() });
-            inc.new_document
-                .get_dictionary_mut(root_id)
-                .map_err(read_err)?
-                .set("AcroForm", id);
-            id
-        }
-    };
+    let form_id = catalog_dict(inc, root_id, b"AcroForm")?;
     add_to_array(inc, form_id, b"Fields", widget_id)?;
     inc.new_document
         .get_dictionary_mut(form_id)
         .map_err(read_err)?
         .set("SigFlags", 3);
     Ok(())
+}
+
+/// The catalog's dictionary under `key` as an object of the new revision (an inline one moved
+/// into its own object, a missing one created empty), ready to change.
+fn catalog_dict(
+    inc: &mut IncrementalDocument,
+    root_id: ObjectId,
+    key: &[u8],
+) -> Result<ObjectId, SignError> {
+    inc.opt_clone_object_to_new_document(root_id)
+        .map_err(read_err)?;
+    let current = inc
+        .new_document
+        .get_dictionary(root_id)
+        .map_err(read_err)?
+        .get(key)
+        .ok()
+        .cloned();
+    let id = match current {
+        Some(Object::Reference(id)) => {
+            inc.opt_clone_object_to_new_document(id).map_err(read_err)?;
+            return Ok(id);
+        }
+        Some(Object::Dictionary(d)) => inc.new_document.add_object(Object::Dictionary(d)),
+        _ => inc.new_document.add_object(dictionary! {}),
+    };
+    inc.new_document
+        .get_dictionary_mut(root_id)
+        .map_err(read_err)?
+        .set(key.to_vec(), id);
+    Ok(id)
 }
 
 /// Finds our placeholders in the last revision, fills in `/ByteRange` and returns the bounds of

@@ -207,7 +207,8 @@ fn decode_qr(pdf: &Path) -> Vec<String> {
         .expect("pdftoppm");
     assert!(status.success(), "pdftoppm failed on {}", pdf.display());
     let out = tool("zbarimg")
-        .args(["--raw", "-q"])
+        // Only QR codes: zbar can take a run of text for a linear barcode.
+        .args(["--raw", "-q", "-Sdisable", "-Sqrcode.enable"])
         .arg(pdf.with_extension("page1.png"))
         .output()
         .expect("zbarimg");
@@ -361,4 +362,58 @@ fn a_visible_signature_box_validates_too() {
     assert!(sigs.len() == 1 && sigs[0].1 && sigs[0].2, "{sigs:?}");
     let (ok, lines) = pyhanko(&path);
     assert!(ok && lines[0].contains(":INTACT:TRUSTED"), "{lines:?}");
+}
+
+#[test]
+fn the_chain_goes_into_the_dss_and_the_signature_still_covers_the_whole_file() {
+    use companion_pdf::sign::{CmsSigner, prepare_signature_with_dss};
+    let s = setup();
+    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let chain = s.signer.chain_der().expect("chain");
+    assert_eq!(chain.len(), 2, "signer and root");
+    let prepared = prepare_signature_with_dss(&letter, 1, &info(), &chain).expect("prepare");
+    let cms = s.signer.sign_digest(&prepared.digest).expect("cms");
+    let signed = prepared.finish(&cms).expect("finish");
+    let path = s.dir.join("signed-with-dss.pdf");
+    std::fs::write(&path, &signed).expect("write");
+
+    let sigs = pdfsig(&path);
+    assert_eq!(sigs.len(), 1, "{sigs:?}");
+    assert!(sigs[0].1 && sigs[0].2, "valid and whole file: {sigs:?}");
+    let (ok, lines) = pyhanko(&path);
+    assert!(ok, "{lines:?}");
+    assert!(
+        lines[0].contains(":INTACT:TRUSTED") && lines[0].contains("UNTOUCHED"),
+        "{lines:?}"
+    );
+
+    // The catalog's DSS holds exactly the chain, byte for byte.
+    let doc = lopdf::Document::load_mem(&signed).expect("load");
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .expect("root");
+    let dss = doc
+        .get_dictionary(root)
+        .and_then(|r| r.get(b"DSS"))
+        .and_then(lopdf::Object::as_reference)
+        .and_then(|id| doc.get_dictionary(id))
+        .expect("DSS");
+    let certs = dss
+        .get(b"Certs")
+        .and_then(lopdf::Object::as_array)
+        .expect("Certs");
+    let stored: Vec<Vec<u8>> = certs
+        .iter()
+        .map(|c| {
+            let id = c.as_reference().expect("ref");
+            doc.get_object(id)
+                .and_then(lopdf::Object::as_stream)
+                .expect("stream")
+                .content
+                .clone()
+        })
+        .collect();
+    assert_eq!(stored, chain);
 }

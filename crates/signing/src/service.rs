@@ -15,7 +15,7 @@ use companion_domain::seal::{SealedFacts, seal_url};
 use companion_domain::workflow::{
     Action, Actor as WorkflowActor, DocState, WorkflowError, transition,
 };
-use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature};
+use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature_with_dss};
 use companion_pdf::stamp::{Placement, stamp_qr};
 use ed25519_dalek::SigningKey;
 
@@ -512,8 +512,12 @@ impl SigningService {
                     visible,
                 };
                 let identity = identity.clone();
+                let chain = identity
+                    .chain_der()
+                    .map_err(|e| SigningError::Sign(e.to_string()))?;
                 let (prepared, cms) = tokio::task::spawn_blocking(move || {
-                    let prepared = prepare_signature(&bytes, 1, &info)?;
+                    // The chain goes into the file's DSS (LTV), covered by the signature.
+                    let prepared = prepare_signature_with_dss(&bytes, 1, &info, &chain)?;
                     let cms = identity.sign_digest(&prepared.digest)?;
                     Ok::<_, companion_pdf::sign::SignError>((prepared, cms))
                 })
