@@ -81,12 +81,22 @@ impl SigningService {
         passphrase: Option<Passphrase>,
     ) -> Result<(SigningBatch, JoinHandle<BatchErrors>), SigningError> {
         self.check_ready(who, passphrase.as_ref()).await?;
+        // Only cases that exist and are ready to sign; the rest are left out.
+        let mut ready = Vec::with_capacity(case_ids.len());
+        for id in case_ids {
+            if let Some(case) = self.db().get_signing_case(*id).await?
+                && DocState::parse(&case.state) == Some(DocState::Stamped)
+                && !ready.contains(id)
+            {
+                ready.push(*id);
+            }
+        }
         let batch = self
             .db()
             .create_signing_batch(
                 who.actor.user_id,
                 &who.actor.name,
-                case_ids,
+                &ready,
                 lease_until(self.timings.lease),
             )
             .await?

@@ -5,6 +5,9 @@
 //! an `imageBase64` even for invisible signatures; a 500 whose body still carries the file).
 //! Signatures are real PAdES from the simulator's own CA, timestamped by its own TSA.
 
+// The helpers return the HTTP answer itself as their error; a test double, not a hot path.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
