@@ -6,10 +6,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use companion_db::testing::{TestDb, execute_raw};
-use companion_documents::{Actor, Documents, DocumentsConfig, ImportSource};
+use companion_db::testing::TestDb;
+use companion_documents::{Actor, Documents, DocumentsConfig};
 use companion_domain::Role;
-use companion_domain::documents::DocumentKind;
 use companion_signing::{Participant, SigningConfig, SigningService};
 use companion_simulators::{BsreSim, BsreSimConfig, BsreSimUser};
 use serde_json::{Value, json};
@@ -93,34 +92,16 @@ async fn ready_documents(t: &TestDb, objects: &std::path::Path, keys: &std::path
     };
     let (staff, official) = (who(Role::Staff, "petugas"), who(Role::Official, "pejabat"));
     for i in 0..n {
-        let id = format!("09{i:012}");
-        execute_raw(
-            &t.db,
-            &format!(
-                "INSERT INTO permits (pendaftaran_id, status, applicant_name, permit_type_name, permit_number, \
-                 issue_date, expiry_date, first_seen_at, updated_at) VALUES ('{id}', 'issued', 'Pemohon {i}', \
-                 'Izin Usaha', '503/{i:04}/DPMPTSP/2026', '2026-01-05', '2031-01-05', '2026-01-05T00:00:00Z', '2026-01-05T00:00:00Z')"
-            ),
+        companion_signing::testing::ready_to_sign(
+            &service,
+            &docs,
+            &staff,
+            &official,
+            &format!("09{i:012}"),
+            &format!("503/{i:04}/DPMPTSP/2026"),
         )
         .await
-        .expect("permit");
-        let mut letter = companion_pdf::letter::PermitLetter::example();
-        letter.registration_id = id.clone();
-        letter.permit_number = format!("503/{i:04}/DPMPTSP/2026");
-        let original = docs
-            .import(
-                &id,
-                companion_pdf::letter::render(&letter, 0).into(),
-                Some("surat.pdf"),
-                DocumentKind::Original,
-                ImportSource::Upload,
-                &staff.actor,
-            )
-            .await
-            .expect("import")
-            .document;
-        let case = service.submit(original.id, &staff).await.expect("submit");
-        service.approve(case.id, &official).await.expect("approve");
+        .expect("ready to sign");
     }
 }
 

@@ -101,13 +101,13 @@ impl SigningService {
             )
             .await?
             .ok_or(SigningError::NothingToSign)?;
-        self.db()
-            .append_audit(&who.actor.record(
-                "signing.batch_start",
-                Some(("signing_batch", batch.id.to_string())),
-                serde_json::json!({"batch_id": batch.id, "documents": batch.total}),
-            ))
-            .await?;
+        self.audit_batch(
+            &who.actor,
+            "signing.batch_start",
+            batch.id,
+            serde_json::json!({"documents": batch.total}),
+        )
+        .await?;
         let handle = self.spawn_worker(batch.id, who.clone(), passphrase);
         Ok((batch, handle))
     }
@@ -148,13 +148,13 @@ impl SigningService {
         {
             return Err(SigningError::Conflict);
         }
-        self.db()
-            .append_audit(&who.actor.record(
-                "signing.batch_resume",
-                Some(("signing_batch", batch_id.to_string())),
-                serde_json::json!({"batch_id": batch_id}),
-            ))
-            .await?;
+        self.audit_batch(
+            &who.actor,
+            "signing.batch_resume",
+            batch_id,
+            serde_json::json!({}),
+        )
+        .await?;
         let handle = self.spawn_worker(batch_id, who.clone(), passphrase);
         Ok((self.batch(batch_id).await?, handle))
     }
@@ -189,13 +189,13 @@ impl SigningService {
                     .await?;
             }
         }
-        self.db()
-            .append_audit(&who.actor.record(
-                "signing.batch_cancel",
-                Some(("signing_batch", batch_id.to_string())),
-                serde_json::json!({"batch_id": batch_id}),
-            ))
-            .await?;
+        self.audit_batch(
+            &who.actor,
+            "signing.batch_cancel",
+            batch_id,
+            serde_json::json!({}),
+        )
+        .await?;
         self.batch(batch_id).await
     }
 
@@ -244,6 +244,25 @@ impl SigningService {
             .get_batch_item(item_id)
             .await?
             .ok_or(SigningError::NotFound)
+    }
+
+    /// An audit entry about a job (`details` gains the job's id).
+    async fn audit_batch(
+        &self,
+        actor: &Actor,
+        action: &str,
+        batch_id: i64,
+        mut details: serde_json::Value,
+    ) -> Result<(), SigningError> {
+        details["batch_id"] = batch_id.into();
+        self.db()
+            .append_audit(&actor.record(
+                action,
+                Some(("signing_batch", batch_id.to_string())),
+                details,
+            ))
+            .await?;
+        Ok(())
     }
 
     pub async fn batch(&self, batch_id: i64) -> Result<SigningBatch, SigningError> {
@@ -403,13 +422,13 @@ impl SigningService {
                 .move_signing_batch(*batch_id, "running", "paused", Some(INTERRUPTED_NOTE), None)
                 .await?
             {
-                self.db()
-                    .append_audit(&Actor::system("signing").record(
-                        "signing.batch_interrupted",
-                        Some(("signing_batch", batch_id.to_string())),
-                        serde_json::json!({"batch_id": batch_id}),
-                    ))
-                    .await?;
+                self.audit_batch(
+                    &Actor::system("signing"),
+                    "signing.batch_interrupted",
+                    *batch_id,
+                    serde_json::json!({}),
+                )
+                .await?;
                 tracing::warn!(
                     batch = batch_id,
                     "a signing job lost its worker; paused until its official resumes it"

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use companion_db::testing::{TestDb, execute_raw};
+use companion_db::testing::TestDb;
 use companion_documents::{Actor, Documents, DocumentsConfig, ImportSource};
 use companion_domain::Role;
 use companion_domain::documents::DocumentKind;
@@ -94,45 +94,18 @@ impl Fixture {
     async fn stamped_cases(&self, n: usize) -> Vec<i64> {
         let mut ids = Vec::new();
         for i in 0..n {
-            let id = format!("07{i:012}");
-            execute_raw(
-                &self.t.db,
-                &format!(
-                    "INSERT INTO permits (pendaftaran_id, status, applicant_name, permit_type_name, permit_number, \
-                     issue_date, expiry_date, first_seen_at, updated_at) VALUES ('{id}', 'issued', 'Pemohon {i}', \
-                     'Izin Usaha', '503/{i:04}/DPMPTSP/2026', '2026-01-05', '2031-01-05', '2026-01-05T00:00:00Z', '2026-01-05T00:00:00Z')"
-                ),
+            let case = companion_signing::testing::ready_to_sign(
+                &self.service,
+                &self.docs,
+                &self.staff,
+                &self.official,
+                &format!("07{i:012}"),
+                &format!("503/{i:04}/DPMPTSP/2026"),
             )
             .await
-            .expect("permit");
-            let mut letter = companion_pdf::letter::PermitLetter::example();
-            letter.registration_id = id.clone();
-            letter.permit_number = format!("503/{i:04}/DPMPTSP/2026");
-            let original = self
-                .docs
-                .import(
-                    &id,
-                    companion_pdf::letter::render(&letter, 0).into(),
-                    Some("surat.pdf"),
-                    DocumentKind::Original,
-                    ImportSource::Upload,
-                    &self.staff.actor,
-                )
-                .await
-                .expect("import")
-                .document;
-            let case = self
-                .service
-                .submit(original.id, &self.staff)
-                .await
-                .expect("submit");
-            let stamped = self
-                .service
-                .approve(case.id, &self.official)
-                .await
-                .expect("approve");
-            assert_eq!(stamped.state, "stamped");
-            ids.push(stamped.id);
+            .expect("ready to sign");
+            assert_eq!(case.state, "stamped");
+            ids.push(case.id);
         }
         ids
     }

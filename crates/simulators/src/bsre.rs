@@ -245,6 +245,17 @@ fn number(v: Option<String>) -> Option<f32> {
     v.and_then(|s| s.trim().parse::<f32>().ok())
 }
 
+/// The box of a visible signature from x, y, width and height (all required).
+fn visible_box(fields: [Option<String>; 4]) -> Result<VisibleSignature, Response> {
+    let [Some(x), Some(y), Some(w), Some(h)] = fields.map(number) else {
+        return Err(business(2000, "Koordinat tanda tangan visible wajib diisi"));
+    };
+    Ok(VisibleSignature {
+        rect: [x, y, x + w, y + h],
+        role: "Ditandatangani secara elektronik".into(),
+    })
+}
+
 /// `POST /api/sign/pdf` (v1, multipart).
 async fn sign_v1(State(state): State<Shared>, headers: HeaderMap, mut form: Multipart) -> Response {
     if !state.authorised(&headers) {
@@ -278,18 +289,10 @@ async fn sign_v1(State(state): State<Shared>, headers: HeaderMap, mut form: Mult
     };
     let visible = match get("tampilan").as_deref().map(str::to_ascii_lowercase) {
         Some(t) if t == "visible" => {
-            let (Some(x), Some(y), Some(w), Some(h)) = (
-                number(get("xAxis")),
-                number(get("yAxis")),
-                number(get("width")),
-                number(get("height")),
-            ) else {
-                return business(2000, "Koordinat tanda tangan visible wajib diisi");
-            };
-            Some(VisibleSignature {
-                rect: [x, y, x + w, y + h],
-                role: "Ditandatangani secara elektronik".into(),
-            })
+            match visible_box([get("xAxis"), get("yAxis"), get("width"), get("height")]) {
+                Ok(v) => Some(v),
+                Err(r) => return r,
+            }
         }
         Some(t) if t == "invisible" => None,
         _ => return business(2000, "Parameter tampilan tidak valid"),
@@ -400,18 +403,12 @@ async fn sign_v2(
         };
         let visible = match field_str(prop, "tampilan").as_deref() {
             Some("VISIBLE") => {
-                let (Some(x), Some(y), Some(w), Some(h)) = (
-                    number(field_str(prop, "originX")),
-                    number(field_str(prop, "originY")),
-                    number(field_str(prop, "width")),
-                    number(field_str(prop, "height")),
-                ) else {
-                    return business(2000, "Koordinat tanda tangan visible wajib diisi");
-                };
-                Some(VisibleSignature {
-                    rect: [x, y, x + w, y + h],
-                    role: "Ditandatangani secara elektronik".into(),
-                })
+                match visible_box(
+                    ["originX", "originY", "width", "height"].map(|k| field_str(prop, k)),
+                ) {
+                    Ok(v) => Some(v),
+                    Err(r) => return r,
+                }
             }
             Some("INVISIBLE") => None,
             _ => return business(2000, "tampilan harus VISIBLE atau INVISIBLE"),
