@@ -176,3 +176,51 @@ async fn admin_manages_accounts_and_users_manage_tokens(backend: &str) {
     assert!(audit.body.contains("Rantai hash RUSAK") && audit.body.contains("#1"));
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_an_officials_nik_for_bsre() {
+    let h = harness("sqlite").await;
+    let (sid, csrf) = session_for(&h.t.db, &h.users[&Role::Admin]).await;
+    let official = h.users[&Role::Official].clone();
+    let post = |form: String| {
+        let router = h.router.clone();
+        let sid = sid.clone();
+        let path = format!("/pengguna/{}", official.id);
+        async move {
+            Call::new("POST", &path)
+                .cookie(format!("sc_session={sid}"))
+                .form(form)
+                .send(&router)
+                .await
+        }
+    };
+    // Not 16 digits: refused with a message, nothing stored.
+    let r = post(format!("csrf={csrf}&nik=12345")).await;
+    assert!(
+        notice(r.location()).contains("16 angka"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(h.t.db.user_nik(official.id).await.expect("db"), None);
+    let r = post(format!("csrf={csrf}&nik=1207010101800001")).await;
+    assert!(
+        notice(r.location()).contains("diperbarui"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(
+        h.t.db.user_nik(official.id).await.expect("db").as_deref(),
+        Some("1207010101800001")
+    );
+    // The page shows only the last digits.
+    let page = Call::new("GET", "/pengguna")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert!(page.body.contains("placeholder=\"…0001\""), "{}", page.body);
+    assert!(!page.body.contains("1207010101800001"));
+    // An empty value clears it.
+    post(format!("csrf={csrf}&nik=")).await;
+    assert_eq!(h.t.db.user_nik(official.id).await.expect("db"), None);
+    h.t.cleanup().await.expect("cleanup");
+}

@@ -41,6 +41,9 @@ pub struct UserChange {
     pub display_name: Option<String>,
     pub role: Option<Role>,
     pub disabled: Option<bool>,
+    /// An official's 16-digit NIK for BSrE signing; an empty string clears it.
+    #[schema(max_length = 16)]
+    pub nik: Option<String>,
 }
 
 pub async fn do_create_user(
@@ -121,6 +124,17 @@ pub async fn do_update_user(
     {
         state.db.set_display_name(id, &name).await?;
         changed.insert("display_name".into(), serde_json::json!(name));
+    }
+    if let Some(nik) = change.nik.map(|n| n.trim().to_string()) {
+        if !nik.is_empty() && (nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(ApiError::bad_request("NIK terdiri dari 16 angka."));
+        }
+        state
+            .db
+            .set_user_nik(&user.username, Some(nik.as_str()).filter(|n| !n.is_empty()))
+            .await?;
+        // Whether it is set, not the number itself (personal data).
+        changed.insert("nik_set".into(), serde_json::json!(!nik.is_empty()));
     }
     if !changed.is_empty() {
         state

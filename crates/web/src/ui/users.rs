@@ -23,6 +23,12 @@ fn back(msg: &str) -> axum::response::Response {
 
 pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
     let users = state.db.list_users().await?;
+    let mut niks = std::collections::HashMap::new();
+    for u in users.iter().filter(|u| u.role == Role::Official) {
+        if let Some(nik) = state.db.user_nik(u.id).await? {
+            niks.insert(u.id, nik);
+        }
+    }
     let content = html! {
         h1 { "Pengguna" }
         (notice(n.pesan.as_deref()))
@@ -38,7 +44,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
             }
         }
         div.table-wrap { table.users {
-            thead { tr { th { "Nama pengguna" } th { "Nama" } th { "Peran" } th { "Status" } th {} } }
+            thead { tr { th { "Nama pengguna" } th { "Nama" } th { "Peran" } th { "NIK (BSrE)" } th { "Status" } th {} } }
             tbody { @for u in &users {
                 tr {
                     td { (u.username) } td { (u.display_name) }
@@ -48,6 +54,17 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                             select name="role" aria-label="Peran" { @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.label()) } } }
                             button.link type="submit" { "Ubah" }
                         }
+                    }
+                    td {
+                        @if u.role == Role::Official {
+                            form.inline method="post" action={ "/pengguna/" (u.id) } {
+                                input type="hidden" name="csrf" value=(me.csrf());
+                                // Only the last digits are shown: a NIK is personal data.
+                                input name="nik" inputmode="numeric" pattern="[0-9]{16}" maxlength="16" aria-label="NIK"
+                                    placeholder=(niks.get(&u.id).map(|n: &String| format!("…{}", n.chars().skip(n.chars().count().saturating_sub(4)).collect::<String>())).unwrap_or_else(|| "belum diisi".into()));
+                                button.link type="submit" { "Simpan" }
+                            }
+                        } @else { "—" }
                     }
                     td { @if u.disabled { "Nonaktif" } @else { "Aktif" } }
                     td {
@@ -107,6 +124,7 @@ pub struct UpdateForm {
     pub role: Option<String>,
     pub disabled: Option<String>,
     pub display_name: Option<String>,
+    pub nik: Option<String>,
 }
 
 pub async fn update(
@@ -130,6 +148,7 @@ pub async fn update(
         display_name: f.display_name,
         role,
         disabled: f.disabled.as_deref().map(|d| d == "true"),
+        nik: f.nik,
     };
     let result = do_update_user(&state, &me, &addr, id, change).await;
     super::notice_or_error(
