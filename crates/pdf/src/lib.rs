@@ -7,6 +7,7 @@ pub mod letter;
 pub mod sign;
 pub mod stamp;
 pub mod timestamp;
+pub mod validate;
 
 use lopdf::{Document, Object};
 
