@@ -325,10 +325,10 @@ fn signer_certificate<'a>(si: &SignerInfo, certs: &'a [Certificate]) -> Option<&
     }
 }
 
-fn attribute<'a>(
-    attrs: Option<&'a x509_cert::attr::Attributes>,
+fn attribute(
+    attrs: Option<&x509_cert::attr::Attributes>,
     oid: ObjectIdentifier,
-) -> Option<&'a der::Any> {
+) -> Option<&der::Any> {
     attrs?.iter().find(|a| a.oid == oid)?.values.iter().next()
 }
 
