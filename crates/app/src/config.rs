@@ -95,6 +95,9 @@ pub struct Settings {
     pub signing_lease_seconds: u64,
     /// A document signing longer than this raises the alarm.
     pub signing_stall_seconds: u64,
+    /// A PEM bundle of extra trust anchors for verification (e.g. BSrE's root); the local CA in
+    /// `KEYS_DIR` and `KEYS_DIR/trusted/*.pem` are trusted as well.
+    pub trust_anchors: String,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -142,6 +145,7 @@ pub const KEYS: &[&str] = &[
     "bsre_timeout_seconds",
     "signing_lease_seconds",
     "signing_stall_seconds",
+    "trust_anchors",
 ];
 
 impl Default for Settings {
@@ -190,6 +194,7 @@ impl Default for Settings {
             bsre_timeout_seconds: 90,
             signing_lease_seconds: 30,
             signing_stall_seconds: 180,
+            trust_anchors: String::new(),
         }
     }
 }

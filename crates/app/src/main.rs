@@ -9,6 +9,7 @@ mod server;
 mod simulate;
 mod sync_cmd;
 mod telemetry;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,12 +90,6 @@ impl From<companion_db::DbError> for CliError {
     }
 }
 
-fn not_yet(what: &str, issue: &str) -> Result<(), CliError> {
-    Err(CliError::User(format!(
-        "`{what}` is not yet available: it arrives with the {issue} capability"
-    )))
-}
-
 async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
@@ -121,7 +116,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let _guard = telemetry::init(&settings);
             simulate::run(args).await
         }
-        Command::Verify { .. } => not_yet("verify", "signing and verification"),
+        Command::Verify { file, json, qr } => verify_cmd::run(&settings, file, json, qr),
         Command::Documents(args) => {
             let _guard = telemetry::init(&settings);
             let db = server::open_database(&settings).await?;

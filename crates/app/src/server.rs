@@ -395,6 +395,15 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         settings.bsre_username = bsre.config().username.clone();
         settings.bsre_password = bsre.config().password.clone();
     }
+    // The simulators make new roots on every start: trust each, so `verify` and the portal
+    // accept the demo's signatures and timestamps (earlier runs' roots stay trusted too).
+    let keys = std::path::Path::new(&settings.keys_dir);
+    trust_demo_root(keys, "tsa-simulator", tsa.root_pem())?;
+    trust_demo_root(
+        keys,
+        "bsre-simulator",
+        &bsre.root_pem().map_err(CliError::Internal)?,
+    )?;
     let running = start(settings).await?;
     let settings = running.settings.clone();
     let logins = demo_logins(&running.db, &settings.data_dir).await?;
@@ -479,6 +488,16 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     drop(tsa);
     drop(bsre);
     result
+}
+
+/// Writes a simulator's root into `KEYS_DIR/trusted/<name>-<hash>.pem`.
+fn trust_demo_root(keys: &std::path::Path, name: &str, pem: &str) -> Result<(), CliError> {
+    use sha2::Digest;
+    let dir = keys.join("trusted");
+    let hash = hex::encode(&sha2::Sha256::digest(pem.as_bytes())[..6]);
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(dir.join(format!("{name}-{hash}.pem")), pem))
+        .map_err(|e| CliError::User(format!("cannot write into {}: {e}", dir.display())))
 }
 
 /// The demo official's NIK at the BSrE simulator.

@@ -230,9 +230,11 @@ fn user_errors_exit_1_with_a_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
-    let out = companion(&["verify", "x.pdf"], &[]).output().unwrap();
+    let out = companion(&["verify", "/nonexistent/x.pdf"], &[])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not yet available"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let out = companion(&["serve", "--config", "/nonexistent/companion.toml"], &[])
         .output()
         .unwrap();

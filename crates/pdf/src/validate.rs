@@ -402,34 +402,38 @@ fn chain_to_anchor(
                 current.tbs_certificate.subject
             ));
         }
+        let Ok(tbs) = current.tbs_certificate.to_der() else {
+            return Check::failed("Sertifikat rusak.");
+        };
+        // Several certificates may carry the issuer's name; the issuer is the one whose key
+        // verifies this certificate. A name without such a key is an unknown issuer, not proof
+        // of forgery (ETSI: no chain found, indeterminate).
+        let mut unsupported = false;
         let issuer = anchors.iter().chain(pool).find(|c| {
-            c.tbs_certificate.subject == current.tbs_certificate.issuer && *c != &current
+            if c.tbs_certificate.subject != current.tbs_certificate.issuer || *c == &current {
+                return false;
+            }
+            match current
+                .signature
+                .as_bytes()
+                .and_then(|sig| rsa_verify(c, &current.signature_algorithm.oid, &tbs, sig))
+            {
+                Some(ok) => ok,
+                None => {
+                    unsupported = true;
+                    false
+                }
+            }
         });
         let Some(issuer) = issuer else {
+            if unsupported {
+                return Check::indeterminate("Algoritme sertifikat tidak didukung.");
+            }
             return Check::indeterminate(format!(
                 "Penerbit sertifikat tidak dikenal ({}): keasliannya tidak dapat dipastikan.",
                 current.tbs_certificate.issuer
             ));
         };
-        let Ok(tbs) = current.tbs_certificate.to_der() else {
-            return Check::failed("Sertifikat rusak.");
-        };
-        match current
-            .signature
-            .as_bytes()
-            .and_then(|sig| rsa_verify(issuer, &current.signature_algorithm.oid, &tbs, sig))
-        {
-            Some(true) => {}
-            Some(false) => {
-                return Check::failed(format!(
-                    "Sertifikat {} tidak ditandatangani oleh penerbitnya.",
-                    current.tbs_certificate.subject
-                ));
-            }
-            None => {
-                return Check::indeterminate("Algoritme sertifikat tidak didukung.");
-            }
-        }
         current = issuer.clone();
     }
     Check::indeterminate("Rantai sertifikat terlalu panjang.")

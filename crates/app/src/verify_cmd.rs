@@ -1,0 +1,197 @@
+//! `verify FILE.pdf [--json]`: a signed PDF validated offline against the configured trust
+//! anchors; `verify --qr PAYLOAD`: the QR's seal checked with the office's public seal key.
+//! Exit 0 when authentic (ASLI, or a valid seal), 1 otherwise, with the reason.
+
+use std::path::{Path, PathBuf};
+
+use companion_pdf::validate::{Check, Outcome, Report, validate};
+use x509_cert::Certificate;
+
+use crate::CliError;
+use crate::config::Settings;
+
+/// The trust anchors: the local CA (`KEYS_DIR/ca.pem`), every PEM in `KEYS_DIR/trusted/` (the
+/// demo puts its simulators' roots there) and the bundle at `TRUST_ANCHORS` (e.g. BSrE's root).
+pub fn trust_anchors(settings: &Settings) -> Result<Vec<Certificate>, CliError> {
+    let keys = Path::new(&settings.keys_dir);
+    let mut files: Vec<PathBuf> = vec![keys.join("ca.pem")];
+    if let Ok(entries) = std::fs::read_dir(keys.join("trusted")) {
+        let mut more: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    let configured = settings.trust_anchors.trim();
+    if !configured.is_empty() {
+        if !Path::new(configured).exists() {
+            return Err(CliError::User(format!(
+                "TRUST_ANCHORS names {configured}, which does not exist"
+            )));
+        }
+        files.push(PathBuf::from(configured));
+    }
+    let mut anchors = Vec::new();
+    for file in files.iter().filter(|f| f.exists()) {
+        let pem = std::fs::read(file)
+            .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
+        let certs = Certificate::load_pem_chain(&pem).map_err(|e| {
+            CliError::User(format!("{} holds no PEM certificates: {e}", file.display()))
+        })?;
+        anchors.extend(certs);
+    }
+    Ok(anchors)
+}
+
+/// ASLI / TIDAK ASLI / TIDAK DAPAT DIPASTIKAN.
+pub fn verdict_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "ASLI",
+        Outcome::Failed => "TIDAK ASLI",
+        Outcome::Indeterminate => "TIDAK DAPAT DIPASTIKAN",
+    }
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Indeterminate => "indeterminate",
+    }
+}
+
+fn check_json(c: &Check) -> serde_json::Value {
+    serde_json::json!({"outcome": outcome_name(c.outcome), "detail": c.detail})
+}
+
+pub fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "outcome": outcome_name(r.outcome),
+        "verdict": verdict_word(r.outcome),
+        "reason": r.reason,
+        "sha256": r.sha256,
+        "signatures": r.signatures.iter().map(|s| serde_json::json!({
+            "signer": s.signer,
+            "signer_name": s.signer_common_name,
+            "issuer": s.issuer,
+            "certificate_valid_from": s.certificate_valid_from,
+            "certificate_valid_to": s.certificate_valid_to,
+            "claimed_time": s.claimed_time,
+            "timestamp_time": s.timestamp_time,
+            "checks": {
+                "integrity": check_json(&s.integrity),
+                "coverage": check_json(&s.coverage),
+                "chain": check_json(&s.chain),
+                "timestamp": check_json(&s.timestamp),
+                "revocation": check_json(&s.revocation),
+            },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn mark(c: &Check) -> &'static str {
+    match c.outcome {
+        Outcome::Passed => "[ok]   ",
+        Outcome::Failed => "[GAGAL]",
+        Outcome::Indeterminate => "[?]    ",
+    }
+}
+
+pub fn run(
+    settings: &Settings,
+    file: Option<PathBuf>,
+    json: bool,
+    qr: Option<String>,
+) -> Result<(), CliError> {
+    if let Some(payload) = qr {
+        return verify_qr(settings, &payload, json);
+    }
+    let Some(file) = file else {
+        return Err(CliError::User(
+            "give a PDF to verify, or --qr '<the QR's text>'".into(),
+        ));
+    };
+    let bytes = std::fs::read(&file)
+        .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
+    let anchors = trust_anchors(settings)?;
+    let report = validate(&bytes, &anchors, chrono::Utc::now());
+    if json {
+        println!("{}", report_json(&report));
+    } else {
+        println!("{}: {}", verdict_word(report.outcome), report.reason);
+        println!("SHA-256 {}", report.sha256);
+        for (i, s) in report.signatures.iter().enumerate() {
+            println!(
+                "Tanda tangan {}: {}",
+                i + 1,
+                s.signer.as_deref().unwrap_or("(tanpa sertifikat)")
+            );
+            for (label, c) in [
+                ("keutuhan", &s.integrity),
+                ("cakupan", &s.coverage),
+                ("rantai sertifikat", &s.chain),
+                ("cap waktu", &s.timestamp),
+                ("pencabutan", &s.revocation),
+            ] {
+                println!("  {} {label}: {}", mark(c), c.detail);
+            }
+        }
+    }
+    match report.outcome {
+        Outcome::Passed => Ok(()),
+        other => Err(CliError::User(format!(
+            "the document is not authentic ({})",
+            verdict_word(other)
+        ))),
+    }
+}
+
+fn verify_qr(settings: &Settings, payload: &str, json: bool) -> Result<(), CliError> {
+    let path = Path::new(&settings.keys_dir).join("seal.pub");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::User(format!(
+            "the office's public seal key {} cannot be read: {e}",
+            path.display()
+        ))
+    })?;
+    let key = companion_domain::seal::seal_public_from_hex(&text)
+        .ok_or_else(|| CliError::User(format!("{} is not a seal public key", path.display())))?;
+    match companion_domain::seal::verify_seal(&key, payload.trim()) {
+        Ok((verification_id, facts)) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": true, "verification_id": verification_id, "facts": {
+                        "permit_number": facts.permit_number, "holder": facts.holder,
+                        "permit_type": facts.permit_type, "issue_date": facts.issue_date,
+                        "expiry_date": facts.expiry_date,
+                    }})
+                );
+            } else {
+                println!(
+                    "SEGEL SAH: diterbitkan oleh kantor ini (ID verifikasi {verification_id})."
+                );
+                println!("  Nomor izin:   {}", facts.permit_number);
+                println!("  Pemegang:     {}", facts.holder);
+                println!("  Jenis izin:   {}", facts.permit_type);
+                println!("  Terbit:       {}", facts.issue_date);
+                println!("  Berlaku s.d.: {}", facts.expiry_date);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "reason": format!("{e:?}")})
+                );
+            } else {
+                println!(
+                    "SEGEL TIDAK SAH: isi kode QR ini tidak diterbitkan oleh kantor ini atau telah diubah."
+                );
+            }
+            Err(CliError::User("the seal is not valid".into()))
+        }
+    }
+}
