@@ -98,6 +98,8 @@ pub struct Settings {
     /// A PEM bundle of extra trust anchors for verification (e.g. BSrE's root); the local CA in
     /// `KEYS_DIR` and `KEYS_DIR/trusted/*.pem` are trusted as well.
     pub trust_anchors: String,
+    /// Days the verification log keeps a client's address (then cleared).
+    pub verification_ip_retention_days: i64,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -146,6 +148,7 @@ pub const KEYS: &[&str] = &[
     "signing_lease_seconds",
     "signing_stall_seconds",
     "trust_anchors",
+    "verification_ip_retention_days",
 ];
 
 impl Default for Settings {
@@ -195,6 +198,7 @@ impl Default for Settings {
             signing_lease_seconds: 30,
             signing_stall_seconds: 180,
             trust_anchors: String::new(),
+            verification_ip_retention_days: 30,
         }
     }
 }

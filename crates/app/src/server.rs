@@ -40,9 +40,16 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
 }
 
 /// Deletes expired sessions hourly (they are refused anyway; this keeps the table small).
-fn sweep_sessions(db: Database, mut shutdown: watch::Receiver<bool>) {
+fn sweep_sessions(db: Database, retention_days: i64, mut shutdown: watch::Receiver<bool>) {
     tokio::spawn(async move {
         loop {
+            // Privacy: the verification log keeps client addresses only so long.
+            let before = chrono::Utc::now() - chrono::Duration::days(retention_days);
+            match db.forget_verification_addresses(before).await {
+                Ok(n) if n > 0 => tracing::info!(entries = n, "old verification addresses cleared"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not clear old verification addresses"),
+            }
             match db.delete_expired_sessions().await {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
                 Ok(_) => {}
@@ -256,7 +263,11 @@ impl Running {
             rx,
         } = self;
         let jobs = scheduler.spawn_all(rx.clone());
-        sweep_sessions(db.clone(), rx.clone());
+        sweep_sessions(
+            db.clone(),
+            settings.verification_ip_retention_days.max(0),
+            rx.clone(),
+        );
         if let Some(signing) = &signing {
             watch_signing_jobs(signing.clone(), rx.clone());
         }
@@ -269,6 +280,8 @@ impl Running {
         state.jobs = Some(Arc::new(scheduler));
         state.documents = Some(documents);
         state.signing = signing;
+        // The portal validates uploaded PDFs against the same anchors as `verify`.
+        state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
         let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut shutdown = rx;
         let result = axum::serve(listener, app)

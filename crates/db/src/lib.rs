@@ -24,6 +24,7 @@ pub mod signing_batches;
 pub mod sync_runs;
 pub mod testing;
 pub mod types;
+pub mod verifications;
 
 pub use accounts::{ApiToken, NewSession, SessionInfo, User};
 pub use audit::AuditQuery;
@@ -37,6 +38,7 @@ pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts}
 pub use signing::{CaseChanges, SigningCase};
 pub use signing_batches::{BatchItem, SigningBatch};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
+pub use verifications::{NewVerification, VerificationEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -35,7 +35,7 @@ pub struct SigningCase {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
+pub(crate) const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
      state, verification_id, submitted_by, submitted_at, decided_by, decided_at, reason, signer_name, \
      signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at";
 

@@ -279,9 +279,10 @@ pub async fn authorize(mut req: Request, next: Next) -> Response {
     }
     // CSRF: a state-changing request riding on the session cookie must carry the session's
     // token (form field `csrf` or header `X-CSRF-Token`); an anonymous form (the login) must
-    // echo its double-submit cookie. Bearer-token calls carry no ambient credential.
-    if is_unsafe(req.method()) {
-        let login_form = spec.path == LOGIN_PATH;
+    // echo its double-submit cookie. Bearer-token calls carry no ambient credential. Other
+    // public forms (the verification portal's upload) act on no account, so they are exempt.
+    let login_form = spec.path == LOGIN_PATH;
+    if is_unsafe(req.method()) && (spec.access != crate::routes::Access::Public || login_form) {
         let expected = match principal.as_ref().map(|p| &p.via) {
             Some(AuthVia::Session { csrf, .. }) if !login_form => Some(csrf.clone()),
             Some(AuthVia::Token { .. }) => None,

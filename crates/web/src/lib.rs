@@ -13,6 +13,7 @@ mod errors;
 pub mod files;
 mod health;
 mod http_metrics;
+pub mod portal;
 pub mod routes;
 mod static_files;
 pub mod ui;
@@ -114,6 +115,11 @@ pub struct AppState {
     pub type_names_cache: Arc<TtlCache<Vec<String>>>,
     /// The audit chain's last check (it reads every entry), reused for [`FIGURES_TTL`].
     pub audit_chain_cache: Arc<TtlCache<Result<u64, companion_domain::audit::ChainBreak>>>,
+    /// The roots the portal trusts when it validates a PDF (the local CA, BSrE's root, …).
+    pub trust_anchors: Arc<Vec<x509_cert::Certificate>>,
+    /// Each signed document's validation, by document id: a stored file never changes.
+    pub portal_reports:
+        Arc<std::sync::Mutex<std::collections::HashMap<i64, Arc<companion_pdf::validate::Report>>>>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -169,6 +175,8 @@ impl AppState {
             dashboard_cache: Arc::default(),
             type_names_cache: Arc::default(),
             audit_chain_cache: Arc::default(),
+            trust_anchors: Arc::default(),
+            portal_reports: Arc::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use axum::middleware::from_fn;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use companion_domain::Permission;
 
-use crate::{AppState, Shared, api, auth, health, static_files, ui};
+use crate::{AppState, Shared, api, auth, health, portal, static_files, ui};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +223,16 @@ fn build() -> Routes {
         "/unduh/{token}",
         Public,
         get(ui::documents::applicant_download),
+    )
+    // The public verification portal.
+    .add("GET", "/v/{id}", Public, get(portal::qr_page))
+    .add("GET", "/v/{id}/unduh", Public, get(portal::download))
+    .add("GET", "/periksa", Public, get(portal::check_page))
+    .add(
+        "POST",
+        "/periksa",
+        Public,
+        upload_route(post(portal::check_upload)),
     )
     .add("GET", "/jenis-izin", Signed(View), get(ui::permits::types))
     .add("GET", "/sinkronisasi", Signed(View), get(ui::sync::page))

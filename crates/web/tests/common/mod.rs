@@ -118,6 +118,7 @@ async fn harness_with(backend: &str, signing: bool) -> Harness {
     if signing {
         let ca = companion_pdf::keys::new_ca("Uji CA", 1).expect("ca");
         let signer = companion_pdf::keys::issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
+        state.trust_anchors = std::sync::Arc::new(vec![ca.certificate.clone()]);
         state.signing = Some(companion_signing::SigningService::new(
             t.db.clone(),
             documents.clone(),

@@ -1,0 +1,16 @@
+-- Every public check (QR, code, upload) and its result. The client's address is kept only
+-- for a configurable number of days (then cleared); coarse region and device class stay.
+CREATE TABLE verification_log (
+    id BIGSERIAL PRIMARY KEY,
+    at TIMESTAMPTZ NOT NULL,
+    -- qr | code | upload
+    method TEXT NOT NULL,
+    -- asli | dicabut | kedaluwarsa | tidak_dikenal | tidak_asli | tidak_dapat_dipastikan
+    result TEXT NOT NULL,
+    reason TEXT,
+    verification_id TEXT,
+    client_ip TEXT,
+    device TEXT NOT NULL,
+    region TEXT
+);
+CREATE INDEX verification_log_at ON verification_log (at);

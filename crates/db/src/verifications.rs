@@ -1,0 +1,109 @@
+//! The public verification log and the look-up of a case by its verification id.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::signing::SigningCase;
+use crate::{Database, Result, on_backend};
+
+/// One public check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct VerificationEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub result: String,
+    pub reason: Option<String>,
+    pub verification_id: Option<String>,
+    pub device: String,
+    pub region: Option<String>,
+}
+
+/// What a check records.
+#[derive(Debug, Clone, Default)]
+pub struct NewVerification {
+    pub method: String,
+    pub result: String,
+    pub reason: Option<String>,
+    pub verification_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub device: String,
+    pub region: Option<String>,
+}
+
+impl Database {
+    /// The case whose QR points to `/v/<verification_id>`.
+    pub async fn signing_case_by_verification_id(
+        &self,
+        verification_id: &str,
+    ) -> Result<Option<SigningCase>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(&format!(
+                "SELECT {} FROM signing_cases WHERE verification_id = $1",
+                crate::signing::COLUMNS
+            ))
+            .bind(verification_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    pub async fn log_verification(&self, v: &NewVerification) -> Result<()> {
+        let now = crate::now();
+        on_backend!(self, pool => {
+            sqlx::query(
+                "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(now)
+            .bind(&v.method)
+            .bind(&v.result)
+            .bind(&v.reason)
+            .bind(&v.verification_id)
+            .bind(&v.client_ip)
+            .bind(&v.device)
+            .bind(&v.region)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The newest checks first.
+    pub async fn recent_verifications(&self, limit: i64) -> Result<Vec<VerificationEntry>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT id, at, method, result, reason, verification_id, device, region \
+                 FROM verification_log ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Checks per result since `since`.
+    pub async fn verification_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT result, COUNT(*) FROM verification_log WHERE at >= $1 GROUP BY result")
+                .bind(since)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Clears client addresses older than `before` (privacy retention); returns how many.
+    pub async fn forget_verification_addresses(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(on_backend!(self, pool => {
+            sqlx::query("UPDATE verification_log SET client_ip = NULL WHERE client_ip IS NOT NULL AND at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}

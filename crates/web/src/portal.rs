@@ -1,0 +1,669 @@
+//! The public verification portal (no login, Bahasa Indonesia, mobile-first, nothing loaded from
+//! elsewhere): `/v/<verification id>` — the QR's target — with the verdict ASLI, DICABUT,
+//! KEDALUWARSA or TIDAK DIKENAL and the permit's facts; `/periksa` — enter a code or upload a
+//! PDF, validated cryptographically (`companion_pdf::validate`) and matched with our records,
+//! answered ASLI, TIDAK ASLI or TIDAK DAPAT DIPASTIKAN with one line per check. Every check is
+//! logged (`verification_log`) and counted (`companion_verifications_total{result}`).
+
+use std::sync::Arc;
+
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use companion_db::{NewVerification, SigningCase};
+use companion_domain::workflow::DocState;
+use companion_pdf::validate::{Check, Outcome, Report};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::api::Path;
+use crate::ui::{Client, bare};
+use crate::{AppState, Shared};
+
+/// The largest PDF the portal accepts for checking.
+pub const PORTAL_MAX_PDF: u64 = 20 * 1024 * 1024;
+
+/// A verdict on the QR page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrVerdict {
+    Asli,
+    Dicabut,
+    Kedaluwarsa,
+    TidakDikenal,
+    /// The QR's sealed facts were changed (a forged code).
+    TidakAsli,
+}
+
+impl QrVerdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            QrVerdict::Asli => "ASLI",
+            QrVerdict::Dicabut => "DICABUT",
+            QrVerdict::Kedaluwarsa => "KEDALUWARSA",
+            QrVerdict::TidakDikenal => "TIDAK DIKENAL",
+            QrVerdict::TidakAsli => "TIDAK ASLI",
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            QrVerdict::Asli => "asli",
+            QrVerdict::Dicabut => "dicabut",
+            QrVerdict::Kedaluwarsa => "kedaluwarsa",
+            QrVerdict::TidakDikenal => "tidak_dikenal",
+            QrVerdict::TidakAsli => "tidak_asli",
+        }
+    }
+}
+
+/// The verdict for a case from the records alone (no I/O): revoked, expired, published.
+pub fn record_verdict(
+    case: Option<&SigningCase>,
+    expiry: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+) -> QrVerdict {
+    match case.and_then(|c| DocState::parse(&c.state)) {
+        Some(DocState::Revoked) => QrVerdict::Dicabut,
+        Some(DocState::Signed | DocState::Published) => match expiry {
+            Some(end) if end < today => QrVerdict::Kedaluwarsa,
+            _ => QrVerdict::Asli,
+        },
+        _ => QrVerdict::TidakDikenal,
+    }
+}
+
+/// Security headers for every portal answer: nothing from elsewhere, no framing, no sniffing.
+fn secured(mut response: Response, https: bool) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+fn device_class(headers: &HeaderMap) -> &'static str {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ua.contains("mobile") || ua.contains("android") || ua.contains("iphone") {
+        "mobile"
+    } else if ua.contains("mozilla") {
+        "desktop"
+    } else {
+        "other"
+    }
+}
+
+async fn log(
+    state: &AppState,
+    method: &str,
+    result: &str,
+    reason: Option<String>,
+    verification_id: Option<String>,
+    client: &crate::auth::ClientAddr,
+    headers: &HeaderMap,
+) {
+    metrics::counter!("companion_verifications_total", "result" => result.to_string()).increment(1);
+    let entry = NewVerification {
+        method: method.into(),
+        result: result.into(),
+        reason,
+        verification_id,
+        client_ip: Some(client.0.to_string()),
+        device: device_class(headers).into(),
+        region: None,
+    };
+    if let Err(e) = state.db.log_verification(&entry).await {
+        tracing::warn!(error = %e, "verification not logged");
+    }
+}
+
+/// The stored signed file's validation, computed once per document (the file never changes).
+async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Report>> {
+    let id = case.signed_document_id?;
+    if let Some(r) = state.portal_reports.lock().ok()?.get(&id) {
+        return Some(r.clone());
+    }
+    let doc = state.db.get_document(id).await.ok()??;
+    let bytes = state
+        .documents
+        .as_ref()?
+        .storage()
+        .get_bytes(&doc.storage_key)
+        .await
+        .ok()?;
+    let anchors = state.trust_anchors.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        companion_pdf::validate::validate(&bytes, &anchors, chrono::Utc::now())
+    })
+    .await
+    .ok()?;
+    let report = Arc::new(report);
+    if let Ok(mut cache) = state.portal_reports.lock() {
+        cache.insert(id, report.clone());
+    }
+    Some(report)
+}
+
+fn verdict_banner(word: &str, class: &str, text: &str) -> Markup {
+    html! {
+        section.verdict class=(class) #verdict data-verdict=(word) role="status" {
+            p.word { (word) }
+            p { (text) }
+        }
+    }
+}
+
+fn line(label: &str, c: &Check) -> Markup {
+    let (mark, class) = match c.outcome {
+        Outcome::Passed => ("✓", "ok"),
+        Outcome::Failed => ("✗", "danger"),
+        Outcome::Indeterminate => ("?", "warn"),
+    };
+    html! {
+        li class=(class) data-check=(label) { span.mark aria-hidden="true" { (mark) } " " strong { (label) } ": " (c.detail) }
+    }
+}
+
+fn portal_page(title: &str, content: Markup) -> Response {
+    bare(
+        title,
+        html! {
+            div.portal {
+                (content)
+                nav.portal-links {
+                    a href="/periksa" { "Periksa dokumen lain" }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SealParams {
+    pub d: Option<String>,
+    pub s: Option<String>,
+}
+
+/// `GET /v/{id}`: the QR's target.
+pub async fn qr_page(
+    State(state): State<Shared>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(seal): Query<SealParams>,
+) -> Response {
+    let https = state.config.public_base_url.starts_with("https://");
+    let id: String = id
+        .trim()
+        .to_ascii_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(32)
+        .collect();
+    let case = state
+        .db
+        .signing_case_by_verification_id(&id)
+        .await
+        .ok()
+        .flatten();
+    let permit = match &case {
+        Some(c) => state.db.get_permit(&c.pendaftaran_id).await.ok().flatten(),
+        None => None,
+    };
+    let today = state.office_today();
+    let mut verdict = record_verdict(
+        case.as_ref(),
+        permit.as_ref().and_then(|p| p.expiry_date),
+        today,
+    );
+    // The QR's own seal, when the full QR address was opened.
+    let mut seal_line = None;
+    if let (Some(d), Some(s), Some(svc)) = (&seal.d, &seal.s, &state.signing) {
+        let text = format!("/v/{id}?d={d}&s={s}");
+        match companion_domain::seal::verify_seal(&svc.seal_public(), &text) {
+            Ok((vid, _)) if vid == id => {
+                seal_line = Some(Check {
+                    outcome: Outcome::Passed,
+                    detail: "Segel pada kode QR sah: diterbitkan oleh kantor ini dan tidak diubah."
+                        .into(),
+                });
+            }
+            _ => {
+                verdict = QrVerdict::TidakAsli;
+                seal_line = Some(Check {
+                    outcome: Outcome::Failed,
+                    detail:
+                        "Segel pada kode QR tidak sah: isi kode QR telah diubah atau dipalsukan."
+                            .into(),
+                });
+            }
+        }
+    }
+    let method = if seal.d.is_some() { "qr" } else { "code" };
+    let report = match (&case, verdict) {
+        (Some(c), QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) => {
+            signed_report(&state, c).await
+        }
+        _ => None,
+    };
+    let (class, text) = match verdict {
+        QrVerdict::Asli => (
+            "asli",
+            "Dokumen ini diterbitkan dan ditandatangani secara elektronik oleh DPMPTSP Kabupaten Karo dan masih berlaku.",
+        ),
+        QrVerdict::Dicabut => (
+            "dicabut",
+            "Dokumen ini pernah diterbitkan, tetapi telah DICABUT dan tidak berlaku lagi.",
+        ),
+        QrVerdict::Kedaluwarsa => (
+            "kedaluwarsa",
+            "Dokumen ini asli, tetapi masa berlakunya telah habis.",
+        ),
+        QrVerdict::TidakDikenal => (
+            "tidak-dikenal",
+            "Kode verifikasi ini tidak dikenal: tidak ada dokumen terbit dari DPMPTSP Kabupaten Karo dengan kode ini.",
+        ),
+        QrVerdict::TidakAsli => (
+            "tidak-asli",
+            "Kode QR ini dipalsukan: jangan percayai dokumen yang memuatnya.",
+        ),
+    };
+    log(
+        &state,
+        method,
+        verdict.key(),
+        (verdict != QrVerdict::Asli).then(|| text.to_string()),
+        Some(id.clone()),
+        &client,
+        &headers,
+    )
+    .await;
+    let sig = report.as_ref().and_then(|r| r.last().cloned());
+    let fmt_date = |d: Option<chrono::NaiveDate>| {
+        d.map(|d| d.format("%d-%m-%Y").to_string())
+            .unwrap_or_else(|| "—".into())
+    };
+    let content = html! {
+        h1 { "Verifikasi dokumen" }
+        (verdict_banner(verdict.word(), class, text))
+        @if let (Some(c), Some(p)) = (&case, &permit) {
+            @if matches!(verdict, QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) {
+                section.card {
+                    h2 { "Data izin" }
+                    dl.facts {
+                        dt { "Jenis izin" } dd { (p.permit_type_name.as_deref().unwrap_or("—")) }
+                        dt { "Nomor izin" } dd #permit-number { (p.permit_number.as_deref().unwrap_or("—")) }
+                        dt { "Pemegang" } dd { (p.applicant_name.as_deref().unwrap_or("—")) }
+                        dt { "Tanggal terbit" } dd { (fmt_date(p.issue_date)) }
+                        dt { "Berlaku sampai" } dd { (fmt_date(p.expiry_date)) }
+                        @if verdict == QrVerdict::Dicabut {
+                            dt { "Dicabut" } dd { (c.revoked_at.map(|t| state.office_time(t)).unwrap_or_default())
+                                @if let Some(r) = &c.reason { " — " (r) } }
+                        }
+                    }
+                }
+                section.card {
+                    h2 { "Tanda tangan elektronik" }
+                    dl.facts {
+                        dt { "Penanda tangan" } dd { (c.signer_name.as_deref().unwrap_or("—")) }
+                        dt { "Waktu tanda tangan" } dd { (c.signed_at.map(|t| state.office_time(t)).unwrap_or_default()) }
+                        @if let Some(s) = &sig {
+                            dt { "Penerbit sertifikat" } dd { (s.issuer.as_deref().unwrap_or("—")) }
+                            dt { "Sertifikat berlaku" } dd {
+                                (s.certificate_valid_from.map(|t| state.office_time(t)).unwrap_or_default()) " s.d. "
+                                (s.certificate_valid_to.map(|t| state.office_time(t)).unwrap_or_default()) }
+                            dt { "Cap waktu" } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) } @else { "tanpa cap waktu (PAdES B-B)" } }
+                        }
+                        @if let Some(r) = &report { dt { "SHA-256 berkas" } dd { code.hash { (r.sha256) } } }
+                    }
+                    @if report.is_some() && verdict != QrVerdict::Dicabut {
+                        p { a.button href={ "/v/" (id) "/unduh" } { "Unduh PDF bertanda tangan" } }
+                    }
+                }
+            }
+        }
+        @if let Some(l) = &seal_line { ul.checks { (line("Segel QR", l)) } }
+        p.muted { "Kode verifikasi: " code { (id) } }
+    };
+    let status = match verdict {
+        QrVerdict::TidakDikenal => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    };
+    let mut response = portal_page("Verifikasi dokumen", content);
+    *response.status_mut() = status;
+    secured(response, https)
+}
+
+/// `GET /v/{id}/unduh`: the signed PDF of a valid (or expired) document.
+pub async fn download(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let https = state.config.public_base_url.starts_with("https://");
+    let found = async {
+        let case = state
+            .db
+            .signing_case_by_verification_id(id.trim())
+            .await
+            .ok()??;
+        if !matches!(
+            DocState::parse(&case.state),
+            Some(DocState::Signed | DocState::Published)
+        ) {
+            return None;
+        }
+        let doc = state
+            .db
+            .get_document(case.signed_document_id?)
+            .await
+            .ok()??;
+        Some(doc)
+    }
+    .await;
+    let (Some(doc), Some(docs)) = (found, state.documents.as_ref()) else {
+        return secured(
+            crate::ui::error_page(StatusCode::NOT_FOUND, "Dokumen tidak ditemukan."),
+            https,
+        );
+    };
+    match crate::files::serve_document(docs, &doc, &headers, crate::files::Disposition::Attachment)
+        .await
+    {
+        Ok(r) => secured(r, https),
+        Err(e) => secured(
+            crate::ui::error_page(StatusCode::SERVICE_UNAVAILABLE, &e.message),
+            https,
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeParams {
+    pub kode: Option<String>,
+}
+
+fn check_form() -> Markup {
+    html! {
+        section.card {
+            h2 { "Masukkan kode verifikasi" }
+            form method="get" action="/periksa" {
+                input name="kode" inputmode="text" autocapitalize="characters" placeholder="mis. ACDEFGHJKLMN" aria-label="Kode verifikasi" required;
+                button type="submit" { "Periksa" }
+            }
+        }
+        section.card {
+            h2 { "Unggah PDF" }
+            p.muted { "Berkas diperiksa secara kriptografis: keutuhan, cakupan tanda tangan, rantai sertifikat, cap waktu, pencabutan, dan kecocokan dengan catatan kantor. Paling besar 20 MB." }
+            form method="post" action="/periksa" enctype="multipart/form-data" {
+                input type="file" name="berkas" accept="application/pdf,.pdf" required aria-label="Berkas PDF";
+                button type="submit" { "Periksa berkas" }
+            }
+        }
+    }
+}
+
+/// `GET /periksa`: enter a code (redirects to its page) or upload a PDF.
+pub async fn check_page(State(state): State<Shared>, Query(p): Query<CodeParams>) -> Response {
+    let https = state.config.public_base_url.starts_with("https://");
+    if let Some(code) = p.kode.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        let code: String = code
+            .to_ascii_uppercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(32)
+            .collect();
+        return secured(
+            axum::response::Redirect::to(&format!("/v/{code}")).into_response(),
+            https,
+        );
+    }
+    secured(
+        portal_page(
+            "Periksa keaslian dokumen",
+            html! { h1 { "Periksa keaslian dokumen" } (check_form()) },
+        ),
+        https,
+    )
+}
+
+/// `POST /periksa`: a PDF validated and matched with our records.
+pub async fn check_upload(
+    State(state): State<Shared>,
+    Client(client): Client,
+    headers: HeaderMap,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let https = state.config.public_base_url.starts_with("https://");
+    // Refused before reading when the request says it is too large.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > PORTAL_MAX_PDF + 64 * 1024) {
+        return secured(
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                portal_page(
+                    "Berkas terlalu besar",
+                    html! { h1 { "Berkas terlalu besar" } p { "Paling besar 20 MB." } (check_form()) },
+                ),
+            )
+                .into_response(),
+            https,
+        );
+    }
+    let bad = |msg: &str| {
+        secured(
+            (
+                StatusCode::BAD_REQUEST,
+                portal_page(
+                    "Periksa keaslian dokumen",
+                    html! { h1 { "Periksa keaslian dokumen" } p.notice.warn { (msg) } (check_form()) },
+                ),
+            )
+                .into_response(),
+            https,
+        )
+    };
+    let Ok(form) = form else {
+        return bad("Unggah satu berkas PDF.");
+    };
+    let files = match crate::files::read_uploads(form, PORTAL_MAX_PDF).await {
+        Ok(f) => f,
+        Err(e) => return bad(&e.message),
+    };
+    let Some(Ok(bytes)) = files.into_iter().next().map(|f| f.bytes) else {
+        return bad("Berkas terlalu besar (paling besar 20 MB).");
+    };
+    let anchors = state.trust_anchors.clone();
+    let data = bytes.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        companion_pdf::validate::validate(&data, &anchors, chrono::Utc::now())
+    })
+    .await;
+    let Ok(report) = report else {
+        return bad("Berkas tidak dapat diperiksa.");
+    };
+    // Our records: the same bytes as a signed file we issued, and that case's state.
+    let record = state
+        .db
+        .document_by_sha256(&report.sha256)
+        .await
+        .ok()
+        .flatten()
+        .filter(|d| d.kind == "signed");
+    let case = match &record {
+        Some(d) => state
+            .db
+            .signing_cases_for_permit(&d.pendaftaran_id)
+            .await
+            .ok()
+            .and_then(|cases| {
+                cases
+                    .into_iter()
+                    .find(|c| c.signed_document_id == Some(d.id))
+            }),
+        None => None,
+    };
+    let records = match (&case, report.outcome) {
+        (Some(c), _) if c.state == DocState::Revoked.as_str() => Check {
+            outcome: Outcome::Failed,
+            detail: format!(
+                "Dokumen ini ada di catatan kantor, tetapi telah DICABUT{}.",
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        },
+        (Some(c), _) => Check {
+            outcome: Outcome::Passed,
+            detail: format!(
+                "Sama persis dengan dokumen terbit di catatan kantor (kode verifikasi {}).",
+                c.verification_id
+            ),
+        },
+        (None, Outcome::Failed) => Check {
+            outcome: Outcome::Failed,
+            detail: "Tidak cocok dengan dokumen mana pun di catatan kantor.".into(),
+        },
+        (None, _) => Check {
+            outcome: Outcome::Indeterminate,
+            detail: "Tidak ditemukan di catatan kantor (mungkin diterbitkan oleh instansi lain)."
+                .into(),
+        },
+    };
+    // The records decide a revocation; otherwise the cryptography does.
+    let (outcome, reason) = if records.outcome == Outcome::Failed && case.is_some() {
+        (Outcome::Failed, records.detail.clone())
+    } else {
+        (report.outcome, report.reason.clone())
+    };
+    let word = match outcome {
+        Outcome::Passed => "ASLI",
+        Outcome::Failed => "TIDAK ASLI",
+        Outcome::Indeterminate => "TIDAK DAPAT DIPASTIKAN",
+    };
+    let key = match outcome {
+        Outcome::Passed => "asli",
+        Outcome::Failed => "tidak_asli",
+        Outcome::Indeterminate => "tidak_dapat_dipastikan",
+    };
+    log(
+        &state,
+        "upload",
+        key,
+        (outcome != Outcome::Passed).then(|| reason.clone()),
+        case.as_ref().map(|c| c.verification_id.clone()),
+        &client,
+        &headers,
+    )
+    .await;
+    let sig = report.last();
+    let content = html! {
+        h1 { "Hasil pemeriksaan berkas" }
+        (verdict_banner(word, key, &reason))
+        @if let Some(s) = sig {
+            section.card {
+                h2 { "Tanda tangan" }
+                dl.facts {
+                    dt { "Penanda tangan" } dd { (s.signer_common_name.as_deref().unwrap_or("—")) }
+                    dt { "Penerbit sertifikat" } dd { (s.issuer.as_deref().unwrap_or("—")) }
+                    @if let Some(t) = s.timestamp_time { dt { "Cap waktu" } dd { (state.office_time(t)) } }
+                }
+                ul.checks #checks {
+                    (line("Keutuhan", &s.integrity))
+                    (line("Cakupan seluruh berkas", &s.coverage))
+                    (line("Rantai sertifikat", &s.chain))
+                    (line("Cap waktu", &s.timestamp))
+                    (line("Pencabutan", &s.revocation))
+                    (line("Catatan kantor", &records))
+                }
+            }
+        } @else {
+            ul.checks #checks { (line("Catatan kantor", &records)) }
+        }
+        p.muted { "SHA-256: " code.hash { (report.sha256) } }
+    };
+    secured(portal_page("Hasil pemeriksaan", content), https)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_from_the_records() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+        let case = |state: &str| SigningCase {
+            id: 1,
+            pendaftaran_id: "1".into(),
+            original_document_id: 1,
+            stamped_document_id: None,
+            signed_document_id: None,
+            state: state.into(),
+            verification_id: "X".into(),
+            submitted_by: None,
+            submitted_at: None,
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+            signer_name: None,
+            signed_at: None,
+            timestamped: false,
+            signing_error: None,
+            revoked_by: None,
+            revoked_at: None,
+            updated_at: chrono::Utc::now(),
+        };
+        let later = today.succ_opt();
+        let earlier = today.pred_opt();
+        assert_eq!(record_verdict(None, later, today), QrVerdict::TidakDikenal);
+        assert_eq!(
+            record_verdict(Some(&case("published")), later, today),
+            QrVerdict::Asli
+        );
+        assert_eq!(
+            record_verdict(Some(&case("published")), None, today),
+            QrVerdict::Asli
+        );
+        assert_eq!(
+            record_verdict(Some(&case("published")), Some(today), today),
+            QrVerdict::Asli
+        );
+        assert_eq!(
+            record_verdict(Some(&case("published")), earlier, today),
+            QrVerdict::Kedaluwarsa
+        );
+        assert_eq!(
+            record_verdict(Some(&case("revoked")), later, today),
+            QrVerdict::Dicabut
+        );
+        assert_eq!(
+            record_verdict(Some(&case("stamped")), later, today),
+            QrVerdict::TidakDikenal
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The public portal without a login: the QR page's verdicts (ASLI, KEDALUWARSA, DICABUT, TIDAK
+//! DIKENAL, a forged seal), the signed PDF's download, and PDF uploads judged cryptographically
+//! and against the records (our signed file, one changed byte, an unsigned letter, a file signed
+//! by a foreign certificate, a revoked document, an oversized request); every check logged.
+
+mod common;
+
+use common::{Call, harness_with_signing};
+use companion_domain::Role;
+
+const ISSUED: &str = "0142307703072025";
+
+/// A letter of the seeded permit carried through the API to published: (case, signed bytes).
+async fn published(h: &common::Harness) -> (serde_json::Value, Vec<u8>) {
+    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
+        .bearer(&h.tokens[&Role::Staff])
+        .files(vec![("surat.pdf".into(), letter)])
+        .send(&h.router)
+        .await;
+    let doc = up.json()["files"][0]["document"]["id"]
+        .as_i64()
+        .expect("doc");
+    let r = Call::new("POST", "/api/v1/signing/cases")
+        .bearer(&h.tokens[&Role::Staff])
+        .json(serde_json::json!({"document_id": doc}))
+        .send(&h.router)
+        .await;
+    let id = r.json()["id"].as_i64().expect("case");
+    let mut case = serde_json::Value::Null;
+    for action in ["approve", "sign"] {
+        let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
+            .bearer(&h.tokens[&Role::Official])
+            .json(serde_json::json!({"action": action}))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+        case = r.json();
+    }
+    assert_eq!(case["state"], "published");
+    let vid = case["verification_id"].as_str().expect("vid").to_string();
+    let pdf = Call::new("GET", &format!("/v/{vid}/unduh"))
+        .send(&h.router)
+        .await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(
+        pdf.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    (case, pdf.bytes.clone())
+}
+
+fn verdict(body: &str) -> String {
+    body.split("data-verdict=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn upload(h: &common::Harness, bytes: Vec<u8>) -> common::Reply {
+    Call::new("POST", "/periksa")
+        .files(vec![("izin.pdf".into(), bytes)])
+        .send(&h.router)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_pages_and_uploads_tell_the_truth() {
+    let h = harness_with_signing("sqlite").await;
+    let (case, signed) = published(&h).await;
+    let vid = case["verification_id"].as_str().expect("vid").to_string();
+
+    // The QR's page: valid, with the facts and the security headers.
+    let p = Call::new("GET", &format!("/v/{vid}")).send(&h.router).await;
+    assert_eq!(p.status, 200);
+    assert_eq!(verdict(&p.body), "ASLI", "{}", p.body);
+    assert!(p.body.contains("Pejabat Uji") || p.body.contains("Penanda tangan"));
+    assert!(p.body.contains("/unduh"));
+    let csp = p
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert_eq!(
+        p.headers
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    // Lower case and spaces in a typed code still find it; an unknown code does not.
+    let p = Call::new("GET", &format!("/periksa?kode={}", vid.to_lowercase()))
+        .send(&h.router)
+        .await;
+    assert_eq!(p.location(), format!("/v/{vid}"));
+    let p = Call::new("GET", "/v/ZZZZZZZZZZZZ").send(&h.router).await;
+    assert_eq!(p.status, 404);
+    assert_eq!(verdict(&p.body), "TIDAK DIKENAL");
+    // A QR whose seal was forged.
+    let p = Call::new("GET", &format!("/v/{vid}?d=QUJD&s=QUJD"))
+        .send(&h.router)
+        .await;
+    assert_eq!(verdict(&p.body), "TIDAK ASLI", "{}", p.body);
+
+    // Uploads: our signed file matches the records.
+    let r = upload(&h, signed.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(verdict(&r.body), "ASLI", "{}", r.body);
+    for check in [
+        "Keutuhan",
+        "Cakupan seluruh berkas",
+        "Rantai sertifikat",
+        "Cap waktu",
+        "Pencabutan",
+        "Catatan kantor",
+    ] {
+        assert!(
+            r.body.contains(&format!("data-check=\"{check}\"")),
+            "{check}"
+        );
+    }
+    assert!(
+        r.body.contains("Sama persis dengan dokumen terbit"),
+        "{}",
+        r.body
+    );
+    // One changed byte.
+    let mut changed = signed.clone();
+    changed[200] ^= 0x01;
+    let r = upload(&h, changed).await;
+    assert_eq!(verdict(&r.body), "TIDAK ASLI", "{}", r.body);
+    // Not signed at all.
+    let unsigned =
+        companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 1);
+    let r = upload(&h, unsigned).await;
+    assert_eq!(verdict(&r.body), "TIDAK ASLI");
+    assert!(r.body.contains("tidak bertanda tangan"));
+    // Signed by someone this office does not know.
+    let foreign = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../pdf/tests/fixtures/signed-by-other.pdf"),
+    )
+    .expect("fixture");
+    let r = upload(&h, foreign).await;
+    assert_eq!(verdict(&r.body), "TIDAK DAPAT DIPASTIKAN", "{}", r.body);
+    // Too large, refused from its declared length before reading.
+    let r = Call::new("POST", "/periksa")
+        .header("content-type", "multipart/form-data; boundary=x")
+        .header("content-length", (200u64 * 1024 * 1024).to_string())
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 413);
+
+    // Expired: the permit's validity ended yesterday.
+    companion_db::testing::execute_raw(
+        &h.t.db,
+        &format!("UPDATE permits SET expiry_date = '2020-01-01' WHERE pendaftaran_id = '{ISSUED}'"),
+    )
+    .await
+    .expect("expire");
+    let p = Call::new("GET", &format!("/v/{vid}")).send(&h.router).await;
+    assert_eq!(verdict(&p.body), "KEDALUWARSA");
+
+    // Revoked: the page says so and the same file no longer passes.
+    let id = case["id"].as_i64().expect("id");
+    let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "revoke", "reason": "Izin dicabut atas permintaan pemegang"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = Call::new("GET", &format!("/v/{vid}")).send(&h.router).await;
+    assert_eq!(verdict(&p.body), "DICABUT");
+    assert!(p.body.contains("atas permintaan pemegang"));
+    assert!(!p.body.contains("Unduh PDF"));
+    let r = upload(&h, signed).await;
+    assert_eq!(verdict(&r.body), "TIDAK ASLI");
+    assert!(r.body.contains("DICABUT"));
+
+    // Every check was logged, by method and result.
+    let log = h.t.db.recent_verifications(100).await.expect("log");
+    let count = |method: &str, result: &str| {
+        log.iter()
+            .filter(|e| e.method == method && e.result == result)
+            .count()
+    };
+    assert_eq!(count("upload", "asli"), 1);
+    assert_eq!(count("upload", "tidak_asli"), 3);
+    assert_eq!(count("upload", "tidak_dapat_dipastikan"), 1);
+    assert_eq!(count("qr", "tidak_asli"), 1);
+    assert_eq!(count("code", "dicabut"), 1);
+    assert_eq!(count("code", "tidak_dikenal"), 1);
+    h.t.cleanup().await.expect("cleanup");
+}
