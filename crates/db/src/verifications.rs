@@ -107,3 +107,104 @@ impl Database {
         }))
     }
 }
+
+/// Counts for the staff's statistics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct VerificationStats {
+    /// (day in the office's zone `YYYY-MM-DD`, result, count), oldest first.
+    pub per_day: Vec<(String, String, i64)>,
+    /// (method, result, count).
+    pub by_method: Vec<(String, String, i64)>,
+    /// The most frequent reasons of checks that did not pass: (reason, count).
+    pub top_reasons: Vec<(String, i64)>,
+    /// (region or "tidak diketahui", count).
+    pub by_region: Vec<(String, i64)>,
+    /// (device class, count).
+    pub by_device: Vec<(String, i64)>,
+}
+
+impl Database {
+    /// Statistics of the checks since `since`; days are counted `offset_secs` east of UTC.
+    pub async fn verification_stats(
+        &self,
+        since: DateTime<Utc>,
+        offset_secs: i32,
+    ) -> Result<VerificationStats> {
+        let per_day: Vec<(String, String, i64)> = match &self.backend {
+            crate::Backend::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT substr(datetime(at, $2 || ' seconds'), 1, 10) AS d, result, COUNT(*) \
+                     FROM verification_log WHERE at >= $1 GROUP BY d, result ORDER BY d, result",
+                )
+                .bind(since)
+                .bind(format!("{offset_secs:+}"))
+                .fetch_all(pool)
+                .await?
+            }
+            crate::Backend::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT to_char((at AT TIME ZONE 'UTC') + make_interval(secs => $2), 'YYYY-MM-DD') AS d, \
+                     result, COUNT(*) FROM verification_log WHERE at >= $1 GROUP BY d, result ORDER BY d, result",
+                )
+                .bind(since)
+                .bind(f64::from(offset_secs))
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        let (by_method, top_reasons, by_region, by_device) = on_backend!(self, pool => {
+            let by_method: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT method, result, COUNT(*) FROM verification_log WHERE at >= $1 \
+                 GROUP BY method, result ORDER BY method, result",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            let top_reasons: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT reason, COUNT(*) AS n FROM verification_log WHERE at >= $1 AND result <> 'asli' \
+                 AND reason IS NOT NULL GROUP BY reason ORDER BY n DESC, reason LIMIT 10",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            let by_region: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT COALESCE(region, 'tidak diketahui') AS r, COUNT(*) AS n FROM verification_log \
+                 WHERE at >= $1 GROUP BY r ORDER BY n DESC, r LIMIT 20",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            let by_device: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT device, COUNT(*) AS n FROM verification_log WHERE at >= $1 \
+                 GROUP BY device ORDER BY n DESC, device",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            (by_method, top_reasons, by_region, by_device)
+        });
+        Ok(VerificationStats {
+            per_day,
+            by_method,
+            top_reasons,
+            by_region,
+            by_device,
+        })
+    }
+
+    /// Every check since `since`, oldest first, for the CSV export (no client addresses).
+    pub async fn verifications_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<VerificationEntry>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT id, at, method, result, reason, verification_id, device, region \
+                 FROM verification_log WHERE at >= $1 ORDER BY id LIMIT 1000000",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+}

@@ -234,6 +234,18 @@ fn build() -> Routes {
         Public,
         upload_route(post(portal::check_upload)),
     )
+    .add(
+        "GET",
+        "/verifikasi",
+        Signed(View),
+        get(ui::verifications::page),
+    )
+    .add(
+        "GET",
+        "/verifikasi.csv",
+        Signed(View),
+        get(ui::verifications::csv),
+    )
     .add("GET", "/jenis-izin", Signed(View), get(ui::permits::types))
     .add("GET", "/sinkronisasi", Signed(View), get(ui::sync::page))
     .add(

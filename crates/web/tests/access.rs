@@ -46,6 +46,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v/{id}/unduh", "AAAAA"),
     ("GET", "/periksa", "AAAAA"),
     ("POST", "/periksa", "AAAAA"),
+    ("GET", "/verifikasi", "DAAAA"),
+    ("GET", "/verifikasi.csv", "DAAAA"),
     ("GET", "/jenis-izin", "DAAAA"),
     ("GET", "/sinkronisasi", "DAAAA"),
     ("POST", "/sinkronisasi", "DAADD"),

@@ -67,9 +67,10 @@ async fn upload(h: &common::Harness, bytes: Vec<u8>) -> common::Reply {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qr_pages_and_uploads_tell_the_truth() {
-    let h = harness_with_signing("sqlite").await;
+companion_db::on_both_backends!(qr_pages_and_uploads_tell_the_truth);
+
+async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
+    let h = harness_with_signing(backend).await;
     let (case, signed) = published(&h).await;
     let vid = case["verification_id"].as_str().expect("vid").to_string();
 
@@ -193,5 +194,47 @@ async fn qr_pages_and_uploads_tell_the_truth() {
     assert_eq!(count("qr", "tidak_asli"), 1);
     assert_eq!(count("code", "dicabut"), 1);
     assert_eq!(count("code", "tidak_dikenal"), 1);
+    assert!(
+        log.iter().all(|e| e.device == "other"),
+        "no browser in this test"
+    );
+
+    // Staff see the statistics and export them without client addresses; the dashboard counts.
+    let (sid, _) = common::session_for(&h.t.db, &h.users[&Role::Auditor]).await;
+    let stats = Call::new("GET", "/verifikasi")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(stats.status, 200);
+    assert!(stats.body.contains("id=\"top-reasons\""), "{}", stats.body);
+    assert!(stats.body.contains("TIDAK DAPAT DIPASTIKAN"));
+    let csv = Call::new("GET", "/verifikasi.csv")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.body.lines().count(), log.len() + 1, "{}", csv.body);
+    let ip = h.t.db.recent_verifications(1).await.expect("log");
+    assert!(!ip.is_empty());
+    assert!(
+        !csv.body.contains("127.0.0.1"),
+        "no client address in the export"
+    );
+    let dash = Call::new("GET", "/")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert!(
+        dash.body.contains("id=\"verification-totals\""),
+        "{}",
+        dash.body
+    );
+    // Client addresses are cleared after the retention period.
+    let cleared =
+        h.t.db
+            .forget_verification_addresses(chrono::Utc::now() + chrono::Duration::seconds(1))
+            .await
+            .expect("forget");
+    assert_eq!(cleared as usize, log.len());
     h.t.cleanup().await.expect("cleanup");
 }

@@ -90,6 +90,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let integrity = state.db.latest_integrity_check().await?;
     let signing = state.db.signing_state_counts().await?;
     let signing_alarms = super::signing_jobs::alarms(&state).await?;
+    let verified = super::verifications::totals(&state).await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -118,7 +119,10 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                     a href="/tte#published" { (num(signing.get("published").copied().unwrap_or(0))) " terbit bertanda tangan" } }
                 @if let Some(svc) = &state.signing { (super::signing::certificate_note(&state, svc)) }
                 (signing_alarms) }
-            section.card.slot { h2 { "Verifikasi dokumen" } p.muted { "Statistik verifikasi publik tampil di sini setelah portal verifikasi aktif." } }
+            section.card #verification-totals { h2 { "Verifikasi dokumen" }
+                p { (num(verified.0)) " pemeriksaan ASLI, " (num(verified.1)) " tidak ASLI / tidak dikenal dalam "
+                    (super::verifications::DAYS) " hari terakhir." }
+                p { a href="/verifikasi" { "Statistik lengkap" } " · " a href="/periksa" { "Portal publik" } } }
             section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
         }
     };

@@ -11,6 +11,7 @@ pub mod signing;
 pub mod signing_jobs;
 pub mod sync;
 pub mod users;
+pub mod verifications;
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;

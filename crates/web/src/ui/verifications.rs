@@ -1,0 +1,174 @@
+//! Verification statistics for staff: checks per day (valid vs not), by method, the top reasons
+//! for checks that did not pass, by region and device; the latest checks; a CSV export. Client
+//! addresses are never shown or exported.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use maud::html;
+
+use super::{Me, Nav, PageResult, layout, num, svg};
+use crate::charts::{self, Datum};
+use crate::{ApiError, Shared};
+
+/// The period the page and the dashboard count.
+pub const DAYS: i64 = 30;
+
+pub fn result_label(result: &str) -> &str {
+    match result {
+        "asli" => "ASLI",
+        "dicabut" => "DICABUT",
+        "kedaluwarsa" => "KEDALUWARSA",
+        "tidak_dikenal" => "TIDAK DIKENAL",
+        "tidak_asli" => "TIDAK ASLI",
+        "tidak_dapat_dipastikan" => "TIDAK DAPAT DIPASTIKAN",
+        other => other,
+    }
+}
+
+fn method_label(method: &str) -> &str {
+    match method {
+        "qr" => "pindai QR",
+        "code" => "kode",
+        "upload" => "unggah PDF",
+        other => other,
+    }
+}
+
+async fn stats(state: &crate::AppState) -> Result<companion_db::VerificationStats, ApiError> {
+    use chrono::Offset;
+    let offset = chrono::Utc::now()
+        .with_timezone(&state.office_tz)
+        .offset()
+        .fix()
+        .local_minus_utc();
+    let since = chrono::Utc::now() - chrono::Duration::days(DAYS);
+    Ok(state.db.verification_stats(since, offset).await?)
+}
+
+/// (valid, not valid) in the period, for the dashboard.
+pub async fn totals(state: &crate::AppState) -> Result<(i64, i64), ApiError> {
+    let since = chrono::Utc::now() - chrono::Duration::days(DAYS);
+    let counts = state.db.verification_counts(since).await?;
+    let valid = counts.get("asli").copied().unwrap_or(0);
+    Ok((valid, counts.values().sum::<i64>() - valid))
+}
+
+pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
+    let s = stats(&state).await?;
+    let recent = state.db.recent_verifications(50).await?;
+    // Per day: valid and not valid side by side.
+    let mut days: Vec<(String, f64, f64)> = Vec::new();
+    for (day, result, n) in &s.per_day {
+        if days.last().is_none_or(|(d, _, _)| d != day) {
+            days.push((day.clone(), 0.0, 0.0));
+        }
+        if let Some(last) = days.last_mut() {
+            if result == "asli" {
+                last.1 += *n as f64;
+            } else {
+                last.2 += *n as f64;
+            }
+        }
+    }
+    let labels: Vec<String> = days
+        .iter()
+        .map(|(d, _, _)| d.get(5..).unwrap_or(d).to_string())
+        .collect();
+    let valid: Vec<Datum> = labels
+        .iter()
+        .zip(&days)
+        .map(|(l, d)| Datum {
+            label: l,
+            value: d.1,
+        })
+        .collect();
+    let invalid: Vec<Datum> = labels
+        .iter()
+        .zip(&days)
+        .map(|(l, d)| Datum {
+            label: l,
+            value: d.2,
+        })
+        .collect();
+    let total: i64 = s.by_device.iter().map(|(_, n)| n).sum();
+    let device_labels: Vec<String> = s.by_device.iter().map(|(d, _)| d.clone()).collect();
+    let devices: Vec<Datum> = device_labels
+        .iter()
+        .zip(&s.by_device)
+        .map(|(l, (_, n))| Datum {
+            label: l,
+            value: *n as f64,
+        })
+        .collect();
+    let content = html! {
+        h1 { "Verifikasi dokumen" }
+        p.muted { (num(total)) " pemeriksaan dalam " (DAYS) " hari terakhir. " a href="/verifikasi.csv" download { "Unduh CSV" } }
+        section.card { h2 { "Sah per hari" } (svg(charts::column_chart("chart-verifications-valid", "Pemeriksaan ASLI per hari", &valid))) }
+        section.card { h2 { "Tidak sah per hari" } (svg(charts::column_chart("chart-verifications-invalid", "Pemeriksaan tidak ASLI per hari", &invalid))) }
+        section.card { h2 { "Menurut cara" }
+            div.table-wrap { table #by-method { thead { tr { th { "Cara" } th { "Hasil" } th { "Jumlah" } } }
+                tbody { @for (m, r, n) in &s.by_method { tr { td { (method_label(m)) } td { (result_label(r)) } td { (num(*n)) } } } } } } }
+        section.card { h2 { "Alasan terbanyak (tidak sah)" }
+            @if s.top_reasons.is_empty() { p.muted { "Belum ada." } }
+            ol #top-reasons { @for (r, n) in &s.top_reasons { li { (r) " — " (num(*n)) } } } }
+        section.card { h2 { "Menurut wilayah" }
+            p.muted { "Wilayah kasar diisi bila basis data GeoIP dikonfigurasi." }
+            ul { @for (r, n) in &s.by_region { li { (r) " — " (num(*n)) } } } }
+        section.card { h2 { "Menurut perangkat" } (svg(charts::donut_chart("chart-verifications-device", "Perangkat", &devices))) }
+        section.card { h2 { "Pemeriksaan terbaru" }
+            div.table-wrap { table #recent-verifications { thead { tr { th { "Waktu" } th { "Cara" } th { "Hasil" } th { "Kode" } th { "Alasan" } } }
+                tbody { @for e in &recent { tr data-result=(e.result) {
+                    td { (state.office_time(e.at)) } td { (method_label(&e.method)) } td { (result_label(&e.result)) }
+                    td { @if let Some(v) = &e.verification_id { a href={ "/v/" (v) } { (v) } } }
+                    td { (e.reason.as_deref().unwrap_or("")) } } } } } } }
+    };
+    Ok(layout(&me, Nav::Dashboard, "Verifikasi dokumen", content).into_response())
+}
+
+/// `GET /verifikasi.csv`: the checks of the period (no client addresses).
+pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response, ApiError> {
+    let since = chrono::Utc::now() - chrono::Duration::days(DAYS);
+    let rows = state.db.verifications_since(since).await?;
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let write = |e: csv::Error| {
+        tracing::error!(error = %e, "verification CSV");
+        ApiError::internal()
+    };
+    out.write_record([
+        "waktu",
+        "cara",
+        "hasil",
+        "kode_verifikasi",
+        "alasan",
+        "perangkat",
+        "wilayah",
+    ])
+    .map_err(write)?;
+    for e in rows {
+        out.write_record([
+            state.office_time(e.at),
+            e.method,
+            e.result,
+            e.verification_id.unwrap_or_default(),
+            e.reason.unwrap_or_default(),
+            e.device,
+            e.region.unwrap_or_default(),
+        ])
+        .map_err(write)?;
+    }
+    let body = out.into_inner().map_err(|e| {
+        tracing::error!(error = %e, "verification CSV");
+        ApiError::internal()
+    })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"verifikasi.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
