@@ -100,6 +100,9 @@ pub struct Settings {
     pub trust_anchors: String,
     /// Days the verification log keeps a client's address (then cleared).
     pub verification_ip_retention_days: i64,
+    /// Public portal pages per client and minute; PDF checks per client and minute.
+    pub portal_requests_per_minute: u32,
+    pub portal_uploads_per_minute: u32,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -149,6 +152,8 @@ pub const KEYS: &[&str] = &[
     "signing_stall_seconds",
     "trust_anchors",
     "verification_ip_retention_days",
+    "portal_requests_per_minute",
+    "portal_uploads_per_minute",
 ];
 
 impl Default for Settings {
@@ -199,6 +204,8 @@ impl Default for Settings {
             signing_stall_seconds: 180,
             trust_anchors: String::new(),
             verification_ip_retention_days: 30,
+            portal_requests_per_minute: 300,
+            portal_uploads_per_minute: 10,
         }
     }
 }
@@ -355,6 +362,8 @@ impl Settings {
             session_idle: chrono::Duration::hours(self.session_idle_hours.clamp(1, 24 * 30)),
             trust_forwarded_for: self.trust_proxy_headers,
             public_base_url: self.public_base_url.trim_end_matches('/').to_string(),
+            portal_requests_per_minute: self.portal_requests_per_minute,
+            portal_uploads_per_minute: self.portal_uploads_per_minute,
         }
     }
 

@@ -82,6 +82,10 @@ pub struct WebConfig {
     pub trust_forwarded_for: bool,
     /// The address the public reaches this server at (`PUBLIC_BASE_URL`), for applicant links.
     pub public_base_url: String,
+    /// Portal pages per client and minute (`PORTAL_REQUESTS_PER_MINUTE`).
+    pub portal_requests_per_minute: u32,
+    /// Portal PDF checks per client and minute (`PORTAL_UPLOADS_PER_MINUTE`).
+    pub portal_uploads_per_minute: u32,
 }
 
 impl Default for WebConfig {
@@ -91,6 +95,8 @@ impl Default for WebConfig {
             session_idle: chrono::Duration::hours(8),
             trust_forwarded_for: false,
             public_base_url: "http://127.0.0.1:8080".into(),
+            portal_requests_per_minute: 300,
+            portal_uploads_per_minute: 10,
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct AppState {
     pub audit_chain_cache: Arc<TtlCache<Result<u64, companion_domain::audit::ChainBreak>>>,
     /// The roots the portal trusts when it validates a PDF (the local CA, BSrE's root, …).
     pub trust_anchors: Arc<Vec<x509_cert::Certificate>>,
+    /// Per-client limits of the public portal, made from `config` on first use.
+    pub portal_limits: Arc<std::sync::OnceLock<portal::PortalLimits>>,
     /// Each signed document's validation, by document id: a stored file never changes.
     pub portal_reports:
         Arc<std::sync::Mutex<std::collections::HashMap<i64, Arc<companion_pdf::validate::Report>>>>,
@@ -176,6 +184,7 @@ impl AppState {
             type_names_cache: Arc::default(),
             audit_chain_cache: Arc::default(),
             trust_anchors: Arc::default(),
+            portal_limits: Arc::default(),
             portal_reports: Arc::default(),
         }
     }

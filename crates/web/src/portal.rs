@@ -23,6 +23,65 @@ use crate::{AppState, Shared};
 /// The largest PDF the portal accepts for checking.
 pub const PORTAL_MAX_PDF: u64 = 20 * 1024 * 1024;
 
+/// Per-client request limits (in this process; several instances each count their own).
+pub struct PortalLimits {
+    pages: governor::DefaultKeyedRateLimiter<String>,
+    uploads: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl PortalLimits {
+    fn new(pages_per_minute: u32, uploads_per_minute: u32) -> Self {
+        let quota = |n: u32| {
+            governor::Quota::per_minute(
+                std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+        };
+        PortalLimits {
+            pages: governor::RateLimiter::keyed(quota(pages_per_minute)),
+            uploads: governor::RateLimiter::keyed(quota(uploads_per_minute)),
+        }
+    }
+}
+
+/// `Err` is the 429 answer when `client` is over its limit.
+fn limit(state: &AppState, client: &crate::auth::ClientAddr, upload: bool) -> Result<(), Response> {
+    let limits = state.portal_limits.get_or_init(|| {
+        PortalLimits::new(
+            state.config.portal_requests_per_minute,
+            state.config.portal_uploads_per_minute,
+        )
+    });
+    let limiter = if upload {
+        &limits.uploads
+    } else {
+        &limits.pages
+    };
+    if limiter.len() > 100_000 {
+        // Forget clients whose allowance is full again, so the table cannot grow without end.
+        limiter.retain_recent();
+    }
+    match limiter.check_key(&client.0) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            metrics::counter!("companion_portal_rate_limited_total").increment(1);
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                bare(
+                    "Terlalu banyak permintaan",
+                    html! { h1 { "Terlalu banyak permintaan" } p { "Tunggu sebentar, lalu coba lagi." } },
+                ),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            Err(secured(
+                r,
+                state.config.public_base_url.starts_with("https://"),
+            ))
+        }
+    }
+}
+
 /// A verdict on the QR page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QrVerdict {
@@ -213,6 +272,9 @@ pub async fn qr_page(
     Path(id): Path<String>,
     Query(seal): Query<SealParams>,
 ) -> Response {
+    if let Err(r) = limit(&state, &client, false) {
+        return r;
+    }
     let https = state.config.public_base_url.starts_with("https://");
     let id: String = id
         .trim()
@@ -358,9 +420,13 @@ pub async fn qr_page(
 /// `GET /v/{id}/unduh`: the signed PDF of a valid (or expired) document.
 pub async fn download(
     State(state): State<Shared>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(r) = limit(&state, &client, false) {
+        return r;
+    }
     let https = state.config.public_base_url.starts_with("https://");
     let found = async {
         let case = state
@@ -425,7 +491,14 @@ fn check_form() -> Markup {
 }
 
 /// `GET /periksa`: enter a code (redirects to its page) or upload a PDF.
-pub async fn check_page(State(state): State<Shared>, Query(p): Query<CodeParams>) -> Response {
+pub async fn check_page(
+    State(state): State<Shared>,
+    Client(client): Client,
+    Query(p): Query<CodeParams>,
+) -> Response {
+    if let Err(r) = limit(&state, &client, false) {
+        return r;
+    }
     let https = state.config.public_base_url.starts_with("https://");
     if let Some(code) = p.kode.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         let code: String = code
@@ -455,6 +528,9 @@ pub async fn check_upload(
     headers: HeaderMap,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
+    if let Err(r) = limit(&state, &client, true) {
+        return r;
+    }
     let https = state.config.public_base_url.starts_with("https://");
     // Refused before reading when the request says it is too large.
     let declared = headers

@@ -238,3 +238,26 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
     assert_eq!(cleared as usize, log.len());
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_limit_is_told_to_wait() {
+    let h = harness_with_signing("sqlite").await;
+    // Ten PDF checks a minute per client by default; the eleventh waits.
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(upload(&h, b"bukan pdf".to_vec()).await.status);
+    }
+    assert!(
+        statuses[..10].iter().all(|s| s.as_u16() == 200),
+        "{statuses:?}"
+    );
+    let last = upload(&h, b"bukan pdf".to_vec()).await;
+    assert_eq!(last.status, 429);
+    assert_eq!(
+        last.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("60")
+    );
+    h.t.cleanup().await.expect("cleanup");
+}
