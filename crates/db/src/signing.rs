@@ -33,11 +33,13 @@ pub struct SigningCase {
     pub revoked_by: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The QR's exact text (portal address with the seal), set when stamped.
+    pub qr_text: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
      state, verification_id, submitted_by, submitted_at, decided_by, decided_at, reason, signer_name, \
-     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at";
+     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text";
 
 /// The columns a transition sets besides the state (None = unchanged).
 #[derive(Debug, Default, Clone)]
@@ -52,6 +54,7 @@ pub struct CaseChanges {
     /// `Some(None)` clears it.
     pub signing_error: Option<Option<String>>,
     pub revoked_by: Option<String>,
+    pub qr_text: Option<String>,
 }
 
 impl Database {
@@ -188,6 +191,9 @@ impl Database {
             if let Some(v) = &changes.revoked_by {
                 qb.push(", revoked_by = ").push_bind(v.clone());
                 qb.push(", revoked_at = ").push_bind(now);
+            }
+            if let Some(v) = &changes.qr_text {
+                qb.push(", qr_text = ").push_bind(v.clone());
             }
             qb.push(" WHERE id = ").push_bind(id);
             qb.push(" AND state = ").push_bind(from.to_string());

@@ -123,7 +123,12 @@ pub fn seal_key_hex(key: &SigningKey) -> String {
 
 /// The public half, hex: what verifiers need.
 pub fn seal_public_hex(key: &SigningKey) -> String {
-    hex::encode(key.verifying_key().to_bytes())
+    verifying_key_hex(&key.verifying_key())
+}
+
+/// A public seal key in hex (as the portal's pages carry it for the offline check).
+pub fn verifying_key_hex(key: &VerifyingKey) -> String {
+    hex::encode(key.to_bytes())
 }
 
 /// Reads a seal key file (hex seed, surrounding whitespace ignored).

@@ -424,6 +424,7 @@ impl SigningService {
             .await
             .map_err(|e| SigningError::Import(ImportError::Storage(e)))?;
         let placement = self.config.placement.clone();
+        let qr_text = text.clone();
         let stamped = tokio::task::spawn_blocking(move || {
             stamp_qr(
                 &bytes,
@@ -456,6 +457,7 @@ impl SigningService {
             None,
             CaseChanges {
                 stamped_document_id: Some(doc.id),
+                qr_text: Some(qr_text),
                 ..Default::default()
             },
         )

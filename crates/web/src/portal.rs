@@ -406,6 +406,15 @@ pub async fn qr_page(
             }
         }
         @if let Some(l) = &seal_line { ul.checks { (line("Segel QR", l)) } }
+        @if let Some(key) = seal_key(&state) {
+            // Filled by portal.js from the address itself, with no request to the server.
+            section.card #seal-offline hidden data-public-key=(key) {
+                h2 { "Pemeriksaan segel di perangkat ini" }
+                div.seal-result {}
+                button type="button" { "Periksa ulang" }
+            }
+            script type="module" src="/static/portal.js" {}
+        }
         p.muted { "Kode verifikasi: " code { (id) } }
     };
     let status = match verdict {
@@ -415,6 +424,37 @@ pub async fn qr_page(
     let mut response = portal_page("Verifikasi dokumen", content);
     *response.status_mut() = status;
     secured(response, https)
+}
+
+/// The office's public seal key (hex), for the in-browser check.
+fn seal_key(state: &AppState) -> Option<String> {
+    state
+        .signing
+        .as_ref()
+        .map(|s| companion_domain::seal::verifying_key_hex(&s.seal_public()))
+}
+
+/// `GET /pindai`: scan a QR with the phone's camera (or a photo of it); the seal is checked in
+/// the browser and the portal's own page for the code is offered.
+pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> Response {
+    if let Err(r) = limit(&state, &client, false) {
+        return r;
+    }
+    let https = state.config.public_base_url.starts_with("https://");
+    let content = html! {
+        h1 { "Pindai kode QR" }
+        section.card #scan data-public-key=(seal_key(&state).unwrap_or_default()) {
+            p #scan-status { "Tekan \"Mulai kamera\" lalu arahkan ke kode QR pada dokumen." }
+            video #camera playsinline muted hidden {}
+            p { button #scan-start type="button" { "Mulai kamera" } }
+            p { label { "atau pilih foto kode QR: " input #scan-photo type="file" accept="image/*" capture="environment"; } }
+            div #scan-result hidden {}
+            p { a #scan-open.button href="/periksa" hidden { "Buka halaman verifikasi dokumen" } }
+        }
+        (check_form())
+        script type="module" src="/static/portal.js" {}
+    };
+    secured(portal_page("Pindai kode QR", content), https)
 }
 
 /// `GET /v/{id}/unduh`: the signed PDF of a valid (or expired) document.
@@ -515,7 +555,7 @@ pub async fn check_page(
     secured(
         portal_page(
             "Periksa keaslian dokumen",
-            html! { h1 { "Periksa keaslian dokumen" } (check_form()) },
+            html! { h1 { "Periksa keaslian dokumen" } p { a.button href="/pindai" { "Pindai kode QR dengan kamera" } } (check_form()) },
         ),
         https,
     )
@@ -713,6 +753,7 @@ mod tests {
             revoked_by: None,
             revoked_at: None,
             updated_at: chrono::Utc::now(),
+            qr_text: None,
         };
         let later = today.succ_opt();
         let earlier = today.pred_opt();

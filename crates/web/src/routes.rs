@@ -228,6 +228,7 @@ fn build() -> Routes {
     .add("GET", "/v/{id}", Public, get(portal::qr_page))
     .add("GET", "/v/{id}/unduh", Public, get(portal::download))
     .add("GET", "/periksa", Public, get(portal::check_page))
+    .add("GET", "/pindai", Public, get(portal::scan_page))
     .add(
         "POST",
         "/periksa",

@@ -17,6 +17,21 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../static/app.js"),
     ),
     (
+        "portal.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/portal.js"),
+    ),
+    (
+        "noble-ed25519.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/vendor/noble-ed25519.js"),
+    ),
+    (
+        "jsQR.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/vendor/jsQR.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../static/favicon.svg"),

@@ -45,6 +45,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v/{id}", "AAAAA"),
     ("GET", "/v/{id}/unduh", "AAAAA"),
     ("GET", "/periksa", "AAAAA"),
+    ("GET", "/pindai", "AAAAA"),
     ("POST", "/periksa", "AAAAA"),
     ("GET", "/verifikasi", "DAAAA"),
     ("GET", "/verifikasi.csv", "DAAAA"),

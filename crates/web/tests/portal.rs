@@ -100,6 +100,14 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
     let p = Call::new("GET", "/v/ZZZZZZZZZZZZ").send(&h.router).await;
     assert_eq!(p.status, 404);
     assert_eq!(verdict(&p.body), "TIDAK DIKENAL");
+    // The QR's own address: its seal verifies, and the page carries the offline check.
+    let qr = case["qr_text"].as_str().expect("qr text");
+    let path = &qr[qr.find("/v/").expect("portal path")..];
+    let p = Call::new("GET", path).send(&h.router).await;
+    assert_eq!(verdict(&p.body), "ASLI", "{}", p.body);
+    assert!(p.body.contains("Segel pada kode QR sah"), "{}", p.body);
+    assert!(p.body.contains("id=\"seal-offline\""));
+    assert!(p.body.contains("/static/portal.js"));
     // A QR whose seal was forged.
     let p = Call::new("GET", &format!("/v/{vid}?d=QUJD&s=QUJD"))
         .send(&h.router)
@@ -192,6 +200,7 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
     assert_eq!(count("upload", "tidak_asli"), 3);
     assert_eq!(count("upload", "tidak_dapat_dipastikan"), 1);
     assert_eq!(count("qr", "tidak_asli"), 1);
+    assert_eq!(count("qr", "asli"), 1);
     assert_eq!(count("code", "dicabut"), 1);
     assert_eq!(count("code", "tidak_dikenal"), 1);
     assert!(

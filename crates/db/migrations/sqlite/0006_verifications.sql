@@ -14,3 +14,6 @@ CREATE TABLE verification_log (
     region TEXT
 );
 CREATE INDEX verification_log_at ON verification_log (at);
+
+-- The exact text of the QR stamped on the document (its portal address with the seal).
+ALTER TABLE signing_cases ADD COLUMN qr_text TEXT;

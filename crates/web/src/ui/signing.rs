@@ -110,7 +110,8 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
             td { (state_label(&c.state))
                 @if let Some(r) = &c.reason { br; span.muted { "Alasan: " (r) } }
                 @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
-            td { code { (c.verification_id) } }
+            td { code { (c.verification_id) }
+                @if let Some(q) = &c.qr_text { br; a href=(portal_path(q)) data-verification-link=(c.verification_id) { "Halaman verifikasi" } } }
             td { @if let Some(n) = &c.signer_name { (n) br; }
                 @if let Some(t) = c.signed_at { span.muted { (state.office_time(t)) } br;
                     @if c.timestamped { span.ok { "dengan cap waktu (PAdES B-T)" } } @else { span.muted { "tanpa cap waktu (PAdES B-B)" } } } }
@@ -126,6 +127,14 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
             }
         }
     }
+}
+
+/// The portal page a QR text opens, on this server (the QR names the public address).
+fn portal_path(qr_text: &str) -> String {
+    qr_text
+        .find("/v/")
+        .map(|i| qr_text[i..].to_string())
+        .unwrap_or_else(|| "/periksa".into())
 }
 
 fn step_form(me: &Principal, case_id: i64, step: &str, label: &str, reason: bool) -> Markup {
