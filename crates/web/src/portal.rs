@@ -43,8 +43,12 @@ impl PortalLimits {
     }
 }
 
-/// `Err` is the 429 answer when `client` is over its limit.
-fn limit(state: &AppState, client: &crate::auth::ClientAddr, upload: bool) -> Result<(), Response> {
+/// The 429 answer when `client` is over its limit.
+fn over_limit(
+    state: &AppState,
+    client: &crate::auth::ClientAddr,
+    upload: bool,
+) -> Option<Response> {
     let limits = state.portal_limits.get_or_init(|| {
         PortalLimits::new(
             state.config.portal_requests_per_minute,
@@ -61,7 +65,7 @@ fn limit(state: &AppState, client: &crate::auth::ClientAddr, upload: bool) -> Re
         limiter.retain_recent();
     }
     match limiter.check_key(&client.0) {
-        Ok(()) => Ok(()),
+        Ok(()) => None,
         Err(_) => {
             metrics::counter!("companion_portal_rate_limited_total").increment(1);
             let mut r = (
@@ -74,7 +78,7 @@ fn limit(state: &AppState, client: &crate::auth::ClientAddr, upload: bool) -> Re
                 .into_response();
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            Err(secured(
+            Some(secured(
                 r,
                 state.config.public_base_url.starts_with("https://"),
             ))
@@ -272,7 +276,7 @@ pub async fn qr_page(
     Path(id): Path<String>,
     Query(seal): Query<SealParams>,
 ) -> Response {
-    if let Err(r) = limit(&state, &client, false) {
+    if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
     let https = state.config.public_base_url.starts_with("https://");
@@ -437,7 +441,7 @@ fn seal_key(state: &AppState) -> Option<String> {
 /// `GET /pindai`: scan a QR with the phone's camera (or a photo of it); the seal is checked in
 /// the browser and the portal's own page for the code is offered.
 pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> Response {
-    if let Err(r) = limit(&state, &client, false) {
+    if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
     let https = state.config.public_base_url.starts_with("https://");
@@ -464,7 +468,7 @@ pub async fn download(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = limit(&state, &client, false) {
+    if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
     let https = state.config.public_base_url.starts_with("https://");
@@ -536,7 +540,7 @@ pub async fn check_page(
     Client(client): Client,
     Query(p): Query<CodeParams>,
 ) -> Response {
-    if let Err(r) = limit(&state, &client, false) {
+    if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
     let https = state.config.public_base_url.starts_with("https://");
@@ -568,7 +572,7 @@ pub async fn check_upload(
     headers: HeaderMap,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    if let Err(r) = limit(&state, &client, true) {
+    if let Some(r) = over_limit(&state, &client, true) {
         return r;
     }
     let https = state.config.public_base_url.starts_with("https://");
