@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Headless Chromium against a demo server built from this checkout: every role signs in on a
-# phone and a desktop viewport (tests/browser/run.mjs); screenshots land in $BROWSER_ARTIFACTS
+# phone and a desktop viewport (tests/browser/run.mjs), then the public portal is used on a
+# phone (tests/browser/portal.mjs); screenshots land in $BROWSER_ARTIFACTS
 # (default target/browser-artifacts). Installs Debian's chromium and the pinned playwright-core
 # when missing, so it is idempotent and runs on a fresh machine. The server binary is
 # $COMPANION_BIN (default target/debug/sicantik-companion, under $CARGO_TARGET_DIR if set).
@@ -80,4 +81,7 @@ done
 [ -n "$ready" ] || fail "the server log never said \"demo data ready\" within 120 s"
 
 node tests/browser/run.mjs --base "$base" --logins "$tmp/demo-logins.json" \
+  --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"
+# The public portal at a phone viewport (needs pdftoppm, which scripts/test.sh installs).
+node tests/browser/portal.mjs --base "$base" --logins "$tmp/demo-logins.json" \
   --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"

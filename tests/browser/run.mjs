@@ -9,8 +9,11 @@
 //   node run.mjs --selfcheck      (launch Chromium on a data: page only; no server needed)
 //
 // Exit code: 0 all passed, 1 a check failed, 2 bad usage or Chromium could not start.
-import { chromium } from "playwright-core";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  ACTION_TIMEOUT_MS, CHROMIUM, NAVIGATION_TIMEOUT_MS, VIEWPORTS, check, clickAndLoad, die,
+  horizontalOverflow, launch, shownMessage, watchProblems,
+} from "./lib.mjs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -23,42 +26,6 @@ const UPLOADS = {
   admin: "crates/pdf/tests/fixtures/cairo.pdf",
   staff: "crates/pdf/tests/fixtures/qpdf-object-streams.pdf",
 };
-const VIEWPORTS = {
-  phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
-  desktop: { viewport: { width: 1366, height: 900 } },
-};
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const ACTION_TIMEOUT_MS = 15_000;
-const NAVIGATION_TIMEOUT_MS = 30_000;
-
-function die(message, code = 2) {
-  console.error(message);
-  process.exit(code);
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-// The one place Chromium is started, for the self-check and the real run alike.
-async function launch() {
-  if (!existsSync(CHROMIUM)) {
-    die(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  }
-  try {
-    return await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 60_000, // a cold start on a loaded 2-core machine can be slow
-      args: [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-      ],
-    });
-  } catch (e) {
-    die(`Chromium at ${CHROMIUM} did not start: ${e.message}`);
-  }
-}
-
 function playwrightVersion() {
   try {
     const url = new URL("./node_modules/playwright-core/package.json", import.meta.url);
@@ -66,32 +33,6 @@ function playwrightVersion() {
   } catch {
     return "unknown";
   }
-}
-
-// Click something that submits a form or follows a link, and wait until the new page has loaded
-// (POST → 303 → GET commits once, at the final page).
-async function clickAndLoad(page, selector) {
-  const navigated = page.waitForEvent("framenavigated", {
-    predicate: (frame) => frame === page.mainFrame(),
-    timeout: NAVIGATION_TIMEOUT_MS,
-  });
-  await page.click(selector);
-  await navigated;
-  await page.waitForLoadState("load");
-}
-
-// An error or notice the page shows, for failure messages.
-async function shownMessage(page) {
-  const text = await page
-    .locator("[role=alert], .error, .notice")
-    .first()
-    .innerText({ timeout: 1000 })
-    .catch(() => "");
-  return text ? ` (page says: "${text.trim().slice(0, 200)}")` : "";
-}
-
-async function horizontalOverflow(page) {
-  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 }
 
 // Launch Chromium, render a small data: page with a chart-like SVG and measure it.
@@ -114,29 +55,6 @@ async function selfcheck() {
   } finally {
     await browser.close();
   }
-}
-
-// Every request and answer of a page that should fail the run.
-function watchProblems(page, host) {
-  const problems = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("request", (r) => {
-    const u = new URL(r.url());
-    // chrome: and chrome-extension: are the browser's own PDF viewer (the document preview),
-    // loaded from inside Chromium, not from the network.
-    const internal = ["data:", "blob:", "about:", "chrome:", "chrome-extension:"];
-    if (!internal.includes(u.protocol) && u.host !== host) {
-      problems.push(`request to another host: ${r.url()}`);
-    }
-  });
-  page.on("requestfailed", (r) => {
-    // Loads cut short by the next navigation are aborted on purpose.
-    const why = r.failure()?.errorText || "";
-    if (!why.includes("ERR_ABORTED")) problems.push(`request failed: ${r.url()} (${why})`);
-  });
-  page.on("response", (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
-  return problems;
 }
 
 // One role on one viewport. `step` says where a failure happened.

@@ -140,7 +140,7 @@ fn secured(mut response: Response, https: bool) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     );
     h.insert(
@@ -229,7 +229,7 @@ async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Repor
 
 fn verdict_banner(word: &str, class: &str, text: &str) -> Markup {
     html! {
-        section.verdict class=(class) #verdict data-verdict=(word) role="status" {
+        section #verdict class={ "verdict " (class) } data-verdict=(word) role="status" {
             p.word { (word) }
             p { (text) }
         }

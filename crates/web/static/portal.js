@@ -113,11 +113,20 @@ if (scan) {
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   let stream = null;
   const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  if (!detector) {
-    // Only browsers without a built-in QR reader download the vendored one.
-    const s = document.createElement("script");
-    s.src = "/static/jsQR.js";
-    document.head.appendChild(s);
+  // The vendored reader is downloaded only when needed: no built-in reader, or one that found
+  // nothing (some desktop browsers expose BarcodeDetector without a working backend).
+  let jsqr = null;
+  function loadJsqr() {
+    if (!jsqr) {
+      jsqr = new Promise((resolve) => {
+        const s = document.createElement("script");
+        s.src = "/static/jsQR.js";
+        s.onload = resolve;
+        s.onerror = resolve;
+        document.head.appendChild(s);
+      });
+    }
+    return jsqr;
   }
 
   async function decode(source, w, h) {
@@ -129,6 +138,7 @@ if (scan) {
         // fall through to jsQR
       }
     }
+    await loadJsqr();
     if (!window.jsQR || !w || !h) return null;
     canvas.width = w;
     canvas.height = h;

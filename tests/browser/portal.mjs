@@ -1,0 +1,184 @@
+// The public verification portal in headless Chromium at a phone viewport, as the public uses it:
+// the QR pages of a valid, a revoked and an unknown document and a forged QR, each verdict read
+// from the page; the seal checked in the page, again after the network to the server is cut;
+// uploads of the valid signed PDF, the same with one byte changed, an unsigned PDF and a PDF
+// signed by a foreign certificate; a photo of the QR read on the scan page. An official (desktop)
+// revokes one document first. Screenshots go to --out (portal-*.png).
+//
+//   node portal.mjs --base http://127.0.0.1:PORT --logins demo-logins.json --out DIR
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, VIEWPORTS, check, clickAndLoad, die,
+  horizontalOverflow, launch, watchProblems,
+} from "./lib.mjs";
+
+const FOREIGN = "crates/pdf/tests/fixtures/signed-by-other.pdf";
+
+// A small valid PDF with no signature.
+function unsignedPdf() {
+  const objs = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = [];
+  objs.forEach((o, i) => { offsets.push(out.length); out += `${i + 1} 0 obj\n${o}\nendobj\n`; });
+  const xref = out.length;
+  out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n`;
+  for (const off of offsets) out += `${String(off).padStart(10, "0")} 00000 n \n`;
+  out += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, "latin1");
+}
+
+async function verdictOf(page) {
+  return (await page.locator("#verdict").getAttribute("data-verdict")) || "";
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: { base: { type: "string" }, logins: { type: "string" }, out: { type: "string" } },
+  });
+  if (!values.base || !values.logins || !values.out) die("--base, --logins and --out are required");
+  const base = new URL(values.base).origin;
+  const host = new URL(base).host;
+  const out = values.out;
+  mkdirSync(out, { recursive: true });
+  const official = JSON.parse(readFileSync(values.logins, "utf8")).find((l) => l.role === "official");
+  check(official, "no official in the demo logins");
+
+  const browser = await launch();
+  let step = "start";
+  try {
+    // --- An official finds two published documents and revokes the second.
+    step = "official: find published documents";
+    const staff = await browser.newContext(VIEWPORTS.desktop);
+    staff.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    staff.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+    const sp = await staff.newPage();
+    await sp.goto(`${base}/masuk`);
+    await sp.fill("input[name=username]", official.username);
+    await sp.fill("input[name=password]", official.password);
+    await clickAndLoad(sp, "button[type=submit]");
+    await sp.goto(`${base}/tte`);
+    const permits = await sp.$$eval("section#published a[href^='/izin/']", (as) =>
+      [...new Set(as.map((a) => a.getAttribute("href").split("#")[0]))]);
+    check(permits.length >= 2, `want ≥ 2 published documents on /tte, found ${permits.length}`);
+    const linkOf = async (permit) => {
+      await sp.goto(`${base}${permit}`);
+      const a = sp.locator("a[data-verification-link]").first();
+      return a.getAttribute("href");
+    };
+    const validPath = await linkOf(permits[0]);
+    const revokedPath = await linkOf(permits[1]);
+    check(validPath && validPath.includes("?d=") && revokedPath, "no verification links on the permit pages");
+    step = "official: revoke";
+    const form = sp.locator("form:has(button[data-step=cabut])").first();
+    await form.locator("input[name=alasan]").fill("Uji peramban: dicabut");
+    const navigated = sp.waitForEvent("framenavigated", { predicate: (f) => f === sp.mainFrame() });
+    await form.locator("button[data-step=cabut]").click();
+    await navigated;
+    await staff.close();
+
+    // --- The public, on a phone, not signed in.
+    const context = await browser.newContext(VIEWPORTS.phone);
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+    const page = await context.newPage();
+    const problems = watchProblems(page, host);
+    const shot = (what) => page.screenshot({ path: join(out, `portal-${what}.png`), fullPage: true });
+
+    step = "valid QR page";
+    await page.goto(`${base}${validPath}`);
+    check((await verdictOf(page)) === "ASLI", `valid document reads ${await verdictOf(page)}`);
+    await page.locator("#seal-offline [data-seal=sah]").waitFor();
+    check((await horizontalOverflow(page)) <= 1, "the QR page is wider than the phone");
+    await shot("valid");
+
+    step = "seal check with the network cut";
+    await context.setOffline(true);
+    await page.evaluate(() => { document.querySelector("#seal-offline .seal-result").removeAttribute("data-seal"); });
+    await page.click("#seal-offline button");
+    await page.locator("#seal-offline [data-seal=sah]").waitFor();
+    const sealText = await page.locator("#seal-offline").innerText();
+    check(/SEGEL SAH/.test(sealText), `offline seal check reads: ${sealText}`);
+    await shot("seal-offline");
+    await context.setOffline(false);
+
+    step = "forged QR";
+    const u = new URL(`${base}${validPath}`);
+    const d = u.searchParams.get("d");
+    u.searchParams.set("d", d.slice(0, -2) + (d.endsWith("A") ? "B" : "A") + d.slice(-1));
+    await page.goto(u.toString());
+    check((await verdictOf(page)) === "TIDAK ASLI", `forged QR reads ${await verdictOf(page)}`);
+    await page.locator("#seal-offline [data-seal=tidak-sah]").waitFor();
+    await shot("forged");
+
+    step = "revoked QR page";
+    await page.goto(`${base}${revokedPath}`);
+    check((await verdictOf(page)) === "DICABUT", `revoked document reads ${await verdictOf(page)}`);
+    check((await page.content()).includes("Uji peramban: dicabut"), "the revocation reason is not shown");
+    await shot("revoked");
+
+    step = "unknown code";
+    await page.goto(`${base}/periksa`);
+    await page.fill("input[name=kode]", "zzzz-zzzz-zzzz");
+    await clickAndLoad(page, "form[method=get] button[type=submit]");
+    check((await verdictOf(page)) === "TIDAK DIKENAL", `unknown code reads ${await verdictOf(page)}`);
+    await shot("unknown");
+
+    // --- Uploads.
+    const vid = validPath.split("/v/")[1].split("?")[0];
+    const pdf = await (await page.request.get(`${base}/v/${vid}/unduh`)).body();
+    check(pdf.subarray(0, 5).toString() === "%PDF-", "the signed PDF did not download");
+    const changed = Buffer.from(pdf);
+    changed[300] ^= 1;
+    const cases = [
+      ["signed", pdf, "ASLI"],
+      ["changed", changed, "TIDAK ASLI"],
+      ["unsigned", unsignedPdf(), "TIDAK ASLI"],
+      ["foreign", readFileSync(FOREIGN), "TIDAK DAPAT DIPASTIKAN"],
+    ];
+    for (const [name, bytes, want] of cases) {
+      step = `upload ${name}`;
+      await page.goto(`${base}/periksa`);
+      await page.setInputFiles("input[name=berkas]", { name: `${name}.pdf`, mimeType: "application/pdf", buffer: bytes });
+      await clickAndLoad(page, "form[enctype] button[type=submit]");
+      const got = await verdictOf(page);
+      check(got === want, `upload ${name}: ${got}, want ${want}`);
+      const lines = await page.locator("#checks li").count();
+      check(lines >= 1, `upload ${name}: no check lines`);
+      await shot(`upload-${name}`);
+    }
+
+    step = "scan a photo of the QR";
+    const pdfPath = join(out, "portal-signed.pdf");
+    writeFileSync(pdfPath, pdf);
+    execFileSync("pdftoppm", ["-r", "150", "-f", "1", "-l", "1", "-png", "-singlefile", pdfPath, join(out, "portal-qr-photo")]);
+    await page.goto(`${base}/pindai`);
+    await page.setInputFiles("#scan-photo", join(out, "portal-qr-photo.png"));
+    await page.locator("#scan-result[data-seal=sah]").waitFor({ timeout: 30_000 }).catch(async (e) => {
+      throw new Error(`${e.message}; the page says: ${await page.locator("#scan-status").innerText()}`);
+    });
+    const open = await page.locator("#scan-open").getAttribute("href");
+    check(open && open.startsWith(`/v/${vid}?d=`), `scan offers ${open}`);
+    await shot("scan");
+
+    // The unknown code's page answers 404 on purpose; Chromium logs that as a console error.
+    const unexpected = problems.filter((p) => !p.includes("status of 404"));
+    check(unexpected.length === 0, unexpected.join("; "));
+    check(problems.length - unexpected.length === 1, `404s: ${problems.join("; ")}`);
+    await context.close();
+    console.log("portal: all checks passed");
+  } catch (e) {
+    console.error(`portal FAIL at "${step}": ${e.message}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
