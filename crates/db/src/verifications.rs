@@ -22,6 +22,8 @@ pub struct VerificationEntry {
 /// What a check records.
 #[derive(Debug, Clone, Default)]
 pub struct NewVerification {
+    /// When it happened (now when `None`).
+    pub at: Option<DateTime<Utc>>,
     pub method: String,
     pub result: String,
     pub reason: Option<String>,
@@ -49,22 +51,30 @@ impl Database {
     }
 
     pub async fn log_verification(&self, v: &NewVerification) -> Result<()> {
-        let now = crate::now();
+        self.log_verifications(std::slice::from_ref(v)).await
+    }
+
+    /// Several checks in one transaction (the portal's log writer batches them).
+    pub async fn log_verifications(&self, entries: &[NewVerification]) -> Result<()> {
         on_backend!(self, pool => {
-            sqlx::query(
-                "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(now)
-            .bind(&v.method)
-            .bind(&v.result)
-            .bind(&v.reason)
-            .bind(&v.verification_id)
-            .bind(&v.client_ip)
-            .bind(&v.device)
-            .bind(&v.region)
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin().await?;
+            for v in entries {
+                sqlx::query(
+                    "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(v.at.unwrap_or_else(crate::now))
+                .bind(&v.method)
+                .bind(&v.result)
+                .bind(&v.reason)
+                .bind(&v.verification_id)
+                .bind(&v.client_ip)
+                .bind(&v.device)
+                .bind(&v.region)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

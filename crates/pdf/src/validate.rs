@@ -155,6 +155,8 @@ struct Found {
     claimed_time: Option<String>,
 }
 
+const MAX_SIGNATURES: usize = 32;
+
 /// Every well-formed `/ByteRange [0 b c d]` whose gap holds a hex string.
 fn find_signatures(pdf: &[u8]) -> Vec<Found> {
     let mut out = Vec::new();
@@ -170,6 +172,10 @@ fn find_signatures(pdf: &[u8]) -> Vec<Found> {
             && c.checked_add(d).is_some_and(|end| end <= pdf.len())
             && pdf.get(b) == Some(&b'<')
             && pdf.get(c - 1) == Some(&b'>');
+        // A real file has a handful; a hostile one with thousands is cut short.
+        if out.len() >= MAX_SIGNATURES {
+            break;
+        }
         if fits && !out.iter().any(|f: &Found| f.ranges == ranges) {
             // The dictionary's other keys sit near the ByteRange or right after the Contents.
             out.push(Found {

@@ -125,6 +125,9 @@ pub struct AppState {
     pub trust_anchors: Arc<Vec<x509_cert::Certificate>>,
     /// Per-client limits of the public portal, made from `config` on first use.
     pub portal_limits: Arc<std::sync::OnceLock<portal::PortalLimits>>,
+    /// The portal's log writer: checks are queued and written in batches, so a busy portal does
+    /// not wait on one database write per page (started on first use).
+    pub verification_log: Arc<std::sync::OnceLock<portal::LogWriter>>,
     /// Each signed document's validation, by document id: a stored file never changes.
     pub portal_reports:
         Arc<std::sync::Mutex<std::collections::HashMap<i64, Arc<companion_pdf::validate::Report>>>>,
@@ -185,6 +188,7 @@ impl AppState {
             audit_chain_cache: Arc::default(),
             trust_anchors: Arc::default(),
             portal_limits: Arc::default(),
+            verification_log: Arc::default(),
             portal_reports: Arc::default(),
         }
     }

@@ -187,6 +187,7 @@ async fn log(
 ) {
     metrics::counter!("companion_verifications_total", "result" => result.to_string()).increment(1);
     let entry = NewVerification {
+        at: Some(chrono::Utc::now()),
         method: method.into(),
         result: result.into(),
         reason,
@@ -195,8 +196,37 @@ async fn log(
         device: device_class(headers).into(),
         region: None,
     };
-    if let Err(e) = state.db.log_verification(&entry).await {
-        tracing::warn!(error = %e, "verification not logged");
+    state
+        .verification_log
+        .get_or_init(|| LogWriter::start(state.db.clone()))
+        .send(entry);
+}
+
+/// Writes queued checks in batches of whatever has arrived (at most 500 per transaction).
+pub struct LogWriter {
+    tx: tokio::sync::mpsc::Sender<NewVerification>,
+}
+
+impl LogWriter {
+    fn start(db: companion_db::Database) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<NewVerification>(10_000);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(500);
+            while rx.recv_many(&mut batch, 500).await > 0 {
+                if let Err(e) = db.log_verifications(&batch).await {
+                    tracing::warn!(error = %e, entries = batch.len(), "verifications not logged");
+                }
+                batch.clear();
+            }
+        });
+        LogWriter { tx }
+    }
+
+    fn send(&self, entry: NewVerification) {
+        // A full queue (the database far behind) drops the entry rather than slowing the portal.
+        if self.tx.try_send(entry).is_err() {
+            metrics::counter!("companion_verification_log_dropped_total").increment(1);
+        }
     }
 }
 
@@ -619,12 +649,17 @@ pub async fn check_upload(
     };
     let anchors = state.trust_anchors.clone();
     let data = bytes.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        companion_pdf::validate::validate(&data, &anchors, chrono::Utc::now())
-    })
+    // Bounded in time: validation is linear in the file, but a pathological one must not hold
+    // a worker (the blocking thread finishes on its own; the visitor gets an answer now).
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || {
+            companion_pdf::validate::validate(&data, &anchors, chrono::Utc::now())
+        }),
+    )
     .await;
-    let Ok(report) = report else {
-        return bad("Berkas tidak dapat diperiksa.");
+    let Ok(Ok(report)) = report else {
+        return bad("Berkas tidak dapat diperiksa (terlalu rumit atau rusak).");
     };
     // Our records: the same bytes as a signed file we issued, and that case's state.
     let record = state

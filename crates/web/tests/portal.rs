@@ -189,8 +189,8 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
     assert_eq!(verdict(&r.body), "TIDAK ASLI");
     assert!(r.body.contains("DICABUT"));
 
-    // Every check was logged, by method and result.
-    let log = h.t.db.recent_verifications(100).await.expect("log");
+    // Every check was logged, by method and result (written in batches: wait until it settles).
+    let log = settled_log(&h.t.db).await;
     let count = |method: &str, result: &str| {
         log.iter()
             .filter(|e| e.method == method && e.result == result)
@@ -269,4 +269,18 @@ async fn a_client_over_its_limit_is_told_to_wait() {
         Some("60")
     );
     h.t.cleanup().await.expect("cleanup");
+}
+
+/// The verification log once the portal's background writer has caught up.
+async fn settled_log(db: &companion_db::Database) -> Vec<companion_db::VerificationEntry> {
+    let mut last = usize::MAX;
+    for _ in 0..50 {
+        let log = db.recent_verifications(1000).await.expect("log");
+        if log.len() == last {
+            return log;
+        }
+        last = log.len();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the verification log never settled");
 }
