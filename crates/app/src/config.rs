@@ -103,6 +103,8 @@ pub struct Settings {
     /// Public portal pages per client and minute; PDF checks per client and minute.
     pub portal_requests_per_minute: u32,
     pub portal_uploads_per_minute: u32,
+    /// Seconds a rendered QR page is reused (0: never); workflow steps clear it at once.
+    pub portal_page_cache_seconds: u64,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -154,6 +156,7 @@ pub const KEYS: &[&str] = &[
     "verification_ip_retention_days",
     "portal_requests_per_minute",
     "portal_uploads_per_minute",
+    "portal_page_cache_seconds",
 ];
 
 impl Default for Settings {
@@ -206,6 +209,7 @@ impl Default for Settings {
             verification_ip_retention_days: 30,
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
+            portal_page_cache_seconds: 5,
         }
     }
 }
@@ -364,6 +368,7 @@ impl Settings {
             public_base_url: self.public_base_url.trim_end_matches('/').to_string(),
             portal_requests_per_minute: self.portal_requests_per_minute,
             portal_uploads_per_minute: self.portal_uploads_per_minute,
+            portal_page_cache: std::time::Duration::from_secs(self.portal_page_cache_seconds),
         }
     }
 

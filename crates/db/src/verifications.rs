@@ -54,28 +54,27 @@ impl Database {
         self.log_verifications(std::slice::from_ref(v)).await
     }
 
-    /// Several checks in one transaction (the portal's log writer batches them).
+    /// Several checks in one statement (the portal's log writer batches them).
     pub async fn log_verifications(&self, entries: &[NewVerification]) -> Result<()> {
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for v in entries {
-                sqlx::query(
-                    "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(v.at.unwrap_or_else(crate::now))
-                .bind(&v.method)
-                .bind(&v.result)
-                .bind(&v.reason)
-                .bind(&v.verification_id)
-                .bind(&v.client_ip)
-                .bind(&v.device)
-                .bind(&v.region)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        });
+        // 8 values per row; SQLite allows 32,766 bound values per statement.
+        for chunk in entries.chunks(1000) {
+            on_backend!(self, pool => {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) ",
+                );
+                qb.push_values(chunk, |mut row, v| {
+                    row.push_bind(v.at.unwrap_or_else(crate::now))
+                        .push_bind(v.method.clone())
+                        .push_bind(v.result.clone())
+                        .push_bind(v.reason.clone())
+                        .push_bind(v.verification_id.clone())
+                        .push_bind(v.client_ip.clone())
+                        .push_bind(v.device.clone())
+                        .push_bind(v.region.clone());
+                });
+                qb.build().execute(pool).await?;
+            });
+        }
         Ok(())
     }
 

@@ -86,6 +86,8 @@ pub struct WebConfig {
     pub portal_requests_per_minute: u32,
     /// Portal PDF checks per client and minute (`PORTAL_UPLOADS_PER_MINUTE`).
     pub portal_uploads_per_minute: u32,
+    /// How long a rendered QR page is reused (`PORTAL_PAGE_CACHE_SECONDS`; 0: never).
+    pub portal_page_cache: std::time::Duration,
 }
 
 impl Default for WebConfig {
@@ -97,6 +99,7 @@ impl Default for WebConfig {
             public_base_url: "http://127.0.0.1:8080".into(),
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
+            portal_page_cache: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -128,6 +131,8 @@ pub struct AppState {
     /// The portal's log writer: checks are queued and written in batches, so a busy portal does
     /// not wait on one database write per page (started on first use).
     pub verification_log: Arc<std::sync::OnceLock<portal::LogWriter>>,
+    /// Rendered QR pages for a few seconds (cleared by every workflow step).
+    pub portal_pages: Arc<portal::PageCache>,
     /// Each signed document's validation, by document id: a stored file never changes.
     pub portal_reports:
         Arc<std::sync::Mutex<std::collections::HashMap<i64, Arc<companion_pdf::validate::Report>>>>,
@@ -189,6 +194,7 @@ impl AppState {
             trust_anchors: Arc::default(),
             portal_limits: Arc::default(),
             verification_log: Arc::default(),
+            portal_pages: Arc::default(),
             portal_reports: Arc::default(),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use companion_db::{NewVerification, SigningCase};
 use companion_domain::workflow::DocState;
 use companion_pdf::validate::{Check, Outcome, Report};
@@ -277,7 +277,7 @@ fn line(label: &str, c: &Check) -> Markup {
     }
 }
 
-fn portal_page(title: &str, content: Markup) -> Response {
+fn portal_html(title: &str, content: Markup) -> String {
     bare(
         title,
         html! {
@@ -289,13 +289,59 @@ fn portal_page(title: &str, content: Markup) -> Response {
             }
         },
     )
-    .into_response()
+    .0
+}
+
+fn portal_page(title: &str, content: Markup) -> Response {
+    Html(portal_html(title, content)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SealParams {
     pub d: Option<String>,
     pub s: Option<String>,
+}
+
+/// A rendered QR page, as cached for a few seconds.
+pub struct RenderedPage {
+    status: StatusCode,
+    verdict: QrVerdict,
+    reason: Option<String>,
+    method: &'static str,
+    body: axum::body::Bytes,
+}
+
+/// Rendered QR pages by (id, seal): a busy page is built once per `portal_page_cache`, while every
+/// visit is still logged. Any workflow step clears it, so a revocation shows at once.
+#[derive(Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<
+        std::collections::HashMap<String, (std::time::Instant, Arc<RenderedPage>)>,
+    >,
+}
+
+impl PageCache {
+    fn get(&self, key: &str, ttl: std::time::Duration) -> Option<Arc<RenderedPage>> {
+        let pages = self.pages.lock().ok()?;
+        let (at, page) = pages.get(key)?;
+        (at.elapsed() < ttl).then(|| page.clone())
+    }
+
+    fn put(&self, key: String, page: Arc<RenderedPage>) {
+        if let Ok(mut pages) = self.pages.lock() {
+            if pages.len() > 10_000 {
+                pages.clear();
+            }
+            pages.insert(key, (std::time::Instant::now(), page));
+        }
+    }
+
+    /// Forgets every page (after a workflow step).
+    pub fn clear(&self) {
+        if let Ok(mut pages) = self.pages.lock() {
+            pages.clear();
+        }
+    }
 }
 
 /// `GET /v/{id}`: the QR's target.
@@ -317,6 +363,40 @@ pub async fn qr_page(
         .filter(|c| c.is_ascii_alphanumeric())
         .take(32)
         .collect();
+    let key = format!(
+        "{id}?{}&{}",
+        seal.d.as_deref().unwrap_or(""),
+        seal.s.as_deref().unwrap_or("")
+    );
+    let ttl = state.config.portal_page_cache;
+    let page = match state.portal_pages.get(&key, ttl) {
+        Some(p) => p,
+        None => {
+            let p = Arc::new(render_qr_page(&state, &id, &seal).await);
+            if !ttl.is_zero() {
+                state.portal_pages.put(key, p.clone());
+            }
+            p
+        }
+    };
+    log(
+        &state,
+        page.method,
+        page.verdict.key(),
+        page.reason.clone(),
+        Some(id),
+        &client,
+        &headers,
+    )
+    .await;
+    // The cached bytes are shared, not copied.
+    let mut response = Html(page.body.clone()).into_response();
+    *response.status_mut() = page.status;
+    secured(response, https)
+}
+
+async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> RenderedPage {
+    let id = id.to_string();
     let case = state
         .db
         .signing_case_by_verification_id(&id)
@@ -359,7 +439,7 @@ pub async fn qr_page(
     let method = if seal.d.is_some() { "qr" } else { "code" };
     let report = match (&case, verdict) {
         (Some(c), QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) => {
-            signed_report(&state, c).await
+            signed_report(state, c).await
         }
         _ => None,
     };
@@ -385,16 +465,6 @@ pub async fn qr_page(
             "Kode QR ini dipalsukan: jangan percayai dokumen yang memuatnya.",
         ),
     };
-    log(
-        &state,
-        method,
-        verdict.key(),
-        (verdict != QrVerdict::Asli).then(|| text.to_string()),
-        Some(id.clone()),
-        &client,
-        &headers,
-    )
-    .await;
     let sig = report.as_ref().and_then(|r| r.last().cloned());
     let fmt_date = |d: Option<chrono::NaiveDate>| {
         d.map(|d| d.format("%d-%m-%Y").to_string())
@@ -440,7 +510,7 @@ pub async fn qr_page(
             }
         }
         @if let Some(l) = &seal_line { ul.checks { (line("Segel QR", l)) } }
-        @if let Some(key) = seal_key(&state) {
+        @if let Some(key) = seal_key(state) {
             // Filled by portal.js from the address itself, with no request to the server.
             section.card #seal-offline hidden data-public-key=(key) {
                 h2 { "Pemeriksaan segel di perangkat ini" }
@@ -455,9 +525,13 @@ pub async fn qr_page(
         QrVerdict::TidakDikenal => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     };
-    let mut response = portal_page("Verifikasi dokumen", content);
-    *response.status_mut() = status;
-    secured(response, https)
+    RenderedPage {
+        status,
+        verdict,
+        reason: (verdict != QrVerdict::Asli).then(|| text.to_string()),
+        method,
+        body: portal_html("Verifikasi dokumen", content).into(),
+    }
 }
 
 /// The office's public seal key (hex), for the in-browser check.

@@ -124,6 +124,7 @@ pub async fn step(
     }
     .map_err(signing_error)?;
     state.dashboard_cache.clear().await;
+    state.portal_pages.clear();
     Ok(axum::Json(case))
 }
 

@@ -114,6 +114,8 @@ async fn harness_with(backend: &str, signing: bool) -> Harness {
     .await
     .expect("documents");
     let mut state = AppState::new(t.db.clone(), chrono_tz::Asia::Jakarta);
+    // Pages change under the tests' feet (direct SQL): no reuse of rendered QR pages.
+    state.config.portal_page_cache = std::time::Duration::ZERO;
     state.documents = Some(documents.clone());
     if signing {
         let ca = companion_pdf::keys::new_ca("Uji CA", 1).expect("ca");
