@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use companion_db::testing::TestDb;
-use companion_documents::{Actor, Documents, DocumentsConfig};
+use companion_documents::Actor;
 use companion_domain::Role;
-use companion_signing::{Participant, SigningConfig, SigningService};
+use companion_signing::Participant;
 use rand::{Rng, SeedableRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
@@ -98,30 +98,9 @@ async fn a_thousand_mutated_pdfs_and_an_oversized_request() {
     );
 
     // One signed document, made through the library on the server's database and store.
-    let storage = companion_storage::Storage::from_url(&format!("file://{}", objects.display()))
-        .expect("store");
-    let docs = Documents::new(t.db.clone(), storage, DocumentsConfig::default())
+    let (docs, service) = companion_signing::testing::local_services(&t.db, &objects, &keys)
         .await
-        .expect("documents");
-    let read = |f: &str| std::fs::read_to_string(keys.join(f)).expect("key");
-    let service = SigningService::new(
-        t.db.clone(),
-        docs.clone(),
-        companion_pdf::keys::SigningIdentity::from_pem(
-            &read("signer-key.pem"),
-            &read("signer-chain.pem"),
-        )
-        .expect("identity"),
-        companion_domain::seal::seal_key_from_hex(&read("seal.key")).expect("seal"),
-        SigningConfig {
-            public_base_url: "http://127.0.0.1".into(),
-            placement: companion_pdf::stamp::Placement::default(),
-            location: "Kabanjahe".into(),
-            tsa: None,
-            visible_role: None,
-            utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
-        },
-    );
+        .expect("services");
     let who = |role| Participant {
         actor: Actor {
             user_id: None,

@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use companion_db::testing::TestDb;
-use companion_documents::{Actor, Documents, DocumentsConfig};
+use companion_documents::Actor;
 use companion_domain::Role;
-use companion_signing::{Participant, SigningConfig, SigningService};
+use companion_signing::Participant;
 use companion_simulators::{BsreSim, BsreSimConfig, BsreSimUser};
 use serde_json::{Value, json};
 
@@ -55,32 +55,9 @@ fn free_port() -> u16 {
 /// `n` permits with an imported letter each, submitted and approved (stamped), prepared through
 /// the library on the server's database, store and seal key.
 async fn ready_documents(t: &TestDb, objects: &std::path::Path, keys: &std::path::Path, n: usize) {
-    let storage = companion_storage::Storage::from_url(&format!("file://{}", objects.display()))
-        .expect("store");
-    let docs = Documents::new(t.db.clone(), storage, DocumentsConfig::default())
+    let (docs, service) = companion_signing::testing::local_services(&t.db, objects, keys)
         .await
-        .expect("documents");
-    let read = |f: &str| std::fs::read_to_string(keys.join(f)).expect("key file");
-    let identity = companion_pdf::keys::SigningIdentity::from_pem(
-        &read("signer-key.pem"),
-        &read("signer-chain.pem"),
-    )
-    .expect("identity");
-    let seal = companion_domain::seal::seal_key_from_hex(&read("seal.key")).expect("seal");
-    let service = SigningService::new(
-        t.db.clone(),
-        docs.clone(),
-        identity,
-        seal,
-        SigningConfig {
-            public_base_url: "http://127.0.0.1".into(),
-            placement: companion_pdf::stamp::Placement::default(),
-            location: "Kabanjahe".into(),
-            tsa: None,
-            visible_role: None,
-            utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
-        },
-    );
+        .expect("services");
     let who = |role, name: &str| Participant {
         actor: Actor {
             user_id: None,

@@ -49,3 +49,41 @@ pub async fn ready_to_sign(
     let case = service.submit(original.id, staff).await?;
     service.approve(case.id, official).await
 }
+
+/// The documents service and a local signing service on `db`, the folder store at `objects` and
+/// the files `keys init` wrote into `keys` — what a server with that configuration would use.
+pub async fn local_services(
+    db: &Database,
+    objects: &std::path::Path,
+    keys: &std::path::Path,
+) -> Result<(Documents, SigningService), Box<dyn std::error::Error>> {
+    let storage = companion_storage::Storage::from_url(&format!("file://{}", objects.display()))?;
+    let docs = Documents::new(
+        db.clone(),
+        storage,
+        companion_documents::DocumentsConfig::default(),
+    )
+    .await?;
+    let read = |f: &str| std::fs::read_to_string(keys.join(f));
+    let identity = companion_pdf::keys::SigningIdentity::from_pem(
+        &read("signer-key.pem")?,
+        &read("signer-chain.pem")?,
+    )?;
+    let seal = companion_domain::seal::seal_key_from_hex(&read("seal.key")?)
+        .ok_or("seal.key is not a seal key")?;
+    let service = SigningService::new(
+        db.clone(),
+        docs.clone(),
+        identity,
+        seal,
+        crate::SigningConfig {
+            public_base_url: "http://127.0.0.1".into(),
+            placement: companion_pdf::stamp::Placement::default(),
+            location: "Kabanjahe".into(),
+            tsa: None,
+            visible_role: None,
+            utc_offset: chrono::FixedOffset::east_opt(7 * 3600).ok_or("offset")?,
+        },
+    );
+    Ok((docs, service))
+}

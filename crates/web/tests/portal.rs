@@ -12,31 +12,14 @@ const ISSUED: &str = "0142307703072025";
 
 /// A letter of the seeded permit carried through the API to published: (case, signed bytes).
 async fn published(h: &common::Harness) -> (serde_json::Value, Vec<u8>) {
-    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
-    let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
-        .bearer(&h.tokens[&Role::Staff])
-        .files(vec![("surat.pdf".into(), letter)])
+    let id = common::approved_case(h, ISSUED, "503/0142/DPMPTSP/2025").await;
+    let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "sign"}))
         .send(&h.router)
         .await;
-    let doc = up.json()["files"][0]["document"]["id"]
-        .as_i64()
-        .expect("doc");
-    let r = Call::new("POST", "/api/v1/signing/cases")
-        .bearer(&h.tokens[&Role::Staff])
-        .json(serde_json::json!({"document_id": doc}))
-        .send(&h.router)
-        .await;
-    let id = r.json()["id"].as_i64().expect("case");
-    let mut case = serde_json::Value::Null;
-    for action in ["approve", "sign"] {
-        let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
-            .bearer(&h.tokens[&Role::Official])
-            .json(serde_json::json!({"action": action}))
-            .send(&h.router)
-            .await;
-        assert_eq!(r.status, 200, "{action}: {}", r.body);
-        case = r.json();
-    }
+    assert_eq!(r.status, 200, "sign: {}", r.body);
+    let case = r.json();
     assert_eq!(case["state"], "published");
     let vid = case["verification_id"].as_str().expect("vid").to_string();
     let pdf = Call::new("GET", &format!("/v/{vid}/unduh"))

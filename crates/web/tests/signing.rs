@@ -276,36 +276,11 @@ async fn the_api_applies_the_same_rules() {
     h.t.cleanup().await.expect("cleanup");
 }
 
-/// Three approved letters of one permit, as case ids ready to sign.
+/// `n` approved letters of one permit, as case ids ready to sign.
 async fn ready_cases(h: &common::Harness, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let mut letter = companion_pdf::letter::PermitLetter::example();
-        letter.permit_number = format!("503/{i:04}/DPMPTSP/2026");
-        let up = Call::new("POST", &format!("/api/v1/permits/{ISSUED}/documents"))
-            .bearer(&h.tokens[&Role::Staff])
-            .files(vec![(
-                "surat.pdf".into(),
-                companion_pdf::letter::render(&letter, 0),
-            )])
-            .send(&h.router)
-            .await;
-        let doc = up.json()["files"][0]["document"]["id"]
-            .as_i64()
-            .expect("doc");
-        let r = Call::new("POST", "/api/v1/signing/cases")
-            .bearer(&h.tokens[&Role::Staff])
-            .json(serde_json::json!({"document_id": doc}))
-            .send(&h.router)
-            .await;
-        let id = r.json()["id"].as_i64().expect("case");
-        let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
-            .bearer(&h.tokens[&Role::Official])
-            .json(serde_json::json!({"action": "approve"}))
-            .send(&h.router)
-            .await;
-        assert_eq!(r.json()["state"], "stamped", "{}", r.body);
-        ids.push(id);
+        ids.push(common::approved_case(h, ISSUED, &format!("503/{i:04}/DPMPTSP/2026")).await);
     }
     ids
 }

@@ -311,3 +311,35 @@ pub async fn login(router: &Router, username: &str, password: &str) -> Reply {
         .send(router)
         .await
 }
+
+/// A letter numbered `number` for permit `permit`, uploaded by staff, submitted, and approved by
+/// the official through the API: the case id, stamped and ready to sign.
+#[allow(dead_code)] // not every test file signs
+pub async fn approved_case(h: &Harness, permit: &str, number: &str) -> i64 {
+    let mut letter = companion_pdf::letter::PermitLetter::example();
+    letter.permit_number = number.to_string();
+    let up = Call::new("POST", &format!("/api/v1/permits/{permit}/documents"))
+        .bearer(&h.tokens[&Role::Staff])
+        .files(vec![(
+            "surat.pdf".into(),
+            companion_pdf::letter::render(&letter, 0),
+        )])
+        .send(&h.router)
+        .await;
+    let doc = up.json()["files"][0]["document"]["id"]
+        .as_i64()
+        .expect("doc");
+    let r = Call::new("POST", "/api/v1/signing/cases")
+        .bearer(&h.tokens[&Role::Staff])
+        .json(serde_json::json!({"document_id": doc}))
+        .send(&h.router)
+        .await;
+    let id = r.json()["id"].as_i64().expect("case");
+    let r = Call::new("POST", &format!("/api/v1/signing/cases/{id}/steps"))
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "approve"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.json()["state"], "stamped", "{}", r.body);
+    id
+}
