@@ -86,6 +86,8 @@ echo "| server                         |      p50 |      p99 |     req/s | non-2
 echo "|--------------------------------|----------|----------|-----------|---------|"
 run "companion /v/<id>" "$base/v/$vid"
 run "nginx, same size static file" "http://127.0.0.1:$nginx_port/page.html"
+# For scale: the same server's cheapest answer, through the same router and middleware.
+run "companion /healthz (for scale)" "$base/healthz"
 python3 - "${RPS[companion /v/<id>]}" "${RPS[nginx, same size static file]}" <<'PY'
 import sys
 ours, nginx = float(sys.argv[1]), float(sys.argv[2])

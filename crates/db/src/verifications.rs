@@ -17,6 +17,8 @@ pub struct VerificationEntry {
     pub verification_id: Option<String>,
     pub device: String,
     pub region: Option<String>,
+    /// How many identical checks this row stands for (same second, client, result…).
+    pub checks: i64,
 }
 
 /// What a check records.
@@ -24,13 +26,16 @@ pub struct VerificationEntry {
 pub struct NewVerification {
     /// When it happened (now when `None`).
     pub at: Option<DateTime<Utc>>,
-    pub method: String,
-    pub result: String,
+    /// `qr`, `code` or `upload` (fixed words: no allocation per check).
+    pub method: &'static str,
+    pub result: &'static str,
     pub reason: Option<String>,
     pub verification_id: Option<String>,
     pub client_ip: Option<String>,
-    pub device: String,
+    pub device: &'static str,
     pub region: Option<String>,
+    /// Identical checks this entry stands for (0 counts as 1).
+    pub checks: i64,
 }
 
 impl Database {
@@ -60,17 +65,18 @@ impl Database {
         for chunk in entries.chunks(1000) {
             on_backend!(self, pool => {
                 let mut qb = sqlx::QueryBuilder::<DB>::new(
-                    "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region) ",
+                    "INSERT INTO verification_log (at, method, result, reason, verification_id, client_ip, device, region, checks) ",
                 );
                 qb.push_values(chunk, |mut row, v| {
                     row.push_bind(v.at.unwrap_or_else(crate::now))
-                        .push_bind(v.method.clone())
-                        .push_bind(v.result.clone())
+                        .push_bind(v.method)
+                        .push_bind(v.result)
                         .push_bind(v.reason.clone())
                         .push_bind(v.verification_id.clone())
                         .push_bind(v.client_ip.clone())
-                        .push_bind(v.device.clone())
-                        .push_bind(v.region.clone());
+                        .push_bind(v.device)
+                        .push_bind(v.region.clone())
+                        .push_bind(v.checks.max(1));
                 });
                 qb.build().execute(pool).await?;
             });
@@ -82,7 +88,7 @@ impl Database {
     pub async fn recent_verifications(&self, limit: i64) -> Result<Vec<VerificationEntry>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT id, at, method, result, reason, verification_id, device, region \
+                "SELECT id, at, method, result, reason, verification_id, device, region, checks \
                  FROM verification_log ORDER BY id DESC LIMIT $1",
             )
             .bind(limit)
@@ -97,7 +103,7 @@ impl Database {
         since: DateTime<Utc>,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
         let rows: Vec<(String, i64)> = on_backend!(self, pool => {
-            sqlx::query_as("SELECT result, COUNT(*) FROM verification_log WHERE at >= $1 GROUP BY result")
+            sqlx::query_as("SELECT result, CAST(SUM(checks) AS BIGINT) FROM verification_log WHERE at >= $1 GROUP BY result")
                 .bind(since)
                 .fetch_all(pool)
                 .await?
@@ -142,7 +148,7 @@ impl Database {
         let per_day: Vec<(String, String, i64)> = match &self.backend {
             crate::Backend::Sqlite(pool) => {
                 sqlx::query_as(
-                    "SELECT substr(datetime(at, $2 || ' seconds'), 1, 10) AS d, result, COUNT(*) \
+                    "SELECT substr(datetime(at, $2 || ' seconds'), 1, 10) AS d, result, CAST(SUM(checks) AS BIGINT) \
                      FROM verification_log WHERE at >= $1 GROUP BY d, result ORDER BY d, result",
                 )
                 .bind(since)
@@ -153,7 +159,7 @@ impl Database {
             crate::Backend::Postgres(pool) => {
                 sqlx::query_as(
                     "SELECT to_char((at AT TIME ZONE 'UTC') + make_interval(secs => $2), 'YYYY-MM-DD') AS d, \
-                     result, COUNT(*) FROM verification_log WHERE at >= $1 GROUP BY d, result ORDER BY d, result",
+                     result, CAST(SUM(checks) AS BIGINT) FROM verification_log WHERE at >= $1 GROUP BY d, result ORDER BY d, result",
                 )
                 .bind(since)
                 .bind(f64::from(offset_secs))
@@ -163,28 +169,28 @@ impl Database {
         };
         let (by_method, top_reasons, by_region, by_device) = on_backend!(self, pool => {
             let by_method: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT method, result, COUNT(*) FROM verification_log WHERE at >= $1 \
+                "SELECT method, result, CAST(SUM(checks) AS BIGINT) FROM verification_log WHERE at >= $1 \
                  GROUP BY method, result ORDER BY method, result",
             )
             .bind(since)
             .fetch_all(pool)
             .await?;
             let top_reasons: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT reason, COUNT(*) AS n FROM verification_log WHERE at >= $1 AND result <> 'asli' \
+                "SELECT reason, CAST(SUM(checks) AS BIGINT) AS n FROM verification_log WHERE at >= $1 AND result <> 'asli' \
                  AND reason IS NOT NULL GROUP BY reason ORDER BY n DESC, reason LIMIT 10",
             )
             .bind(since)
             .fetch_all(pool)
             .await?;
             let by_region: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT COALESCE(region, 'tidak diketahui') AS r, COUNT(*) AS n FROM verification_log \
+                "SELECT COALESCE(region, 'tidak diketahui') AS r, CAST(SUM(checks) AS BIGINT) AS n FROM verification_log \
                  WHERE at >= $1 GROUP BY r ORDER BY n DESC, r LIMIT 20",
             )
             .bind(since)
             .fetch_all(pool)
             .await?;
             let by_device: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT device, COUNT(*) AS n FROM verification_log WHERE at >= $1 \
+                "SELECT device, CAST(SUM(checks) AS BIGINT) AS n FROM verification_log WHERE at >= $1 \
                  GROUP BY device ORDER BY n DESC, device",
             )
             .bind(since)
@@ -208,7 +214,7 @@ impl Database {
     ) -> Result<Vec<VerificationEntry>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT id, at, method, result, reason, verification_id, device, region \
+                "SELECT id, at, method, result, reason, verification_id, device, region, checks \
                  FROM verification_log WHERE at >= $1 ORDER BY id LIMIT 1000000",
             )
             .bind(since)

@@ -178,8 +178,8 @@ fn device_class(headers: &HeaderMap) -> &'static str {
 
 async fn log(
     state: &AppState,
-    method: &str,
-    result: &str,
+    method: &'static str,
+    result: &'static str,
     reason: Option<String>,
     verification_id: Option<String>,
     client: &crate::auth::ClientAddr,
@@ -188,18 +188,46 @@ async fn log(
     metrics::counter!("companion_verifications_total", "result" => result.to_string()).increment(1);
     let entry = NewVerification {
         at: Some(chrono::Utc::now()),
-        method: method.into(),
-        result: result.into(),
+        method,
+        result,
         reason,
         verification_id,
         client_ip: Some(client.0.to_string()),
-        device: device_class(headers).into(),
+        device: device_class(headers),
         region: None,
+        checks: 1,
     };
     state
         .verification_log
         .get_or_init(|| LogWriter::start(state.db.clone()))
         .send(entry);
+}
+
+/// Identical checks within one second become one entry with their number. Under load the
+/// identical ones arrive one after another, so each is compared with the previous row only.
+fn aggregate(entries: Vec<NewVerification>) -> Vec<NewVerification> {
+    use chrono::Timelike;
+    let mut rows: Vec<NewVerification> = Vec::with_capacity(entries.len());
+    for mut e in entries {
+        e.at = e.at.map(|t| t.with_nanosecond(0).unwrap_or(t));
+        e.checks = e.checks.max(1);
+        match rows.last_mut() {
+            Some(last)
+                if last.at == e.at
+                    && last.method == e.method
+                    && last.result == e.result
+                    && last.reason == e.reason
+                    && last.verification_id == e.verification_id
+                    && last.client_ip == e.client_ip
+                    && last.device == e.device
+                    && last.region == e.region =>
+            {
+                last.checks += e.checks;
+            }
+            _ => rows.push(e),
+        }
+    }
+    rows
 }
 
 /// Writes queued checks in batches of whatever has arrived (at most 500 per transaction).
@@ -213,10 +241,10 @@ impl LogWriter {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(500);
             while rx.recv_many(&mut batch, 500).await > 0 {
-                if let Err(e) = db.log_verifications(&batch).await {
-                    tracing::warn!(error = %e, entries = batch.len(), "verifications not logged");
+                let rows = aggregate(std::mem::take(&mut batch));
+                if let Err(e) = db.log_verifications(&rows).await {
+                    tracing::warn!(error = %e, entries = rows.len(), "verifications not logged");
                 }
-                batch.clear();
             }
         });
         LogWriter { tx }
@@ -842,6 +870,39 @@ pub async fn check_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_checks_in_one_second_become_one_row() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00.250Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let check = |ms: i64, result: &'static str| NewVerification {
+            at: Some(at + chrono::Duration::milliseconds(ms)),
+            method: "code",
+            result,
+            device: "mobile",
+            checks: 1,
+            ..Default::default()
+        };
+        let rows = aggregate(vec![
+            check(0, "asli"),
+            check(300, "asli"),
+            check(700, "asli"),
+            check(500, "tidak_dikenal"),
+        ]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].result, rows[0].checks), ("asli", 3));
+        assert_eq!((rows[1].result, rows[1].checks), ("tidak_dikenal", 1));
+        // The next second is another row.
+        assert_eq!(
+            aggregate(vec![check(0, "asli"), check(700, "asli")]).len(),
+            1
+        );
+        assert_eq!(
+            aggregate(vec![check(0, "asli"), check(800, "asli")]).len(),
+            2
+        );
+    }
 
     #[test]
     fn verdicts_from_the_records() {

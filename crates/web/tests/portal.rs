@@ -177,7 +177,8 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
     let count = |method: &str, result: &str| {
         log.iter()
             .filter(|e| e.method == method && e.result == result)
-            .count()
+            .map(|e| e.checks)
+            .sum::<i64>()
     };
     assert_eq!(count("upload", "asli"), 1);
     assert_eq!(count("upload", "tidak_asli"), 3);
@@ -206,6 +207,7 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
         .await;
     assert_eq!(csv.status, 200);
     assert_eq!(csv.body.lines().count(), log.len() + 1, "{}", csv.body);
+    assert!(log.iter().all(|e| e.checks >= 1));
     let ip = h.t.db.recent_verifications(1).await.expect("log");
     assert!(!ip.is_empty());
     assert!(

@@ -1,4 +1,5 @@
--- Every public check (QR, code, upload) and its result. The client's address is kept only
+-- Every public check (QR, code, upload) and its result; identical checks within one second are
+-- one row with their number in `checks` (a busy portal writes a row per second, not per visit). The client's address is kept only
 -- for a configurable number of days (then cleared); coarse region and device class stay.
 CREATE TABLE verification_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -11,7 +12,8 @@ CREATE TABLE verification_log (
     verification_id TEXT,
     client_ip TEXT,
     device TEXT NOT NULL,
-    region TEXT
+    region TEXT,
+    checks INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX verification_log_at ON verification_log (at);
 

@@ -116,9 +116,9 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
             ul { @for (r, n) in &s.by_region { li { (r) " — " (num(*n)) } } } }
         section.card { h2 { "Menurut perangkat" } (svg(charts::donut_chart("chart-verifications-device", "Perangkat", &devices))) }
         section.card { h2 { "Pemeriksaan terbaru" }
-            div.table-wrap { table #recent-verifications { thead { tr { th { "Waktu" } th { "Cara" } th { "Hasil" } th { "Kode" } th { "Alasan" } } }
+            div.table-wrap { table #recent-verifications { thead { tr { th { "Waktu" } th { "Cara" } th { "Hasil" } th { "Jumlah" } th { "Kode" } th { "Alasan" } } }
                 tbody { @for e in &recent { tr data-result=(e.result) {
-                    td { (state.office_time(e.at)) } td { (method_label(&e.method)) } td { (result_label(&e.result)) }
+                    td { (state.office_time(e.at)) } td { (method_label(&e.method)) } td { (result_label(&e.result)) } td { (num(e.checks)) }
                     td { @if let Some(v) = &e.verification_id { a href={ "/v/" (v) } { (v) } } }
                     td { (e.reason.as_deref().unwrap_or("")) } } } } } } }
     };
@@ -138,6 +138,7 @@ pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response
         "waktu",
         "cara",
         "hasil",
+        "jumlah",
         "kode_verifikasi",
         "alasan",
         "perangkat",
@@ -149,6 +150,7 @@ pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response
             state.office_time(e.at),
             e.method,
             e.result,
+            e.checks.to_string(),
             e.verification_id.unwrap_or_default(),
             e.reason.unwrap_or_default(),
             e.device,
