@@ -44,15 +44,6 @@ pub fn trust_anchors(settings: &Settings) -> Result<Vec<Certificate>, CliError> 
     Ok(anchors)
 }
 
-/// ASLI / TIDAK ASLI / TIDAK DAPAT DIPASTIKAN.
-pub fn verdict_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Passed => "ASLI",
-        Outcome::Failed => "TIDAK ASLI",
-        Outcome::Indeterminate => "TIDAK DAPAT DIPASTIKAN",
-    }
-}
-
 fn outcome_name(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Passed => "passed",
@@ -68,7 +59,7 @@ fn check_json(c: &Check) -> serde_json::Value {
 pub fn report_json(r: &Report) -> serde_json::Value {
     serde_json::json!({
         "outcome": outcome_name(r.outcome),
-        "verdict": verdict_word(r.outcome),
+        "verdict": r.outcome.word(),
         "reason": r.reason,
         "sha256": r.sha256,
         "signatures": r.signatures.iter().map(|s| serde_json::json!({
@@ -119,7 +110,7 @@ pub fn run(
     if json {
         println!("{}", report_json(&report));
     } else {
-        println!("{}: {}", verdict_word(report.outcome), report.reason);
+        println!("{}: {}", report.outcome.word(), report.reason);
         println!("SHA-256 {}", report.sha256);
         for (i, s) in report.signatures.iter().enumerate() {
             println!(
@@ -142,7 +133,7 @@ pub fn run(
         Outcome::Passed => Ok(()),
         other => Err(CliError::User(format!(
             "the document is not authentic ({})",
-            verdict_word(other)
+            other.word()
         ))),
     }
 }

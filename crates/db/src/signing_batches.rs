@@ -50,8 +50,9 @@ const BATCH_COLUMNS: &str = "b.id, b.official_user_id, b.official, b.state, b.to
      (SELECT COUNT(*) FROM signing_batch_items i WHERE i.batch_id = b.id AND i.state = 'failed') AS failed, \
      (SELECT COUNT(*) FROM signing_batch_items i WHERE i.batch_id = b.id AND i.state = 'attention') AS attention";
 
-const ITEM_COLUMNS: &str = "i.id, i.batch_id, i.case_id, c.pendaftaran_id, i.position, i.state, i.error, \
-     i.started_at, i.finished_at";
+const ITEM_SELECT: &str = "SELECT i.id, i.batch_id, i.case_id, c.pendaftaran_id, i.position, i.state, \
+     i.error, i.started_at, i.finished_at \
+     FROM signing_batch_items i JOIN signing_cases c ON c.id = i.case_id";
 
 impl Database {
     /// A running batch for `case_ids` (in that order) leased until `lease_until`. Cases already
@@ -128,7 +129,7 @@ impl Database {
     pub async fn signing_batch_items(&self, batch_id: i64) -> Result<Vec<BatchItem>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(&format!(
-                "SELECT {ITEM_COLUMNS} FROM signing_batch_items i JOIN signing_cases c ON c.id = i.case_id \
+                "{ITEM_SELECT} \
                  WHERE i.batch_id = $1 ORDER BY i.position"
             ))
             .bind(batch_id)
@@ -140,7 +141,7 @@ impl Database {
     pub async fn get_batch_item(&self, id: i64) -> Result<Option<BatchItem>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(&format!(
-                "SELECT {ITEM_COLUMNS} FROM signing_batch_items i JOIN signing_cases c ON c.id = i.case_id \
+                "{ITEM_SELECT} \
                  WHERE i.id = $1"
             ))
             .bind(id)
@@ -153,7 +154,7 @@ impl Database {
     pub async fn batch_items_in(&self, state: &str, limit: i64) -> Result<Vec<BatchItem>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(&format!(
-                "SELECT {ITEM_COLUMNS} FROM signing_batch_items i JOIN signing_cases c ON c.id = i.case_id \
+                "{ITEM_SELECT} \
                  WHERE i.state = $1 ORDER BY i.started_at, i.id LIMIT $2"
             ))
             .bind(state)

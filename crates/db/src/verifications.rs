@@ -55,10 +55,6 @@ impl Database {
         })
     }
 
-    pub async fn log_verification(&self, v: &NewVerification) -> Result<()> {
-        self.log_verifications(std::slice::from_ref(v)).await
-    }
-
     /// Several checks in one statement (the portal's log writer batches them).
     pub async fn log_verifications(&self, entries: &[NewVerification]) -> Result<()> {
         // 8 values per row; SQLite allows 32,766 bound values per statement.

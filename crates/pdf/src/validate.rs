@@ -24,6 +24,26 @@ pub enum Outcome {
     Indeterminate,
 }
 
+impl Outcome {
+    /// The verdict as the public reads it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Passed => "ASLI",
+            Outcome::Failed => "TIDAK ASLI",
+            Outcome::Indeterminate => "TIDAK DAPAT DIPASTIKAN",
+        }
+    }
+
+    /// The verdict as the verification log stores it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Passed => "asli",
+            Outcome::Failed => "tidak_asli",
+            Outcome::Indeterminate => "tidak_dapat_dipastikan",
+        }
+    }
+}
+
 /// One line of the report: the outcome and what it means, in Bahasa Indonesia.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {

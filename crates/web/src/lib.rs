@@ -199,6 +199,12 @@ impl AppState {
         }
     }
 
+    /// After a workflow step: the dashboard's figures and the portal's rendered pages are stale.
+    pub async fn workflow_changed(&self) {
+        self.dashboard_cache.clear().await;
+        self.portal_pages.clear();
+    }
+
     /// The dashboard's figures, from the cache when fresh.
     pub async fn dashboard(&self) -> Result<companion_db::Dashboard, companion_db::DbError> {
         self.dashboard_cache

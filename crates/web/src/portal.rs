@@ -78,12 +78,19 @@ fn over_limit(
                 .into_response();
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            Some(secured(
-                r,
-                state.config.public_base_url.starts_with("https://"),
-            ))
+            Some(secured(state, r))
         }
     }
+}
+
+/// A verification code as typed or scanned: letters and digits only, upper case, at most 32.
+fn normalize_code(code: &str) -> String {
+    code.trim()
+        .to_ascii_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(32)
+        .collect()
 }
 
 /// A verdict on the QR page.
@@ -135,7 +142,8 @@ pub fn record_verdict(
 }
 
 /// Security headers for every portal answer: nothing from elsewhere, no framing, no sniffing.
-fn secured(mut response: Response, https: bool) -> Response {
+fn secured(state: &AppState, mut response: Response) -> Response {
+    let https = state.config.public_base_url.starts_with("https://");
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -176,7 +184,7 @@ fn device_class(headers: &HeaderMap) -> &'static str {
     }
 }
 
-async fn log(
+fn log(
     state: &AppState,
     method: &'static str,
     result: &'static str,
@@ -383,14 +391,7 @@ pub async fn qr_page(
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
-    let https = state.config.public_base_url.starts_with("https://");
-    let id: String = id
-        .trim()
-        .to_ascii_uppercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(32)
-        .collect();
+    let id = normalize_code(&id);
     let key = format!(
         "{id}?{}&{}",
         seal.d.as_deref().unwrap_or(""),
@@ -415,12 +416,11 @@ pub async fn qr_page(
         Some(id),
         &client,
         &headers,
-    )
-    .await;
+    );
     // The cached bytes are shared, not copied.
     let mut response = Html(page.body.clone()).into_response();
     *response.status_mut() = page.status;
-    secured(response, https)
+    secured(&state, response)
 }
 
 async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> RenderedPage {
@@ -576,7 +576,6 @@ pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> R
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
-    let https = state.config.public_base_url.starts_with("https://");
     let content = html! {
         h1 { "Pindai kode QR" }
         section.card #scan data-public-key=(seal_key(&state).unwrap_or_default()) {
@@ -590,7 +589,7 @@ pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> R
         (check_form())
         script type="module" src="/static/portal.js" {}
     };
-    secured(portal_page("Pindai kode QR", content), https)
+    secured(&state, portal_page("Pindai kode QR", content))
 }
 
 /// `GET /v/{id}/unduh`: the signed PDF of a valid (or expired) document.
@@ -603,7 +602,6 @@ pub async fn download(
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
-    let https = state.config.public_base_url.starts_with("https://");
     let found = async {
         let case = state
             .db
@@ -626,17 +624,17 @@ pub async fn download(
     .await;
     let (Some(doc), Some(docs)) = (found, state.documents.as_ref()) else {
         return secured(
+            &state,
             crate::ui::error_page(StatusCode::NOT_FOUND, "Dokumen tidak ditemukan."),
-            https,
         );
     };
     match crate::files::serve_document(docs, &doc, &headers, crate::files::Disposition::Attachment)
         .await
     {
-        Ok(r) => secured(r, https),
+        Ok(r) => secured(&state, r),
         Err(e) => secured(
+            &state,
             crate::ui::error_page(StatusCode::SERVICE_UNAVAILABLE, &e.message),
-            https,
         ),
     }
 }
@@ -675,25 +673,19 @@ pub async fn check_page(
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
-    let https = state.config.public_base_url.starts_with("https://");
     if let Some(code) = p.kode.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        let code: String = code
-            .to_ascii_uppercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(32)
-            .collect();
+        let code = normalize_code(code);
         return secured(
+            &state,
             axum::response::Redirect::to(&format!("/v/{code}")).into_response(),
-            https,
         );
     }
     secured(
+        &state,
         portal_page(
             "Periksa keaslian dokumen",
             html! { h1 { "Periksa keaslian dokumen" } p { a.button href="/pindai" { "Pindai kode QR dengan kamera" } } (check_form()) },
         ),
-        https,
     )
 }
 
@@ -707,37 +699,30 @@ pub async fn check_upload(
     if let Some(r) = over_limit(&state, &client, true) {
         return r;
     }
-    let https = state.config.public_base_url.starts_with("https://");
     // Refused before reading when the request says it is too large.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > PORTAL_MAX_PDF + 64 * 1024) {
-        return secured(
-            (
+        return secured(&state, (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 portal_page(
                     "Berkas terlalu besar",
                     html! { h1 { "Berkas terlalu besar" } p { "Paling besar 20 MB." } (check_form()) },
                 ),
             )
-                .into_response(),
-            https,
-        );
+                .into_response());
     }
     let bad = |msg: &str| {
-        secured(
-            (
+        secured(&state, (
                 StatusCode::BAD_REQUEST,
                 portal_page(
                     "Periksa keaslian dokumen",
                     html! { h1 { "Periksa keaslian dokumen" } p.notice.warn { (msg) } (check_form()) },
                 ),
             )
-                .into_response(),
-            https,
-        )
+                .into_response())
     };
     let Ok(form) = form else {
         return bad("Unggah satu berkas PDF.");
@@ -818,16 +803,7 @@ pub async fn check_upload(
     } else {
         (report.outcome, report.reason.clone())
     };
-    let word = match outcome {
-        Outcome::Passed => "ASLI",
-        Outcome::Failed => "TIDAK ASLI",
-        Outcome::Indeterminate => "TIDAK DAPAT DIPASTIKAN",
-    };
-    let key = match outcome {
-        Outcome::Passed => "asli",
-        Outcome::Failed => "tidak_asli",
-        Outcome::Indeterminate => "tidak_dapat_dipastikan",
-    };
+    let (word, key) = (outcome.word(), outcome.key());
     log(
         &state,
         "upload",
@@ -836,8 +812,7 @@ pub async fn check_upload(
         case.as_ref().map(|c| c.verification_id.clone()),
         &client,
         &headers,
-    )
-    .await;
+    );
     let sig = report.last();
     let content = html! {
         h1 { "Hasil pemeriksaan berkas" }
@@ -864,7 +839,7 @@ pub async fn check_upload(
         }
         p.muted { "SHA-256: " code.hash { (report.sha256) } }
     };
-    secured(portal_page("Hasil pemeriksaan", content), https)
+    secured(&state, portal_page("Hasil pemeriksaan", content))
 }
 
 #[cfg(test)]

@@ -123,8 +123,7 @@ pub async fn step(
         }
     }
     .map_err(signing_error)?;
-    state.dashboard_cache.clear().await;
-    state.portal_pages.clear();
+    state.workflow_changed().await;
     Ok(axum::Json(case))
 }
 

@@ -350,8 +350,7 @@ pub async fn step(
             _ => return Err(ApiError::not_found("Langkah tidak dikenal.")),
         }
         .map_err(signing_error)?;
-        state.dashboard_cache.clear().await;
-        state.portal_pages.clear();
+        state.workflow_changed().await;
         Ok(case)
     }
     .await;
