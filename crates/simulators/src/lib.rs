@@ -6,8 +6,12 @@ pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;
 pub mod tsa;
+pub mod whatsapp;
 
 pub use bsre::{BsreFault, BsreSim, BsreSimConfig, BsreSimUser};
 pub use sicantik::{FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault};
 pub use sicantik_data::SimPermit;
 pub use tsa::TsaSim;
+pub use whatsapp::{
+    SimInbound, SimMessage, SimTemplate, WhatsappFault, WhatsappSim, WhatsappSimConfig,
+};
