@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod expiry;
 pub mod jobs;
+pub mod notifications;
 pub mod permits;
 pub mod signing;
 pub mod signing_batches;
@@ -34,6 +35,10 @@ pub use documents::{
     IntegrityProblem, NewDocument, PermitForImport,
 };
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
+pub use notifications::{
+    ConsentEntry, Contact, ExpiringPermit, MessageDay, MessageQuery, NewMessage, Receipt, Renewal,
+    TemplateOverride, WaMessage,
+};
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use signing::{CaseChanges, SigningCase};
 pub use signing_batches::{BatchItem, SigningBatch};

@@ -74,6 +74,7 @@ impl Role {
             ManageDocuments => matches!(self, Role::Admin | Role::Staff),
             DecideDocuments => self == Role::Official,
             WorkflowSteps => matches!(self, Role::Admin | Role::Staff | Role::Official),
+            ManageNotifications => matches!(self, Role::Admin | Role::Staff),
         }
     }
 }
@@ -98,6 +99,8 @@ pub enum Permission {
     DecideDocuments,
     /// Take steps in the signing workflow at all (the workflow then decides which steps).
     WorkflowSteps,
+    /// WhatsApp: edit templates, contacts and consent, retry or cancel messages, renewals.
+    ManageNotifications,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

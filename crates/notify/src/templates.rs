@@ -1,0 +1,366 @@
+//! The seven notification events, their variables, and their texts in Bahasa Indonesia and
+//! English. Texts use `{variable}` placeholders; every event knows its variables, so a text with
+//! an unknown variable (or one missing a required one) is refused when staff save it, not when
+//! a message is sent. For providers with approved templates (Meta and the BSPs), each event maps
+//! to a template name whose body parameters are the event's variables in order.
+
+use std::collections::BTreeMap;
+
+/// The events that send WhatsApp messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    /// (1) The signed permit is ready — applicant, with the download link.
+    PermitReady,
+    /// (2) Documents awaiting signature — staff digest with the count.
+    AwaitingSignature,
+    /// (3) A document needs the official's approval.
+    ApprovalRequired,
+    /// (4) A permit's status changed — applicant and the responsible staff.
+    StatusChanged,
+    /// (5) A document has waited more than 24 hours — reminder to the responsible staff.
+    PendingReminder,
+    /// (6) The permit expires in 90, 60 or 30 days — applicant, with the renewal link.
+    ExpiryReminder,
+    /// (7) A renewal was approved — applicant, with the new number and validity.
+    RenewalApproved,
+}
+
+/// One variable of an event: its name in texts, what it means, and a sample for previews.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub sample: &'static str,
+}
+
+impl Event {
+    pub const ALL: [Event; 7] = [
+        Event::PermitReady,
+        Event::AwaitingSignature,
+        Event::ApprovalRequired,
+        Event::StatusChanged,
+        Event::PendingReminder,
+        Event::ExpiryReminder,
+        Event::RenewalApproved,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Event::PermitReady => "permit_ready",
+            Event::AwaitingSignature => "awaiting_signature",
+            Event::ApprovalRequired => "approval_required",
+            Event::StatusChanged => "status_changed",
+            Event::PendingReminder => "pending_reminder",
+            Event::ExpiryReminder => "expiry_reminder",
+            Event::RenewalApproved => "renewal_approved",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.key() == key)
+    }
+
+    /// The event's name for staff.
+    pub fn label(self) -> &'static str {
+        match self {
+            Event::PermitReady => "Izin selesai (siap diunduh)",
+            Event::AwaitingSignature => "Dokumen menunggu tanda tangan (ringkasan staf)",
+            Event::ApprovalRequired => "Perlu persetujuan pejabat",
+            Event::StatusChanged => "Perubahan status",
+            Event::PendingReminder => "Pengingat: tertunda lebih dari 24 jam",
+            Event::ExpiryReminder => "Izin akan berakhir (90/60/30 hari)",
+            Event::RenewalApproved => "Perpanjangan disetujui",
+        }
+    }
+
+    /// The approved template's name at Meta (and the BSPs wrapping it), `izin_…` as the office
+    /// registered them.
+    pub fn provider_template(self) -> &'static str {
+        match self {
+            Event::PermitReady => "izin_selesai_diproses",
+            Event::AwaitingSignature => "izin_menunggu_tte",
+            Event::ApprovalRequired => "izin_perlu_persetujuan",
+            Event::StatusChanged => "izin_update_status",
+            Event::PendingReminder => "izin_pengingat_tertunda",
+            Event::ExpiryReminder => "izin_peringatan_berlaku",
+            Event::RenewalApproved => "izin_perpanjangan_disetujui",
+        }
+    }
+
+    /// Whether the recipients are applicants (consent and quiet hours apply) or staff.
+    pub fn to_applicant(self) -> bool {
+        matches!(
+            self,
+            Event::PermitReady | Event::StatusChanged | Event::ExpiryReminder | Event::RenewalApproved
+        )
+    }
+
+    /// The event's variables, in the order of the provider template's parameters.
+    pub fn variables(self) -> &'static [Variable] {
+        match self {
+            Event::PermitReady => &[
+                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
+                Variable { name: "tautan", label: "Tautan unduh dokumen bertanda tangan", sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN/unduh" },
+            ],
+            Event::AwaitingSignature => &[
+                Variable { name: "nama", label: "Nama staf", sample: "Rina Sembiring" },
+                Variable { name: "jumlah", label: "Jumlah dokumen menunggu tanda tangan", sample: "7" },
+                Variable { name: "belum_diunggah", label: "Izin terbit yang PDF-nya belum diunggah", sample: "3" },
+                Variable { name: "tautan", label: "Tautan halaman TTE", sample: "https://izin.karokab.go.id/tte" },
+            ],
+            Event::ApprovalRequired => &[
+                Variable { name: "nama", label: "Nama pejabat", sample: "Drs. Sahat Tarigan" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
+                Variable { name: "pemohon", label: "Nama pemohon", sample: "Budi Ginting" },
+                Variable { name: "tautan", label: "Tautan dokumen", sample: "https://izin.karokab.go.id/dokumen/42" },
+            ],
+            Event::StatusChanged => &[
+                Variable { name: "nama", label: "Nama penerima", sample: "Budi Ginting" },
+                Variable { name: "nomor_pendaftaran", label: "Nomor pendaftaran", sample: "0142307703072025" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "status", label: "Status baru", sample: "Izin terbit" },
+            ],
+            Event::PendingReminder => &[
+                Variable { name: "nama", label: "Nama staf", sample: "Rina Sembiring" },
+                Variable { name: "nomor_pendaftaran", label: "Nomor pendaftaran", sample: "0142307703072025" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "status", label: "Tahap yang tertunda", sample: "menunggu persetujuan" },
+                Variable { name: "jam", label: "Lama tertunda (jam)", sample: "26" },
+                Variable { name: "tautan", label: "Tautan dokumen", sample: "https://izin.karokab.go.id/dokumen/42" },
+            ],
+            Event::ExpiryReminder => &[
+                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
+                Variable { name: "berlaku_sampai", label: "Tanggal berakhir", sample: "31-12-2026" },
+                Variable { name: "sisa_hari", label: "Sisa hari", sample: "30" },
+                Variable { name: "tautan_perpanjangan", label: "Tautan perpanjangan", sample: "https://perizinan.karokab.go.id" },
+                Variable { name: "kontak_kantor", label: "Kontak kantor", sample: "DPMPTSP Kabupaten Karo, (0628) 20123" },
+            ],
+            Event::RenewalApproved => &[
+                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
+                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
+                Variable { name: "nomor_izin_baru", label: "Nomor izin baru", sample: "503/0311/DPMPTSP/2026" },
+                Variable { name: "berlaku_sampai", label: "Berlaku sampai", sample: "31-12-2031" },
+                Variable { name: "nomor_izin_lama", label: "Nomor izin lama", sample: "503/0142/DPMPTSP/2025" },
+            ],
+        }
+    }
+
+    /// The default text in `language` (`id` or `en`).
+    pub fn default_text(self, language: &str) -> &'static str {
+        let en = language == "en";
+        match (self, en) {
+            (Event::PermitReady, false) => "Yth. {nama}, izin Anda ({jenis_izin}) nomor {nomor_izin} telah selesai dan ditandatangani secara elektronik. Unduh dokumen: {tautan}",
+            (Event::PermitReady, true) => "Dear {nama}, your permit ({jenis_izin}) number {nomor_izin} is ready and electronically signed. Download: {tautan}",
+            (Event::AwaitingSignature, false) => "Halo {nama}, ada {jumlah} dokumen izin menunggu tanda tangan elektronik dan {belum_diunggah} izin terbit yang PDF-nya belum diunggah. Buka: {tautan}",
+            (Event::AwaitingSignature, true) => "Hello {nama}, {jumlah} permit documents await an electronic signature and {belum_diunggah} issued permits have no PDF uploaded yet. Open: {tautan}",
+            (Event::ApprovalRequired, false) => "Yth. {nama}, dokumen {jenis_izin} nomor {nomor_izin} atas nama {pemohon} menunggu persetujuan Bapak/Ibu: {tautan}",
+            (Event::ApprovalRequired, true) => "Dear {nama}, the {jenis_izin} document number {nomor_izin} for {pemohon} awaits your approval: {tautan}",
+            (Event::StatusChanged, false) => "Yth. {nama}, status permohonan {jenis_izin} nomor pendaftaran {nomor_pendaftaran} kini: {status}.",
+            (Event::StatusChanged, true) => "Dear {nama}, the status of your {jenis_izin} application {nomor_pendaftaran} is now: {status}.",
+            (Event::PendingReminder, false) => "Halo {nama}, dokumen {jenis_izin} nomor pendaftaran {nomor_pendaftaran} sudah {jam} jam {status}. Mohon ditindaklanjuti: {tautan}",
+            (Event::PendingReminder, true) => "Hello {nama}, the {jenis_izin} document {nomor_pendaftaran} has been {status} for {jam} hours. Please follow up: {tautan}",
+            (Event::ExpiryReminder, false) => "Yth. {nama}, izin {jenis_izin} nomor {nomor_izin} berakhir pada {berlaku_sampai} ({sisa_hari} hari lagi). Ajukan perpanjangan di {tautan_perpanjangan}. Informasi: {kontak_kantor}",
+            (Event::ExpiryReminder, true) => "Dear {nama}, your {jenis_izin} permit number {nomor_izin} expires on {berlaku_sampai} (in {sisa_hari} days). Apply for renewal at {tautan_perpanjangan}. Contact: {kontak_kantor}",
+            (Event::RenewalApproved, false) => "Yth. {nama}, perpanjangan izin {jenis_izin} Anda disetujui. Nomor izin baru {nomor_izin_baru}, berlaku sampai {berlaku_sampai} (menggantikan {nomor_izin_lama}).",
+            (Event::RenewalApproved, true) => "Dear {nama}, the renewal of your {jenis_izin} permit is approved. New permit number {nomor_izin_baru}, valid until {berlaku_sampai} (replaces {nomor_izin_lama}).",
+        }
+    }
+
+    /// Sample values for previews.
+    pub fn sample(self) -> Values {
+        self.variables()
+            .iter()
+            .map(|v| (v.name.to_string(), v.sample.to_string()))
+            .collect()
+    }
+}
+
+pub type Values = BTreeMap<String, String>;
+
+pub const LANGUAGES: [&str; 2] = ["id", "en"];
+
+/// Why a text was refused, for the staff's template form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("variabel tidak dikenal untuk peristiwa ini: {{{0}}}")]
+    UnknownVariable(String),
+    #[error("kurung kurawal tidak seimbang di dekat \"{0}\"")]
+    Unbalanced(String),
+    #[error("teks kosong")]
+    Empty,
+    #[error("teks terlalu panjang ({0} karakter; paling banyak 1.024)")]
+    TooLong(usize),
+    #[error("nilai untuk {{{0}}} tidak tersedia")]
+    MissingValue(String),
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+fn pieces(text: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err(TemplateError::Unbalanced(snippet(&rest[open..])));
+        }
+        out.push(Piece::Text(&rest[..open]));
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| TemplateError::Unbalanced(snippet(&rest[open..])))?;
+        let name = &after[..close];
+        if name.contains('{') {
+            return Err(TemplateError::Unbalanced(snippet(&rest[open..])));
+        }
+        out.push(Piece::Var(name.trim()));
+        rest = &after[close + 1..];
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+fn snippet(s: &str) -> String {
+    s.chars().take(20).collect()
+}
+
+/// Checks a text for `event` as staff save it: every `{variable}` must be the event's.
+pub fn validate(event: Event, text: &str) -> Result<(), TemplateError> {
+    if text.trim().is_empty() {
+        return Err(TemplateError::Empty);
+    }
+    let len = text.chars().count();
+    if len > 1024 {
+        return Err(TemplateError::TooLong(len));
+    }
+    for p in pieces(text)? {
+        if let Piece::Var(name) = p
+            && !event.variables().iter().any(|v| v.name == name)
+        {
+            return Err(TemplateError::UnknownVariable(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Fills a validated text with `values`.
+pub fn render(text: &str, values: &Values) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(text.len() + 64);
+    for p in pieces(text)? {
+        match p {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(name) => out.push_str(
+                values
+                    .get(name)
+                    .ok_or_else(|| TemplateError::MissingValue(name.to_string()))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The provider template's body parameters: the event's variables in order.
+pub fn parameters(event: Event, values: &Values) -> Vec<String> {
+    event
+        .variables()
+        .iter()
+        .map(|v| values.get(v.name).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The texts in use: the defaults, replaced where staff edited them.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateSet {
+    edited: BTreeMap<(Event, String), String>,
+}
+
+impl TemplateSet {
+    pub fn with_edits(edits: impl IntoIterator<Item = (Event, String, String)>) -> Self {
+        TemplateSet {
+            edited: edits
+                .into_iter()
+                .filter(|(e, _, body)| validate(*e, body).is_ok())
+                .map(|(e, lang, body)| ((e, lang), body))
+                .collect(),
+        }
+    }
+
+    pub fn text(&self, event: Event, language: &str) -> &str {
+        let language = if LANGUAGES.contains(&language) {
+            language
+        } else {
+            "id"
+        };
+        self.edited
+            .get(&(event, language.to_string()))
+            .map(String::as_str)
+            .unwrap_or_else(|| event.default_text(language))
+    }
+
+    pub fn render(&self, event: Event, language: &str, values: &Values) -> Result<String, TemplateError> {
+        render(self.text(event, language), values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_text_is_valid_and_uses_every_variable() {
+        for e in Event::ALL {
+            for lang in LANGUAGES {
+                let text = e.default_text(lang);
+                validate(e, text).unwrap_or_else(|err| panic!("{e:?} {lang}: {err}"));
+                for var in e.variables() {
+                    assert!(text.contains(&format!("{{{}}}", var.name)), "{e:?} {lang} lacks {}", var.name);
+                }
+                let rendered = render(text, &e.sample()).expect("renders");
+                assert!(!rendered.contains('{'), "{rendered}");
+            }
+            assert_eq!(Event::parse(e.key()), Some(e));
+        }
+    }
+
+    #[test]
+    fn unknown_variables_and_broken_braces_are_refused_at_edit_time() {
+        let e = Event::PermitReady;
+        assert_eq!(
+            validate(e, "Halo {nama}, {nomor_surat}"),
+            Err(TemplateError::UnknownVariable("nomor_surat".into()))
+        );
+        assert!(matches!(validate(e, "Halo {nama"), Err(TemplateError::Unbalanced(_))));
+        assert!(matches!(validate(e, "Halo nama}"), Err(TemplateError::Unbalanced(_))));
+        assert!(matches!(validate(e, "Halo {{nama}}"), Err(TemplateError::Unbalanced(_))));
+        assert_eq!(validate(e, "   "), Err(TemplateError::Empty));
+        assert!(matches!(validate(e, &"x".repeat(1025)), Err(TemplateError::TooLong(1025))));
+        let msg = validate(e, "{salah}").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("{salah}"), "{msg}");
+    }
+
+    #[test]
+    fn parameters_follow_the_variables_order_and_edits_replace_defaults() {
+        let e = Event::RenewalApproved;
+        let p = parameters(e, &e.sample());
+        assert_eq!(p[0], "Budi Ginting");
+        assert_eq!(p.len(), e.variables().len());
+        let set = TemplateSet::with_edits([
+            (e, "id".to_string(), "Selamat {nama}: {nomor_izin_baru}".to_string()),
+            (e, "en".to_string(), "Broken {unknown}".to_string()),
+        ]);
+        assert_eq!(
+            set.render(e, "id", &e.sample()).expect("render"),
+            "Selamat Budi Ginting: 503/0311/DPMPTSP/2026"
+        );
+        // An invalid stored edit never reaches a message: the default is used.
+        assert_eq!(set.text(e, "en"), e.default_text("en"));
+        assert_eq!(set.text(e, "fr"), set.text(e, "id"));
+    }
+}
