@@ -8,6 +8,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use zeroize::Zeroize;
 
+pub mod bird;
+pub mod fonnte;
+pub mod http_util;
+pub mod meta;
+pub mod twilio;
+pub mod vonage;
+
+pub use bird::{BirdConfig, BirdProvider};
+pub use fonnte::{FonnteConfig, FonnteProvider};
+pub use http_util::ConfigError;
+pub use meta::{MetaConfig, MetaProvider};
+pub use twilio::{TwilioConfig, TwilioProvider};
+pub use vonage::{VonageAuth, VonageConfig, VonageProvider};
+
 /// A credential read from configuration. Never printed: `Debug` shows `***`.
 #[derive(Clone, Default)]
 pub struct Secret(String);
