@@ -45,6 +45,13 @@ pub enum UserCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Set the user's WhatsApp number (any usual form; stored as E.164); `--clear` removes it.
+    Phone {
+        name: String,
+        phone: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Create an API token for an account and print it once.
     Token {
         name: String,
@@ -219,6 +226,29 @@ pub async fn run_user(db: &Database, args: UserArgs) -> Result<(), CliError> {
                 "{}: NIK {}",
                 user.username,
                 if nik.is_some() { "set" } else { "cleared" }
+            );
+        }
+        UserCommand::Phone { name, phone, clear } => {
+            let user = find(db, &name).await?;
+            let phone = match (phone, clear) {
+                (Some(p), false) => Some(
+                    companion_notify::phone::normalize(&p)
+                        .map_err(|e| CliError::User(e.to_string()))?,
+                ),
+                (None, true) => None,
+                _ => return Err(CliError::User("give a phone number or --clear".into())),
+            };
+            db.set_user_phone(user.id, phone.as_deref()).await?;
+            db.append_audit(&cli_record(
+                "user.update",
+                user.id.to_string(),
+                serde_json::json!({ "phone_set": phone.is_some() }),
+            ))
+            .await?;
+            println!(
+                "{}: WhatsApp number {}",
+                user.username,
+                phone.as_deref().unwrap_or("cleared")
             );
         }
         UserCommand::Token { name, label } => {

@@ -48,6 +48,7 @@ pub struct Settings {
     pub bsre_base_url: String,
     pub tsa_url: String,
     /// `meta`, `twilio`, `fonnte`, `messagebird`, `vonage` or `simulator`.
+    #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_provider: String,
     /// Public URL of the portal (QR codes point here).
     pub public_base_url: String,
@@ -105,6 +106,90 @@ pub struct Settings {
     pub portal_uploads_per_minute: u32,
     /// Seconds a rendered QR page is reused (0: never); workflow steps clear it at once.
     pub portal_page_cache_seconds: u64,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP Lite) for the coarse
+    /// region in the verification log; empty: regions are "tidak diketahui".
+    pub geoip_database: String,
+    /// WhatsApp: the provider's API address when not its public one (a proxy, the simulator).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_base_url: String,
+    pub whatsapp_timeout_seconds: u64,
+    /// Meta Cloud API (also the simulator, which speaks it).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_phone_number_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_waba_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_access_token: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_app_secret: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_verify_token: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_meta_api_version: String,
+    /// Twilio: `WHATSAPP_TWILIO_CONTENT_SIDS` maps template names to Content SIDs
+    /// (`izin_selesai_diproses=HX…,izin_peringatan_berlaku=HX…`).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_twilio_account_sid: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_twilio_auth_token: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_twilio_from: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_twilio_messaging_service_sid: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_twilio_content_sids: String,
+    /// Fonnte: the device token; the webhook URL must carry `?token=<WHATSAPP_WEBHOOK_TOKEN>`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_fonnte_token: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_webhook_token: String,
+    /// Bird (MessageBird): `WHATSAPP_BIRD_TEMPLATES` maps names to `projectId:version`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_bird_workspace_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_bird_channel_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_bird_access_key: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_bird_signing_key: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_bird_templates: String,
+    /// Vonage: Basic (`API_KEY`/`API_SECRET`) or an application JWT (`APPLICATION_ID` +
+    /// `PRIVATE_KEY_FILE`; needed for signed webhooks).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_from: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_api_key: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_api_secret: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_application_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_private_key_file: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_vonage_signature_secret: String,
+    /// Outbox limits over every instance, retries and reconciliation.
+    pub whatsapp_rate_per_minute: i64,
+    pub whatsapp_rate_per_day: i64,
+    pub whatsapp_max_attempts: i64,
+    pub whatsapp_retry_base_seconds: i64,
+    pub whatsapp_reconcile_seconds: i64,
+    /// How long a claimed message belongs to its instance (at least the send timeout).
+    pub whatsapp_lease_seconds: i64,
+    /// No messages to applicants in these office hours (`21:00-07:00`; `off`).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_quiet_hours: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_digest_at: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_office_contact: String,
+    /// The office's WhatsApp number (for the DAFTAR click-to-chat link on receipts).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_office_number: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_renewal_url: String,
+    /// How often the dispatcher looks for due messages.
+    pub whatsapp_dispatch_seconds: u64,
 }
 
 /// Every key, for the environment provider (and the configuration reference).
@@ -157,6 +242,45 @@ pub const KEYS: &[&str] = &[
     "portal_requests_per_minute",
     "portal_uploads_per_minute",
     "portal_page_cache_seconds",
+    "geoip_database",
+    "whatsapp_base_url",
+    "whatsapp_timeout_seconds",
+    "whatsapp_meta_phone_number_id",
+    "whatsapp_meta_waba_id",
+    "whatsapp_meta_access_token",
+    "whatsapp_meta_app_secret",
+    "whatsapp_meta_verify_token",
+    "whatsapp_meta_api_version",
+    "whatsapp_twilio_account_sid",
+    "whatsapp_twilio_auth_token",
+    "whatsapp_twilio_from",
+    "whatsapp_twilio_messaging_service_sid",
+    "whatsapp_twilio_content_sids",
+    "whatsapp_fonnte_token",
+    "whatsapp_webhook_token",
+    "whatsapp_bird_workspace_id",
+    "whatsapp_bird_channel_id",
+    "whatsapp_bird_access_key",
+    "whatsapp_bird_signing_key",
+    "whatsapp_bird_templates",
+    "whatsapp_vonage_from",
+    "whatsapp_vonage_api_key",
+    "whatsapp_vonage_api_secret",
+    "whatsapp_vonage_application_id",
+    "whatsapp_vonage_private_key_file",
+    "whatsapp_vonage_signature_secret",
+    "whatsapp_rate_per_minute",
+    "whatsapp_rate_per_day",
+    "whatsapp_max_attempts",
+    "whatsapp_retry_base_seconds",
+    "whatsapp_reconcile_seconds",
+    "whatsapp_lease_seconds",
+    "whatsapp_quiet_hours",
+    "whatsapp_digest_at",
+    "whatsapp_office_contact",
+    "whatsapp_office_number",
+    "whatsapp_renewal_url",
+    "whatsapp_dispatch_seconds",
 ];
 
 impl Default for Settings {
@@ -210,6 +334,45 @@ impl Default for Settings {
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
             portal_page_cache_seconds: 5,
+            geoip_database: String::new(),
+            whatsapp_base_url: String::new(),
+            whatsapp_timeout_seconds: 20,
+            whatsapp_meta_phone_number_id: String::new(),
+            whatsapp_meta_waba_id: String::new(),
+            whatsapp_meta_access_token: String::new(),
+            whatsapp_meta_app_secret: String::new(),
+            whatsapp_meta_verify_token: String::new(),
+            whatsapp_meta_api_version: "v21.0".into(),
+            whatsapp_twilio_account_sid: String::new(),
+            whatsapp_twilio_auth_token: String::new(),
+            whatsapp_twilio_from: String::new(),
+            whatsapp_twilio_messaging_service_sid: String::new(),
+            whatsapp_twilio_content_sids: String::new(),
+            whatsapp_fonnte_token: String::new(),
+            whatsapp_webhook_token: String::new(),
+            whatsapp_bird_workspace_id: String::new(),
+            whatsapp_bird_channel_id: String::new(),
+            whatsapp_bird_access_key: String::new(),
+            whatsapp_bird_signing_key: String::new(),
+            whatsapp_bird_templates: String::new(),
+            whatsapp_vonage_from: String::new(),
+            whatsapp_vonage_api_key: String::new(),
+            whatsapp_vonage_api_secret: String::new(),
+            whatsapp_vonage_application_id: String::new(),
+            whatsapp_vonage_private_key_file: String::new(),
+            whatsapp_vonage_signature_secret: String::new(),
+            whatsapp_rate_per_minute: 60,
+            whatsapp_rate_per_day: 1000,
+            whatsapp_max_attempts: 3,
+            whatsapp_retry_base_seconds: 300,
+            whatsapp_reconcile_seconds: 900,
+            whatsapp_lease_seconds: 60,
+            whatsapp_quiet_hours: "21:00-07:00".into(),
+            whatsapp_digest_at: "08:00".into(),
+            whatsapp_office_contact: "DPMPTSP Kabupaten Karo".into(),
+            whatsapp_office_number: String::new(),
+            whatsapp_renewal_url: "https://perizinan.karokab.go.id".into(),
+            whatsapp_dispatch_seconds: 2,
         }
     }
 }
@@ -229,6 +392,40 @@ impl std::fmt::Debug for Settings {
             .field("tz_office", &self.tz_office)
             .finish_non_exhaustive()
     }
+}
+
+/// Environment values that look like numbers (phone-number ids, sender numbers) arrive as
+/// numbers from the environment provider; these keys are text whatever they look like.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("text")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Text)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -341,6 +538,31 @@ impl Settings {
                 "SIGNING_LEASE_SECONDS must be at least 2 and SIGNING_STALL_SECONDS at least 10"
                     .into(),
             );
+        }
+        if ![
+            "meta",
+            "twilio",
+            "fonnte",
+            "messagebird",
+            "vonage",
+            "simulator",
+            "off",
+        ]
+        .contains(&self.whatsapp_provider.as_str())
+        {
+            return bad(format!(
+                "WHATSAPP_PROVIDER must be meta, twilio, fonnte, messagebird, vonage, simulator or off (got {:?})",
+                self.whatsapp_provider
+            ));
+        }
+        if let Err(e) = companion_notify::service::parse_quiet_hours(&self.whatsapp_quiet_hours) {
+            return bad(format!("WHATSAPP_QUIET_HOURS: {e}"));
+        }
+        if chrono::NaiveTime::parse_from_str(&self.whatsapp_digest_at, "%H:%M").is_err() {
+            return bad(format!(
+                "WHATSAPP_DIGEST_AT must be HH:MM (got {:?})",
+                self.whatsapp_digest_at
+            ));
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return bad(format!(
@@ -455,6 +677,12 @@ mod tests {
             assert_eq!(s.sicantik_rate_limit, 9);
             assert_eq!(s.sicantik_page_size, 250);
             assert_eq!(s.listen, "127.0.0.1:9999");
+            // Numeric-looking text stays text (a Meta phone-number id, a sender number).
+            jail.set_env("WHATSAPP_META_PHONE_NUMBER_ID", "100000000000001");
+            jail.set_env("WHATSAPP_VONAGE_FROM", "6281100000001");
+            let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+            assert_eq!(s.whatsapp_meta_phone_number_id, "100000000000001");
+            assert_eq!(s.whatsapp_vonage_from, "6281100000001");
             jail.set_env("TZ_OFFICE", "Mars/Olympus");
             assert!(Settings::load(Some(&path)).is_err());
             Ok(())

@@ -10,6 +10,7 @@ mod simulate;
 mod sync_cmd;
 mod telemetry;
 mod verify_cmd;
+mod whatsapp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -80,6 +80,7 @@ struct Running {
     listener: tokio::net::TcpListener,
     settings: Arc<Settings>,
     scheduler: Scheduler,
+    notifier: Option<Arc<companion_notify::Notifier>>,
     rx: watch::Receiver<bool>,
 }
 
@@ -260,9 +261,17 @@ impl Running {
             listener,
             settings,
             scheduler,
+            notifier,
             rx,
         } = self;
         let jobs = scheduler.spawn_all(rx.clone());
+        if let Some(n) = &notifier {
+            crate::whatsapp::spawn(
+                n.clone(),
+                Duration::from_secs(settings.whatsapp_dispatch_seconds.max(1)),
+                rx.clone(),
+            );
+        }
         sweep_sessions(
             db.clone(),
             settings.verification_ip_retention_days.max(0),
@@ -280,8 +289,16 @@ impl Running {
         state.jobs = Some(Arc::new(scheduler));
         state.documents = Some(documents);
         state.signing = signing;
+        state.notifier = notifier;
         // The portal validates uploaded PDFs against the same anchors as `verify`.
         state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
+        if !settings.geoip_database.trim().is_empty() {
+            let geoip = companion_web::geoip::GeoIp::open(std::path::Path::new(
+                settings.geoip_database.trim(),
+            ))
+            .map_err(|e| CliError::User(e.to_string()))?;
+            state.geoip = Some(Arc::new(geoip));
+        }
         let app = companion_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut shutdown = rx;
         let result = axum::serve(listener, app)
@@ -302,6 +319,7 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let documents = open_documents(&settings, &db).await?;
     let signing = open_signing(&settings, &db, &documents)?;
+    let notifier = crate::whatsapp::open_notifier(&settings, &db).await?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
@@ -317,6 +335,7 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
         listener,
         settings,
         scheduler,
+        notifier,
         rx,
     })
 }
@@ -408,6 +427,36 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         settings.bsre_username = bsre.config().username.clone();
         settings.bsre_password = bsre.config().password.clone();
     }
+    // WhatsApp simulated (Meta's wire format): the demo's messages, receipts back through our
+    // webhook, and a phone-like page. A configured real provider is left as it is.
+    let whatsapp = companion_simulators::WhatsappSim::start(
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|e: std::net::AddrParseError| CliError::Internal(e.into()))?,
+        companion_simulators::WhatsappSimConfig {
+            templates: crate::whatsapp::simulator_templates(),
+            receipt_delay_ms: 700,
+            undeliverable_suffix: Some("0000".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(CliError::Internal)?;
+    if settings.whatsapp_provider == "simulator" && settings.whatsapp_base_url.is_empty() {
+        let c = whatsapp.config();
+        settings.whatsapp_base_url = whatsapp.url();
+        settings.whatsapp_meta_phone_number_id = c.phone_number_id.clone();
+        settings.whatsapp_meta_waba_id = c.waba_id.clone();
+        settings.whatsapp_meta_access_token = c.access_token.clone();
+        settings.whatsapp_meta_app_secret = c.app_secret.clone();
+        settings.whatsapp_meta_verify_token = c.verify_token.clone();
+        // The demo runs around the clock: no quiet hours, so its messages show at once.
+        settings.whatsapp_quiet_hours = "off".into();
+        whatsapp.set_webhook_url(Some(format!(
+            "http://{}/webhooks/whatsapp",
+            settings.listen
+        )));
+    }
     // The simulators make new roots on every start: trust each, so `verify` and the portal
     // accept the demo's signatures and timestamps (earlier runs' roots stay trusted too).
     let keys = std::path::Path::new(&settings.keys_dir);
@@ -424,6 +473,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         .db
         .set_user_nik("demo.official", Some(DEMO_NIK))
         .await?;
+    crate::whatsapp::demo_phones(&running.db).await?;
     let demo_passphrase = (settings.signer == "bsre")
         .then(|| companion_signing::Passphrase::new(bsre_passphrase.clone()));
 
@@ -484,6 +534,10 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         bsre.url()
     );
     println!(
+        "  WhatsApp simulator:  {}/  (a phone: the demo's messages; messages log at {base}/pesan)",
+        whatsapp.url()
+    );
+    println!(
         "  signed permits:      {base}/tte  (signing keys in {}/)",
         settings.keys_dir
     );
@@ -500,6 +554,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     drop(sim);
     drop(tsa);
     drop(bsre);
+    drop(whatsapp);
     result
 }
 
@@ -635,6 +690,8 @@ async fn sign_demo_permits(
         {
             continue; // a later start: already done
         }
+        // The applicant signed the WhatsApp consent at the counter (the demo's numbers).
+        crate::whatsapp::demo_applicant(db, &p.pendaftaran_id, i).await?;
         let case = signing.submit(original.id, &staff).await?;
         if i == 5 {
             continue; // waits for approval

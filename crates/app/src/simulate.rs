@@ -50,6 +50,60 @@ pub struct SimulateArgs {
     /// any, one usable demo signer with a generated passphrase, one EXPIRED and one REVOKED.
     #[arg(long = "user")]
     users: Vec<String>,
+    /// WhatsApp: where receipts and inbound messages are posted (our `/webhooks/whatsapp`).
+    #[arg(long)]
+    webhook: Option<String>,
+    /// WhatsApp: the app secret that signs webhooks (X-Hub-Signature-256).
+    #[arg(long, env = "WHATSAPP_SIM_APP_SECRET", hide_env_values = true)]
+    app_secret: Option<String>,
+    /// WhatsApp: the access token it accepts.
+    #[arg(long, env = "WHATSAPP_SIM_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
+    /// WhatsApp: delay before each receipt, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    receipt_delay_ms: u64,
+}
+
+async fn run_whatsapp(args: &SimulateArgs) -> Result<(), CliError> {
+    let mut config = companion_simulators::WhatsappSimConfig {
+        webhook_url: args.webhook.clone(),
+        latency_ms: args.latency_ms,
+        receipt_delay_ms: args.receipt_delay_ms,
+        templates: crate::whatsapp::simulator_templates(),
+        undeliverable_suffix: Some("0000".into()),
+        ..Default::default()
+    };
+    if let Some(s) = &args.app_secret {
+        config.app_secret = s.clone();
+    }
+    if let Some(t) = &args.access_token {
+        config.access_token = t.clone();
+    }
+    let sim = companion_simulators::WhatsappSim::start(args.listen, config)
+        .await
+        .map_err(|e| CliError::User(format!("cannot listen on {}: {e}", args.listen)))?;
+    let c = sim.config();
+    println!(
+        "WhatsApp simulator (Meta Cloud API wire format): {}",
+        sim.url()
+    );
+    println!("  phone page: {}/", sim.url());
+    println!(
+        "  companion settings: WHATSAPP_PROVIDER=simulator WHATSAPP_BASE_URL={} WHATSAPP_META_PHONE_NUMBER_ID={} WHATSAPP_META_WABA_ID={}",
+        sim.url(),
+        c.phone_number_id,
+        c.waba_id
+    );
+    println!(
+        "  (and WHATSAPP_META_ACCESS_TOKEN / WHATSAPP_META_APP_SECRET as given, or the defaults sim-access-token / sim-app-secret)"
+    );
+    println!(
+        "  numbers ending in 0000 are not on WhatsApp; GET /_sim/stats, /_sim/messages; POST /_sim/fault/<none|error500|rate-limited|hang>"
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::Internal(e.into()))?;
+    Ok(())
 }
 
 fn parse_bsre_user(spec: &str) -> Result<companion_simulators::BsreSimUser, CliError> {
@@ -150,11 +204,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
             return Ok(());
         }
         Service::Bsre => return run_bsre(&args).await,
-        Service::Whatsapp => {
-            return Err(CliError::User(
-                "this simulator is not yet available: it arrives with its capability".into(),
-            ));
-        }
+        Service::Whatsapp => return run_whatsapp(&args).await,
     }
     if !(0.0..=1.0).contains(&args.fault_rate) {
         return Err(CliError::User(

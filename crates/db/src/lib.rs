@@ -36,8 +36,8 @@ pub use documents::{
 };
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use notifications::{
-    ConsentEntry, Contact, ExpiringPermit, MessageDay, MessageQuery, NewMessage, Receipt, Renewal,
-    TemplateOverride, WaMessage,
+    Claim, ConsentEntry, Contact, ExpiringPermit, MessageDay, MessageQuery, NewMessage, Receipt,
+    Renewal, TemplateOverride, WaMessage,
 };
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use signing::{CaseChanges, SigningCase};

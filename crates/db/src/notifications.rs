@@ -95,6 +95,18 @@ pub struct WaMessage {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A dispatcher's claim: who, until when, how many, within which rate limits (0 = none).
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub provider: &'a str,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub limit: i64,
+    pub per_minute: i64,
+    pub per_day: i64,
+}
+
 /// Filters of the staff's message log.
 #[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
@@ -196,7 +208,6 @@ macro_rules! insert_messages {
         inserted
     }};
 }
-
 
 const MESSAGE_COLUMNS: &str = "id, dedup_key, event, subject_id, audience, phone, language, template, \
      parameters, body, state, attempts, next_attempt_at, lease_owner, lease_until, provider, provider_id, \
@@ -463,16 +474,16 @@ impl Database {
     /// (`per_minute`, `per_day`; 0 = no limit) counted over every instance's attempts. One claim
     /// at a time cluster-wide (the planner row is locked first), so two instances never take the
     /// same message nor together exceed a limit.
-    pub async fn claim_messages(
-        &self,
-        owner: &str,
-        provider: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-        per_minute: i64,
-        per_day: i64,
-    ) -> Result<Vec<WaMessage>> {
+    pub async fn claim_messages(&self, claim: &Claim<'_>) -> Result<Vec<WaMessage>> {
+        let Claim {
+            owner,
+            provider,
+            now,
+            lease_until,
+            limit,
+            per_minute,
+            per_day,
+        } = *claim;
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             // Takes the write lock (SQLite) / the row lock (PostgreSQL) before reading counts.
@@ -674,7 +685,11 @@ impl Database {
     }
 
     /// Messages whose sender died mid-send (lease expired): their outcome is unknown.
-    pub async fn orphaned_messages(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<WaMessage>> {
+    pub async fn orphaned_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<WaMessage>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM wa_messages WHERE state = 'sending' AND lease_until < $1 \
@@ -977,7 +992,11 @@ impl Database {
 
     /// Issued permits expiring between `from` and `to` (inclusive), with their number and
     /// whether a confirmed renewal exists.
-    pub async fn expiring_permits(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<ExpiringPermit>> {
+    pub async fn expiring_permits(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ExpiringPermit>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(
                 "SELECT p.pendaftaran_id, p.permit_number, p.applicant_name, p.permit_type_name, p.expiry_date, \
@@ -1047,7 +1066,12 @@ impl Database {
 
     /// Staff reject a suggestion (it is removed; it will not be suggested again while the
     /// rejected row stays).
-    pub async fn reject_renewal(&self, renewal_id: &str, by: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn reject_renewal(
+        &self,
+        renewal_id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let n = on_backend!(self, pool => {
             sqlx::query(
                 "UPDATE permit_renewals SET state = 'rejected', decided_by = $2, updated_at = $3 \
@@ -1094,4 +1118,3 @@ impl Database {
         })
     }
 }
-

@@ -93,15 +93,24 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_a_reason() {
         assert_eq!(normalize("  "), Err(PhoneError::Empty));
-        assert!(matches!(normalize("tidak ada"), Err(PhoneError::Invalid(_))));
+        assert!(matches!(
+            normalize("tidak ada"),
+            Err(PhoneError::Invalid(_))
+        ));
         assert!(matches!(normalize("0812 3456"), Err(PhoneError::Length(_))));
-        assert!(matches!(normalize("0812abc4567"), Err(PhoneError::Invalid(_))));
+        assert!(matches!(
+            normalize("0812abc4567"),
+            Err(PhoneError::Invalid(_))
+        ));
         assert!(matches!(normalize("12345"), Err(PhoneError::Invalid(_))));
         assert!(matches!(
             normalize("+62 0812 3456 7890"),
             Err(PhoneError::Length(_))
         ));
-        let e = normalize("halo").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = normalize("halo")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("tidak sah"), "{e}");
     }
 

@@ -75,6 +75,8 @@ pub struct NotifyConfig {
     pub office_contact: String,
     /// Where applicants apply for renewal.
     pub renewal_url: String,
+    /// The office's WhatsApp number (E.164), for DAFTAR click-to-chat links.
+    pub office_number: Option<String>,
     pub office_tz: chrono_tz::Tz,
     /// No messages to applicants between these office times (start > end wraps midnight).
     pub quiet_hours: Option<(NaiveTime, NaiveTime)>,
@@ -103,6 +105,7 @@ impl Default for NotifyConfig {
             public_base_url: "http://127.0.0.1:8080".into(),
             office_contact: "DPMPTSP Kabupaten Karo".into(),
             renewal_url: "https://perizinan.karokab.go.id".into(),
+            office_number: None,
             office_tz: chrono_tz::Asia::Jakarta,
             quiet_hours: Some((hm(21, 0), hm(7, 0))),
             per_minute: 60,
@@ -216,7 +219,9 @@ impl Notifier {
     }
 
     fn today(&self) -> NaiveDate {
-        self.now().with_timezone(&self.config.office_tz).date_naive()
+        self.now()
+            .with_timezone(&self.config.office_tz)
+            .date_naive()
     }
 
     /// Reloads staff's template edits from the database.
@@ -259,6 +264,7 @@ impl Notifier {
 
     // --- building messages ---------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)] // one message's fields; a struct would only rename them
     fn message(
         &self,
         event: Event,
@@ -338,6 +344,7 @@ impl Notifier {
     }
 
     /// A message to a staff member or official by their own number.
+    #[allow(clippy::too_many_arguments)]
     fn to_user(
         &self,
         event: Event,
@@ -363,7 +370,10 @@ impl Notifier {
     }
 
     fn link(&self, path: &str) -> String {
-        format!("{}{path}", self.config.public_base_url.trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            self.config.public_base_url.trim_end_matches('/')
+        )
     }
 
     fn date(d: Option<NaiveDate>) -> String {
@@ -371,16 +381,33 @@ impl Notifier {
             .unwrap_or_else(|| "—".into())
     }
 
-    async fn permit_values(&self, pendaftaran_id: &str) -> Result<Option<(Values, companion_domain::permits::PermitView)>> {
+    async fn permit_values(
+        &self,
+        pendaftaran_id: &str,
+    ) -> Result<Option<(Values, companion_domain::permits::PermitView)>> {
         let Some(p) = self.db.get_permit(pendaftaran_id).await? else {
             return Ok(None);
         };
         let mut v = Values::new();
-        v.insert("nama".into(), p.applicant_name.clone().unwrap_or_else(|| "Bapak/Ibu".into()));
-        v.insert("jenis_izin".into(), p.permit_type_name.clone().unwrap_or_else(|| "izin".into()));
-        v.insert("nomor_izin".into(), p.permit_number.clone().unwrap_or_else(|| "—".into()));
+        v.insert(
+            "nama".into(),
+            p.applicant_name
+                .clone()
+                .unwrap_or_else(|| "Bapak/Ibu".into()),
+        );
+        v.insert(
+            "jenis_izin".into(),
+            p.permit_type_name.clone().unwrap_or_else(|| "izin".into()),
+        );
+        v.insert(
+            "nomor_izin".into(),
+            p.permit_number.clone().unwrap_or_else(|| "—".into()),
+        );
         v.insert("nomor_pendaftaran".into(), p.pendaftaran_id.clone());
-        v.insert("pemohon".into(), p.applicant_name.clone().unwrap_or_else(|| "—".into()));
+        v.insert(
+            "pemohon".into(),
+            p.applicant_name.clone().unwrap_or_else(|| "—".into()),
+        );
         v.insert("berlaku_sampai".into(), Self::date(p.expiry_date));
         Ok(Some((v, p)))
     }
@@ -421,8 +448,14 @@ impl Notifier {
         match e.kind.as_str() {
             "document.published" => {
                 if let Some(c) = &case {
-                    values.insert("tautan".into(), self.link(&format!("/v/{}/unduh", c.verification_id)));
-                    out.extend(self.to_applicant(Event::PermitReady, pid, &dedup, &values).await?);
+                    values.insert(
+                        "tautan".into(),
+                        self.link(&format!("/v/{}/unduh", c.verification_id)),
+                    );
+                    out.extend(
+                        self.to_applicant(Event::PermitReady, pid, &dedup, &values)
+                            .await?,
+                    );
                 }
             }
             "document.submitted" => {
@@ -449,7 +482,15 @@ impl Notifier {
                 if let Some(by) = case.as_ref().and_then(|c| c.submitted_by.clone())
                     && let Some(phone) = self.db.user_phone(&by).await?
                 {
-                    out.extend(self.to_user(Event::StatusChanged, pid, &dedup, "staff", &by, &phone, values.clone()));
+                    out.extend(self.to_user(
+                        Event::StatusChanged,
+                        pid,
+                        &dedup,
+                        "staff",
+                        &by,
+                        &phone,
+                        values.clone(),
+                    ));
                 }
             }
             "permit.status_changed" => {
@@ -460,13 +501,24 @@ impl Notifier {
                     other => other,
                 };
                 values.insert("status".into(), status.into());
-                out.extend(self.to_applicant(Event::StatusChanged, pid, &dedup, &values).await?);
+                out.extend(
+                    self.to_applicant(Event::StatusChanged, pid, &dedup, &values)
+                        .await?,
+                );
                 // The responsible staff: whoever submitted the permit's letter for signing.
                 let cases = self.db.signing_cases_for_permit(pid).await?;
                 if let Some(by) = cases.iter().rev().find_map(|c| c.submitted_by.clone())
                     && let Some(phone) = self.db.user_phone(&by).await?
                 {
-                    out.extend(self.to_user(Event::StatusChanged, pid, &dedup, "staff", &by, &phone, values.clone()));
+                    out.extend(self.to_user(
+                        Event::StatusChanged,
+                        pid,
+                        &dedup,
+                        "staff",
+                        &by,
+                        &phone,
+                        values.clone(),
+                    ));
                 }
                 let _ = permit;
             }
@@ -498,12 +550,26 @@ impl Notifier {
             };
             // A 90-day reminder is not sent when fewer than 60 days are left, and so on.
             let mut values = Values::new();
-            values.insert("nama".into(), p.applicant_name.clone().unwrap_or_else(|| "Bapak/Ibu".into()));
-            values.insert("jenis_izin".into(), p.permit_type_name.clone().unwrap_or_else(|| "izin".into()));
-            values.insert("nomor_izin".into(), p.permit_number.clone().unwrap_or_else(|| "—".into()));
+            values.insert(
+                "nama".into(),
+                p.applicant_name
+                    .clone()
+                    .unwrap_or_else(|| "Bapak/Ibu".into()),
+            );
+            values.insert(
+                "jenis_izin".into(),
+                p.permit_type_name.clone().unwrap_or_else(|| "izin".into()),
+            );
+            values.insert(
+                "nomor_izin".into(),
+                p.permit_number.clone().unwrap_or_else(|| "—".into()),
+            );
             values.insert("berlaku_sampai".into(), Self::date(Some(p.expiry_date)));
             values.insert("sisa_hari".into(), days.to_string());
-            values.insert("tautan_perpanjangan".into(), self.config.renewal_url.clone());
+            values.insert(
+                "tautan_perpanjangan".into(),
+                self.config.renewal_url.clone(),
+            );
             values.insert("kontak_kantor".into(), self.config.office_contact.clone());
             let dedup = format!("expiry:{}:{}:{threshold}", p.pendaftaran_id, p.expiry_date);
             out.extend(
@@ -535,7 +601,15 @@ impl Notifier {
                 values.insert("jam".into(), (self.now() - since).num_hours().to_string());
                 values.insert("tautan".into(), self.link(&format!("/izin/{pid}")));
                 let dedup = format!("pending:{case_id}:{state}:{}", since.timestamp());
-                out.extend(self.to_user(Event::PendingReminder, &pid, &dedup, "staff", &by, &phone, values));
+                out.extend(self.to_user(
+                    Event::PendingReminder,
+                    &pid,
+                    &dedup,
+                    "staff",
+                    &by,
+                    &phone,
+                    values,
+                ));
             }
         }
         Ok(self.db.enqueue_messages(&out).await?)
@@ -566,7 +640,15 @@ impl Notifier {
             .await?
             .into_iter()
             .filter_map(|(_, name, phone)| {
-                self.to_user(Event::AwaitingSignature, "digest", &dedup, "staff", &name, &phone, values.clone())
+                self.to_user(
+                    Event::AwaitingSignature,
+                    "digest",
+                    &dedup,
+                    "staff",
+                    &name,
+                    &phone,
+                    values.clone(),
+                )
             })
             .collect();
         Ok(self.db.enqueue_messages(&out).await?)
@@ -583,10 +665,14 @@ impl Notifier {
                 continue;
             }
             let old = self.db.get_permit(&r.renews_id).await?;
-            values.insert("nomor_izin_baru".into(), new.permit_number.clone().unwrap_or_else(|| "—".into()));
+            values.insert(
+                "nomor_izin_baru".into(),
+                new.permit_number.clone().unwrap_or_else(|| "—".into()),
+            );
             values.insert(
                 "nomor_izin_lama".into(),
-                old.and_then(|o| o.permit_number).unwrap_or_else(|| "—".into()),
+                old.and_then(|o| o.permit_number)
+                    .unwrap_or_else(|| "—".into()),
             );
             // The old permit's contact (the applicant who asked for the renewal) when the new
             // one has none yet.
@@ -596,7 +682,10 @@ impl Notifier {
                 r.renews_id.clone()
             };
             let dedup = format!("renewal:{}", r.renewal_id);
-            out.extend(self.to_applicant(Event::RenewalApproved, &subject, &dedup, &values).await?);
+            out.extend(
+                self.to_applicant(Event::RenewalApproved, &subject, &dedup, &values)
+                    .await?,
+            );
         }
         Ok(self.db.enqueue_messages(&out).await?)
     }
@@ -643,15 +732,15 @@ impl Notifier {
         let now = self.now();
         let claimed = self
             .db
-            .claim_messages(
-                &self.owner,
-                self.provider.name(),
+            .claim_messages(&companion_db::Claim {
+                owner: &self.owner,
+                provider: self.provider.name(),
                 now,
-                now + self.config.lease,
-                self.config.batch,
-                self.config.per_minute,
-                self.config.per_day,
-            )
+                lease_until: now + self.config.lease,
+                limit: self.config.batch,
+                per_minute: self.config.per_minute,
+                per_day: self.config.per_day,
+            })
             .await?;
         report.claimed = claimed.len();
         let outcomes: Vec<Result<Outcome>> = futures::stream::iter(claimed)
@@ -680,18 +769,32 @@ impl Notifier {
         // Consent and blacklist are checked again now, not only when queued.
         if let Some(c) = self.db.contact(&m.phone).await? {
             if c.blacklisted {
-                self.db.message_deferred(m.id, &self.owner, None, "Nomor diblokir", now).await?;
+                self.db
+                    .message_deferred(m.id, &self.owner, None, "Nomor diblokir", now)
+                    .await?;
                 return Ok(Outcome::Skipped);
             }
             if to_applicant && !is_reply && !c.may_receive() {
                 self.db
-                    .message_deferred(m.id, &self.owner, None, "Penerima tidak lagi memberi persetujuan", now)
+                    .message_deferred(
+                        m.id,
+                        &self.owner,
+                        None,
+                        "Penerima tidak lagi memberi persetujuan",
+                        now,
+                    )
                     .await?;
                 return Ok(Outcome::Skipped);
             }
         } else if to_applicant && !is_reply {
             self.db
-                .message_deferred(m.id, &self.owner, None, "Belum ada persetujuan (opt-in) dari penerima", now)
+                .message_deferred(
+                    m.id,
+                    &self.owner,
+                    None,
+                    "Belum ada persetujuan (opt-in) dari penerima",
+                    now,
+                )
                 .await?;
             return Ok(Outcome::Skipped);
         }
@@ -709,18 +812,25 @@ impl Notifier {
             && let Some(until) = self.quiet_until(now)
         {
             self.db
-                .message_deferred(m.id, &self.owner, Some(until), "Jam tenang: dikirim setelahnya", now)
+                .message_deferred(
+                    m.id,
+                    &self.owner,
+                    Some(until),
+                    "Jam tenang: dikirim setelahnya",
+                    now,
+                )
                 .await?;
             return Ok(Outcome::Deferred);
         }
         let content = if is_reply || !self.provider.uses_templates() {
-            Content::Text { body: m.body.clone() }
+            Content::Text {
+                body: m.body.clone(),
+            }
         } else {
-            let approved = self
-                .approved
-                .lock()
-                .ok()
-                .and_then(|a| a.as_ref().map(|s| s.contains(&(m.template.clone(), m.language.clone()))));
+            let approved = self.approved.lock().ok().and_then(|a| {
+                a.as_ref()
+                    .map(|s| s.contains(&(m.template.clone(), m.language.clone())))
+            });
             if approved == Some(false) {
                 self.db
                     .message_failed(
@@ -728,12 +838,18 @@ impl Notifier {
                         Some(&self.owner),
                         FailureKind::TemplateNotApproved.as_str(),
                         None,
-                        &format!("{}: {} ({})", FailureKind::TemplateNotApproved.describe(), m.template, m.language),
+                        &format!(
+                            "{}: {} ({})",
+                            FailureKind::TemplateNotApproved.describe(),
+                            m.template,
+                            m.language
+                        ),
                         None,
                         now,
                     )
                     .await?;
-                metrics::counter!("companion_whatsapp_messages_total", "status" => "failed").increment(1);
+                metrics::counter!("companion_whatsapp_messages_total", "status" => "failed")
+                    .increment(1);
                 return Ok(Outcome::Failed);
             }
             Content::Template {
@@ -753,13 +869,20 @@ impl Notifier {
                 self.db
                     .message_sent(m.id, &self.owner, &accepted.provider_id, self.now())
                     .await?;
-                metrics::counter!("companion_whatsapp_messages_total", "status" => "sent").increment(1);
+                metrics::counter!("companion_whatsapp_messages_total", "status" => "sent")
+                    .increment(1);
                 Ok(Outcome::Sent)
             }
             Err(e) if e.outcome == SendOutcome::Unknown => {
                 tracing::warn!(message = m.id, error = %e, "send outcome unknown; reconciling later");
                 self.db
-                    .message_uncertain(m.id, &self.owner, e.kind.as_str(), &e.to_string(), self.now())
+                    .message_uncertain(
+                        m.id,
+                        &self.owner,
+                        e.kind.as_str(),
+                        &e.to_string(),
+                        self.now(),
+                    )
                     .await?;
                 Ok(Outcome::Uncertain)
             }
@@ -783,7 +906,8 @@ impl Notifier {
                 if retry {
                     Ok(Outcome::Retry)
                 } else {
-                    metrics::counter!("companion_whatsapp_messages_total", "status" => "failed").increment(1);
+                    metrics::counter!("companion_whatsapp_messages_total", "status" => "failed")
+                        .increment(1);
                     Ok(Outcome::Failed)
                 }
             }
@@ -798,18 +922,26 @@ impl Notifier {
         let now = self.now();
         let mut settled = 0;
         for m in self.db.orphaned_messages(now, 100).await? {
-            if !self.db.adopt_message(m.id, &self.owner, now, now + self.config.lease).await? {
+            if !self
+                .db
+                .adopt_message(m.id, &self.owner, now, now + self.config.lease)
+                .await?
+            {
                 continue;
             }
             let since = m.attempted_at.unwrap_or(m.updated_at);
             let outgoing = OutgoingMessage {
                 reference: reference(m.id),
                 to: m.phone.clone(),
-                content: Content::Text { body: m.body.clone() },
+                content: Content::Text {
+                    body: m.body.clone(),
+                },
             };
             match self.provider.lookup(&outgoing, since).await {
                 Ok(Lookup::Found(a)) => {
-                    self.db.message_sent(m.id, &self.owner, &a.provider_id, now).await?;
+                    self.db
+                        .message_sent(m.id, &self.owner, &a.provider_id, now)
+                        .await?;
                     settled += 1;
                 }
                 Ok(Lookup::NotFound) => {
@@ -818,7 +950,10 @@ impl Notifier {
                 }
                 Ok(Lookup::Unsupported) | Err(_) => {
                     if now - since >= self.config.reconcile_after {
-                        tracing::info!(message = m.id, "no receipt for an uncertain send; queued again");
+                        tracing::info!(
+                            message = m.id,
+                            "no receipt for an uncertain send; queued again"
+                        );
                         self.db.requeue_message(m.id, &self.owner, now).await?;
                         settled += 1;
                     } else {
@@ -828,7 +963,9 @@ impl Notifier {
                                 m.id,
                                 &self.owner,
                                 m.failure_kind.as_deref().unwrap_or("timeout"),
-                                m.failure_detail.as_deref().unwrap_or("menunggu tanda terima penyedia"),
+                                m.failure_detail
+                                    .as_deref()
+                                    .unwrap_or("menunggu tanda terima penyedia"),
                                 now + self.config.lease.min(Duration::seconds(30)),
                             )
                             .await?;
@@ -856,7 +993,11 @@ impl Notifier {
                         Some((k, c, d)) => (
                             Some(k.as_str().to_string()),
                             c,
-                            Some(if d.is_empty() { k.describe().to_string() } else { format!("{} — {d}", k.describe()) }),
+                            Some(if d.is_empty() {
+                                k.describe().to_string()
+                            } else {
+                                format!("{} — {d}", k.describe())
+                            }),
                         ),
                         None => (None, None, None),
                     };
@@ -869,7 +1010,9 @@ impl Notifier {
                         failure_code: code,
                         failure_detail: detail,
                     };
-                    if self.db.apply_receipt(&receipt).await?.is_some() && status != DeliveryStatus::Sent {
+                    if self.db.apply_receipt(&receipt).await?.is_some()
+                        && status != DeliveryStatus::Sent
+                    {
                         metrics::counter!("companion_whatsapp_messages_total", "status" => status.as_str()).increment(1);
                     }
                 }
@@ -905,11 +1048,16 @@ impl Notifier {
         let command = words.first().map(|w| w.to_uppercase()).unwrap_or_default();
         let reply = match command.as_str() {
             "STOP" | "BERHENTI" | "UNSUBSCRIBE" => {
-                self.db.record_consent(&phone, "opt_out", "whatsapp", None, now).await?;
+                self.db
+                    .record_consent(&phone, "opt_out", "whatsapp", None, now)
+                    .await?;
                 Some("Anda tidak akan menerima pesan lagi dari DPMPTSP Kabupaten Karo. Kirim DAFTAR <nomor pendaftaran> untuk berlangganan kembali.".to_string())
             }
             "DAFTAR" | "MULAI" | "START" => {
-                let id = words.get(1).map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric())).unwrap_or("");
+                let id = words
+                    .get(1)
+                    .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+                    .unwrap_or("");
                 match self.db.get_permit(id).await? {
                     Some(p) if !id.is_empty() => {
                         self.db.set_permit_contact(&p.pendaftaran_id, &phone, "daftar", None, now).await?;
@@ -977,7 +1125,12 @@ enum Outcome {
 fn rand_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     format!("{:08x}", h.finish() as u32)
 }
 

@@ -91,7 +91,10 @@ impl Event {
     pub fn to_applicant(self) -> bool {
         matches!(
             self,
-            Event::PermitReady | Event::StatusChanged | Event::ExpiryReminder | Event::RenewalApproved
+            Event::PermitReady
+                | Event::StatusChanged
+                | Event::ExpiryReminder
+                | Event::RenewalApproved
         )
     }
 
@@ -99,53 +102,193 @@ impl Event {
     pub fn variables(self) -> &'static [Variable] {
         match self {
             Event::PermitReady => &[
-                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
-                Variable { name: "tautan", label: "Tautan unduh dokumen bertanda tangan", sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN/unduh" },
+                Variable {
+                    name: "nama",
+                    label: "Nama pemohon",
+                    sample: "Budi Ginting",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "nomor_izin",
+                    label: "Nomor izin",
+                    sample: "503/0142/DPMPTSP/2025",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan unduh dokumen bertanda tangan",
+                    sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN/unduh",
+                },
             ],
             Event::AwaitingSignature => &[
-                Variable { name: "nama", label: "Nama staf", sample: "Rina Sembiring" },
-                Variable { name: "jumlah", label: "Jumlah dokumen menunggu tanda tangan", sample: "7" },
-                Variable { name: "belum_diunggah", label: "Izin terbit yang PDF-nya belum diunggah", sample: "3" },
-                Variable { name: "tautan", label: "Tautan halaman TTE", sample: "https://izin.karokab.go.id/tte" },
+                Variable {
+                    name: "nama",
+                    label: "Nama staf",
+                    sample: "Rina Sembiring",
+                },
+                Variable {
+                    name: "jumlah",
+                    label: "Jumlah dokumen menunggu tanda tangan",
+                    sample: "7",
+                },
+                Variable {
+                    name: "belum_diunggah",
+                    label: "Izin terbit yang PDF-nya belum diunggah",
+                    sample: "3",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan halaman TTE",
+                    sample: "https://izin.karokab.go.id/tte",
+                },
             ],
             Event::ApprovalRequired => &[
-                Variable { name: "nama", label: "Nama pejabat", sample: "Drs. Sahat Tarigan" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
-                Variable { name: "pemohon", label: "Nama pemohon", sample: "Budi Ginting" },
-                Variable { name: "tautan", label: "Tautan dokumen", sample: "https://izin.karokab.go.id/dokumen/42" },
+                Variable {
+                    name: "nama",
+                    label: "Nama pejabat",
+                    sample: "Drs. Sahat Tarigan",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "nomor_izin",
+                    label: "Nomor izin",
+                    sample: "503/0142/DPMPTSP/2025",
+                },
+                Variable {
+                    name: "pemohon",
+                    label: "Nama pemohon",
+                    sample: "Budi Ginting",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan dokumen",
+                    sample: "https://izin.karokab.go.id/dokumen/42",
+                },
             ],
             Event::StatusChanged => &[
-                Variable { name: "nama", label: "Nama penerima", sample: "Budi Ginting" },
-                Variable { name: "nomor_pendaftaran", label: "Nomor pendaftaran", sample: "0142307703072025" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "status", label: "Status baru", sample: "Izin terbit" },
+                Variable {
+                    name: "nama",
+                    label: "Nama penerima",
+                    sample: "Budi Ginting",
+                },
+                Variable {
+                    name: "nomor_pendaftaran",
+                    label: "Nomor pendaftaran",
+                    sample: "0142307703072025",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "status",
+                    label: "Status baru",
+                    sample: "Izin terbit",
+                },
             ],
             Event::PendingReminder => &[
-                Variable { name: "nama", label: "Nama staf", sample: "Rina Sembiring" },
-                Variable { name: "nomor_pendaftaran", label: "Nomor pendaftaran", sample: "0142307703072025" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "status", label: "Tahap yang tertunda", sample: "menunggu persetujuan" },
-                Variable { name: "jam", label: "Lama tertunda (jam)", sample: "26" },
-                Variable { name: "tautan", label: "Tautan dokumen", sample: "https://izin.karokab.go.id/dokumen/42" },
+                Variable {
+                    name: "nama",
+                    label: "Nama staf",
+                    sample: "Rina Sembiring",
+                },
+                Variable {
+                    name: "nomor_pendaftaran",
+                    label: "Nomor pendaftaran",
+                    sample: "0142307703072025",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "status",
+                    label: "Tahap yang tertunda",
+                    sample: "menunggu persetujuan",
+                },
+                Variable {
+                    name: "jam",
+                    label: "Lama tertunda (jam)",
+                    sample: "26",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan dokumen",
+                    sample: "https://izin.karokab.go.id/dokumen/42",
+                },
             ],
             Event::ExpiryReminder => &[
-                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "nomor_izin", label: "Nomor izin", sample: "503/0142/DPMPTSP/2025" },
-                Variable { name: "berlaku_sampai", label: "Tanggal berakhir", sample: "31-12-2026" },
-                Variable { name: "sisa_hari", label: "Sisa hari", sample: "30" },
-                Variable { name: "tautan_perpanjangan", label: "Tautan perpanjangan", sample: "https://perizinan.karokab.go.id" },
-                Variable { name: "kontak_kantor", label: "Kontak kantor", sample: "DPMPTSP Kabupaten Karo, (0628) 20123" },
+                Variable {
+                    name: "nama",
+                    label: "Nama pemohon",
+                    sample: "Budi Ginting",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "nomor_izin",
+                    label: "Nomor izin",
+                    sample: "503/0142/DPMPTSP/2025",
+                },
+                Variable {
+                    name: "berlaku_sampai",
+                    label: "Tanggal berakhir",
+                    sample: "31-12-2026",
+                },
+                Variable {
+                    name: "sisa_hari",
+                    label: "Sisa hari",
+                    sample: "30",
+                },
+                Variable {
+                    name: "tautan_perpanjangan",
+                    label: "Tautan perpanjangan",
+                    sample: "https://perizinan.karokab.go.id",
+                },
+                Variable {
+                    name: "kontak_kantor",
+                    label: "Kontak kantor",
+                    sample: "DPMPTSP Kabupaten Karo, (0628) 20123",
+                },
             ],
             Event::RenewalApproved => &[
-                Variable { name: "nama", label: "Nama pemohon", sample: "Budi Ginting" },
-                Variable { name: "jenis_izin", label: "Jenis izin", sample: "Izin Usaha Toko" },
-                Variable { name: "nomor_izin_baru", label: "Nomor izin baru", sample: "503/0311/DPMPTSP/2026" },
-                Variable { name: "berlaku_sampai", label: "Berlaku sampai", sample: "31-12-2031" },
-                Variable { name: "nomor_izin_lama", label: "Nomor izin lama", sample: "503/0142/DPMPTSP/2025" },
+                Variable {
+                    name: "nama",
+                    label: "Nama pemohon",
+                    sample: "Budi Ginting",
+                },
+                Variable {
+                    name: "jenis_izin",
+                    label: "Jenis izin",
+                    sample: "Izin Usaha Toko",
+                },
+                Variable {
+                    name: "nomor_izin_baru",
+                    label: "Nomor izin baru",
+                    sample: "503/0311/DPMPTSP/2026",
+                },
+                Variable {
+                    name: "berlaku_sampai",
+                    label: "Berlaku sampai",
+                    sample: "31-12-2031",
+                },
+                Variable {
+                    name: "nomor_izin_lama",
+                    label: "Nomor izin lama",
+                    sample: "503/0142/DPMPTSP/2025",
+                },
             ],
         }
     }
@@ -154,20 +297,48 @@ impl Event {
     pub fn default_text(self, language: &str) -> &'static str {
         let en = language == "en";
         match (self, en) {
-            (Event::PermitReady, false) => "Yth. {nama}, izin Anda ({jenis_izin}) nomor {nomor_izin} telah selesai dan ditandatangani secara elektronik. Unduh dokumen: {tautan}",
-            (Event::PermitReady, true) => "Dear {nama}, your permit ({jenis_izin}) number {nomor_izin} is ready and electronically signed. Download: {tautan}",
-            (Event::AwaitingSignature, false) => "Halo {nama}, ada {jumlah} dokumen izin menunggu tanda tangan elektronik dan {belum_diunggah} izin terbit yang PDF-nya belum diunggah. Buka: {tautan}",
-            (Event::AwaitingSignature, true) => "Hello {nama}, {jumlah} permit documents await an electronic signature and {belum_diunggah} issued permits have no PDF uploaded yet. Open: {tautan}",
-            (Event::ApprovalRequired, false) => "Yth. {nama}, dokumen {jenis_izin} nomor {nomor_izin} atas nama {pemohon} menunggu persetujuan Bapak/Ibu: {tautan}",
-            (Event::ApprovalRequired, true) => "Dear {nama}, the {jenis_izin} document number {nomor_izin} for {pemohon} awaits your approval: {tautan}",
-            (Event::StatusChanged, false) => "Yth. {nama}, status permohonan {jenis_izin} nomor pendaftaran {nomor_pendaftaran} kini: {status}.",
-            (Event::StatusChanged, true) => "Dear {nama}, the status of your {jenis_izin} application {nomor_pendaftaran} is now: {status}.",
-            (Event::PendingReminder, false) => "Halo {nama}, dokumen {jenis_izin} nomor pendaftaran {nomor_pendaftaran} sudah {jam} jam {status}. Mohon ditindaklanjuti: {tautan}",
-            (Event::PendingReminder, true) => "Hello {nama}, the {jenis_izin} document {nomor_pendaftaran} has been {status} for {jam} hours. Please follow up: {tautan}",
-            (Event::ExpiryReminder, false) => "Yth. {nama}, izin {jenis_izin} nomor {nomor_izin} berakhir pada {berlaku_sampai} ({sisa_hari} hari lagi). Ajukan perpanjangan di {tautan_perpanjangan}. Informasi: {kontak_kantor}",
-            (Event::ExpiryReminder, true) => "Dear {nama}, your {jenis_izin} permit number {nomor_izin} expires on {berlaku_sampai} (in {sisa_hari} days). Apply for renewal at {tautan_perpanjangan}. Contact: {kontak_kantor}",
-            (Event::RenewalApproved, false) => "Yth. {nama}, perpanjangan izin {jenis_izin} Anda disetujui. Nomor izin baru {nomor_izin_baru}, berlaku sampai {berlaku_sampai} (menggantikan {nomor_izin_lama}).",
-            (Event::RenewalApproved, true) => "Dear {nama}, the renewal of your {jenis_izin} permit is approved. New permit number {nomor_izin_baru}, valid until {berlaku_sampai} (replaces {nomor_izin_lama}).",
+            (Event::PermitReady, false) => {
+                "Yth. {nama}, izin Anda ({jenis_izin}) nomor {nomor_izin} telah selesai dan ditandatangani secara elektronik. Unduh dokumen: {tautan}"
+            }
+            (Event::PermitReady, true) => {
+                "Dear {nama}, your permit ({jenis_izin}) number {nomor_izin} is ready and electronically signed. Download: {tautan}"
+            }
+            (Event::AwaitingSignature, false) => {
+                "Halo {nama}, ada {jumlah} dokumen izin menunggu tanda tangan elektronik dan {belum_diunggah} izin terbit yang PDF-nya belum diunggah. Buka: {tautan}"
+            }
+            (Event::AwaitingSignature, true) => {
+                "Hello {nama}, {jumlah} permit documents await an electronic signature and {belum_diunggah} issued permits have no PDF uploaded yet. Open: {tautan}"
+            }
+            (Event::ApprovalRequired, false) => {
+                "Yth. {nama}, dokumen {jenis_izin} nomor {nomor_izin} atas nama {pemohon} menunggu persetujuan Bapak/Ibu: {tautan}"
+            }
+            (Event::ApprovalRequired, true) => {
+                "Dear {nama}, the {jenis_izin} document number {nomor_izin} for {pemohon} awaits your approval: {tautan}"
+            }
+            (Event::StatusChanged, false) => {
+                "Yth. {nama}, status permohonan {jenis_izin} nomor pendaftaran {nomor_pendaftaran} kini: {status}."
+            }
+            (Event::StatusChanged, true) => {
+                "Dear {nama}, the status of your {jenis_izin} application {nomor_pendaftaran} is now: {status}."
+            }
+            (Event::PendingReminder, false) => {
+                "Halo {nama}, dokumen {jenis_izin} nomor pendaftaran {nomor_pendaftaran} sudah {jam} jam {status}. Mohon ditindaklanjuti: {tautan}"
+            }
+            (Event::PendingReminder, true) => {
+                "Hello {nama}, the {jenis_izin} document {nomor_pendaftaran} has been {status} for {jam} hours. Please follow up: {tautan}"
+            }
+            (Event::ExpiryReminder, false) => {
+                "Yth. {nama}, izin {jenis_izin} nomor {nomor_izin} berakhir pada {berlaku_sampai} ({sisa_hari} hari lagi). Ajukan perpanjangan di {tautan_perpanjangan}. Informasi: {kontak_kantor}"
+            }
+            (Event::ExpiryReminder, true) => {
+                "Dear {nama}, your {jenis_izin} permit number {nomor_izin} expires on {berlaku_sampai} (in {sisa_hari} days). Apply for renewal at {tautan_perpanjangan}. Contact: {kontak_kantor}"
+            }
+            (Event::RenewalApproved, false) => {
+                "Yth. {nama}, perpanjangan izin {jenis_izin} Anda disetujui. Nomor izin baru {nomor_izin_baru}, berlaku sampai {berlaku_sampai} (menggantikan {nomor_izin_lama})."
+            }
+            (Event::RenewalApproved, true) => {
+                "Dear {nama}, the renewal of your {jenis_izin} permit is approved. New permit number {nomor_izin_baru}, valid until {berlaku_sampai} (replaces {nomor_izin_lama})."
+            }
         }
     }
 
@@ -275,6 +446,16 @@ pub fn parameters(event: Event, values: &Values) -> Vec<String> {
         .collect()
 }
 
+/// `text` with Meta's numbered placeholders (`{{1}}`, `{{2}}`…) in the order of the event's
+/// variables: the body the office registers for the event's approved template.
+pub fn numbered(event: Event, text: &str) -> String {
+    let mut out = text.to_string();
+    for (i, v) in event.variables().iter().enumerate() {
+        out = out.replace(&format!("{{{}}}", v.name), &format!("{{{{{}}}}}", i + 1));
+    }
+    out
+}
+
 /// The texts in use: the defaults, replaced where staff edited them.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateSet {
@@ -304,7 +485,12 @@ impl TemplateSet {
             .unwrap_or_else(|| event.default_text(language))
     }
 
-    pub fn render(&self, event: Event, language: &str, values: &Values) -> Result<String, TemplateError> {
+    pub fn render(
+        &self,
+        event: Event,
+        language: &str,
+        values: &Values,
+    ) -> Result<String, TemplateError> {
         render(self.text(event, language), values)
     }
 }
@@ -320,7 +506,11 @@ mod tests {
                 let text = e.default_text(lang);
                 validate(e, text).unwrap_or_else(|err| panic!("{e:?} {lang}: {err}"));
                 for var in e.variables() {
-                    assert!(text.contains(&format!("{{{}}}", var.name)), "{e:?} {lang} lacks {}", var.name);
+                    assert!(
+                        text.contains(&format!("{{{}}}", var.name)),
+                        "{e:?} {lang} lacks {}",
+                        var.name
+                    );
                 }
                 let rendered = render(text, &e.sample()).expect("renders");
                 assert!(!rendered.contains('{'), "{rendered}");
@@ -330,18 +520,44 @@ mod tests {
     }
 
     #[test]
+    fn numbered_placeholders_follow_the_variables() {
+        assert_eq!(
+            numbered(
+                Event::StatusChanged,
+                Event::StatusChanged.default_text("id")
+            ),
+            "Yth. {{1}}, status permohonan {{3}} nomor pendaftaran {{2}} kini: {{4}}."
+        );
+    }
+
+    #[test]
     fn unknown_variables_and_broken_braces_are_refused_at_edit_time() {
         let e = Event::PermitReady;
         assert_eq!(
             validate(e, "Halo {nama}, {nomor_surat}"),
             Err(TemplateError::UnknownVariable("nomor_surat".into()))
         );
-        assert!(matches!(validate(e, "Halo {nama"), Err(TemplateError::Unbalanced(_))));
-        assert!(matches!(validate(e, "Halo nama}"), Err(TemplateError::Unbalanced(_))));
-        assert!(matches!(validate(e, "Halo {{nama}}"), Err(TemplateError::Unbalanced(_))));
+        assert!(matches!(
+            validate(e, "Halo {nama"),
+            Err(TemplateError::Unbalanced(_))
+        ));
+        assert!(matches!(
+            validate(e, "Halo nama}"),
+            Err(TemplateError::Unbalanced(_))
+        ));
+        assert!(matches!(
+            validate(e, "Halo {{nama}}"),
+            Err(TemplateError::Unbalanced(_))
+        ));
         assert_eq!(validate(e, "   "), Err(TemplateError::Empty));
-        assert!(matches!(validate(e, &"x".repeat(1025)), Err(TemplateError::TooLong(1025))));
-        let msg = validate(e, "{salah}").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(matches!(
+            validate(e, &"x".repeat(1025)),
+            Err(TemplateError::TooLong(1025))
+        ));
+        let msg = validate(e, "{salah}")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(msg.contains("{salah}"), "{msg}");
     }
 
@@ -352,7 +568,11 @@ mod tests {
         assert_eq!(p[0], "Budi Ginting");
         assert_eq!(p.len(), e.variables().len());
         let set = TemplateSet::with_edits([
-            (e, "id".to_string(), "Selamat {nama}: {nomor_izin_baru}".to_string()),
+            (
+                e,
+                "id".to_string(),
+                "Selamat {nama}: {nomor_izin_baru}".to_string(),
+            ),
             (e, "en".to_string(), "Broken {unknown}".to_string()),
         ]);
         assert_eq!(

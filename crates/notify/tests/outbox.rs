@@ -105,7 +105,9 @@ impl NowForTests for ManualClock {
 }
 
 fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("time")
 }
 
 struct Setup {
@@ -129,7 +131,9 @@ async fn setup(backend: &str, start: DateTime<Utc>, config: NotifyConfig) -> Set
 }
 
 async fn permit(db: &Database, id: &str, number: &str, expiry: NaiveDate, phone: Option<&str>) {
-    let phone = phone.map(|p| format!("'{p}'")).unwrap_or_else(|| "NULL".into());
+    let phone = phone
+        .map(|p| format!("'{p}'"))
+        .unwrap_or_else(|| "NULL".into());
     execute_raw(
         db,
         &format!(
@@ -177,8 +181,22 @@ async fn reminders_over_a_simulated_year(backend: &str) {
     // (id, expiry, phone, consent)
     permit(db, "P-FULL", "503/1/2027", d(200), Some("0812 1111 0001")).await;
     permit(db, "P-LATE", "503/2/2027", d(45), Some("0812-1111-0002")).await;
-    permit(db, "P-NOCONSENT", "503/3/2027", d(120), Some("081211110003")).await;
-    permit(db, "P-RENEWED", "503/4/2027", d(150), Some("+62 812 1111 0004")).await;
+    permit(
+        db,
+        "P-NOCONSENT",
+        "503/3/2027",
+        d(120),
+        Some("081211110003"),
+    )
+    .await;
+    permit(
+        db,
+        "P-RENEWED",
+        "503/4/2027",
+        d(150),
+        Some("+62 812 1111 0004"),
+    )
+    .await;
     permit(db, "P-NOPHONE", "503/5/2027", d(100), None).await;
     permit(db, "P-BADPHONE", "503/6/2027", d(100), Some("tidak ada")).await;
     for p in ["+6281211110001", "+6281211110002", "+6281211110004"] {
@@ -190,7 +208,8 @@ async fn reminders_over_a_simulated_year(backend: &str) {
     for day in 0..365 {
         for hour in [0u32, 6, 18] {
             // 07:00, 13:00 and 01:00 (quiet) office time.
-            s.clock.set(start + Duration::days(day) + Duration::hours(hour as i64));
+            s.clock
+                .set(start + Duration::days(day) + Duration::hours(hour as i64));
             if !renewed && day == 70 {
                 // P-RENEWED (150 days) got its 90-day reminder at day 60; renewed at day 70.
                 permit(db, "P-RENEWAL", "503/4b/2027", d(1900), None).await;
@@ -235,9 +254,16 @@ async fn reminders_over_a_simulated_year(backend: &str) {
     assert_eq!(late.len(), 2, "{late:#?}");
     assert!(late[0].1.contains("(45 hari lagi)"), "{}", late[0].1);
     assert!(late[1].1.contains("(30 hari lagi)"), "{}", late[1].1);
-    assert!(reminders("+6281211110003").is_empty(), "no opt-in, no message");
+    assert!(
+        reminders("+6281211110003").is_empty(),
+        "no opt-in, no message"
+    );
     let renewed_msgs = reminders("+6281211110004");
-    assert_eq!(renewed_msgs.len(), 1, "only the 90-day one before the renewal: {renewed_msgs:#?}");
+    assert_eq!(
+        renewed_msgs.len(),
+        1,
+        "only the 90-day one before the renewal: {renewed_msgs:#?}"
+    );
     // The renewal's own notice went to the applicant once.
     let renewal_notices: Vec<_> = sent
         .iter()
@@ -246,7 +272,8 @@ async fn reminders_over_a_simulated_year(backend: &str) {
     assert_eq!(renewal_notices.len(), 1, "{renewal_notices:#?}");
     // Nothing sent after a permit's expiry.
     assert!(
-        sent.iter().all(|(at, m)| m.to != "+6281211110002" || at.date_naive() <= d(45)),
+        sent.iter()
+            .all(|(at, m)| m.to != "+6281211110002" || at.date_naive() <= d(45)),
         "a reminder after expiry"
     );
     // Without consent the reminder is kept as skipped, with the reason, for staff.
@@ -260,7 +287,10 @@ async fn reminders_over_a_simulated_year(backend: &str) {
         .expect("list");
     assert!(
         skipped.iter().any(|m| m.phone == "+6281211110003"
-            && m.failure_detail.as_deref().unwrap_or("").contains("persetujuan")),
+            && m.failure_detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("persetujuan")),
         "{skipped:#?}"
     );
     s.t.cleanup().await.expect("cleanup");
@@ -302,7 +332,11 @@ async fn rate_limits_hold_per_minute_and_per_day(backend: &str) {
     // Every 10 s while messages go out; five minutes at a time while the limits hold them.
     for _ in 0..5000 {
         let r = s.notifier.dispatch_once().await.expect("dispatch");
-        let step = if r.sent > 0 { Duration::seconds(10) } else { Duration::minutes(5) };
+        let step = if r.sent > 0 {
+            Duration::seconds(10)
+        } else {
+            Duration::minutes(5)
+        };
         s.clock.advance(step);
         if s.fake.sent().len() == 30 {
             break;
@@ -311,8 +345,14 @@ async fn rate_limits_hold_per_minute_and_per_day(backend: &str) {
     let times: Vec<DateTime<Utc>> = s.fake.sent().iter().map(|(t, _)| *t).collect();
     assert_eq!(times.len(), 30, "all sent in the end");
     for (i, t) in times.iter().enumerate() {
-        let in_minute = times[i..].iter().filter(|u| **u < *t + Duration::seconds(60)).count();
-        let in_day = times[i..].iter().filter(|u| **u < *t + Duration::days(1)).count();
+        let in_minute = times[i..]
+            .iter()
+            .filter(|u| **u < *t + Duration::seconds(60))
+            .count();
+        let in_day = times[i..]
+            .iter()
+            .filter(|u| **u < *t + Duration::days(1))
+            .count();
         assert!(in_minute <= 5, "{in_minute} in a minute from {t}");
         assert!(in_day <= 12, "{in_day} in a day from {t}");
     }
@@ -359,22 +399,43 @@ async fn retries_back_off_and_uncertain_sends_are_reconciled(backend: &str) {
         }
         s.clock.advance(Duration::seconds(10));
     }
-    let gaps: Vec<i64> = attempts_at.windows(2).map(|w| (w[1] - w[0]).num_seconds()).collect();
+    let gaps: Vec<i64> = attempts_at
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .collect();
     assert_eq!(attempts_at.len(), 3, "{attempts_at:?}");
-    assert!((300..=310).contains(&gaps[0]) && (600..=610).contains(&gaps[1]), "{gaps:?}");
+    assert!(
+        (300..=310).contains(&gaps[0]) && (600..=610).contains(&gaps[1]),
+        "{gaps:?}"
+    );
     let m = db.message(ids[0]).await.expect("get").expect("msg");
     assert_eq!(m.state, "failed");
-    assert!(m.failure_detail.as_deref().unwrap_or("").contains("Dibatasi penyedia"), "{m:?}");
+    assert!(
+        m.failure_detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("Dibatasi penyedia"),
+        "{m:?}"
+    );
     // 2. Not on WhatsApp: failed at once, in plain words.
-    db.retry_message(ids[1], s.clock.now_for_tests()).await.expect("retry");
+    db.retry_message(ids[1], s.clock.now_for_tests())
+        .await
+        .expect("retry");
     s.fake.set(Mode::Fail(FailureKind::NotOnWhatsApp));
     s.notifier.dispatch_once().await.expect("dispatch");
     let m = db.message(ids[1]).await.expect("get").expect("msg");
     assert_eq!((m.state.as_str(), m.attempts), ("failed", 1));
-    assert!(m.failure_detail.as_deref().unwrap_or("").contains("tidak terdaftar di WhatsApp"));
+    assert!(
+        m.failure_detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("tidak terdaftar di WhatsApp")
+    );
     // 3. A timeout: the provider took it but we don't know. Never resent blindly; its receipt
     // (with our reference) settles it as sent.
-    db.retry_message(ids[2], s.clock.now_for_tests()).await.expect("retry");
+    db.retry_message(ids[2], s.clock.now_for_tests())
+        .await
+        .expect("retry");
     s.fake.set(Mode::Timeout);
     s.notifier.dispatch_once().await.expect("dispatch");
     let calls = s.fake.calls();
@@ -383,7 +444,11 @@ async fn retries_back_off_and_uncertain_sends_are_reconciled(backend: &str) {
         s.clock.advance(Duration::seconds(30));
         s.notifier.dispatch_once().await.expect("dispatch");
     }
-    assert_eq!(s.fake.calls(), calls, "an uncertain send is not repeated within the window");
+    assert_eq!(
+        s.fake.calls(),
+        calls,
+        "an uncertain send is not repeated within the window"
+    );
     s.notifier
         .handle_webhook(vec![WebhookEvent::Status {
             provider_id: "wamid.late".into(),
@@ -403,7 +468,9 @@ async fn retries_back_off_and_uncertain_sends_are_reconciled(backend: &str) {
     }
     assert_eq!(s.fake.calls(), calls, "settled: never sent again");
     // 4. A timeout with no receipt at all: queued again only after the window, sent once more.
-    db.retry_message(ids[1], s.clock.now_for_tests()).await.expect("retry");
+    db.retry_message(ids[1], s.clock.now_for_tests())
+        .await
+        .expect("retry");
     s.fake.set(Mode::Timeout);
     s.notifier.dispatch_once().await.expect("dispatch");
     s.fake.set(Mode::Accept);
@@ -418,8 +485,15 @@ async fn retries_back_off_and_uncertain_sends_are_reconciled(backend: &str) {
         }
     }
     let resent_at = resent_at.expect("resent after the window");
-    assert!(resent_at - t0 >= Duration::minutes(15), "{}", resent_at - t0);
-    assert_eq!(db.message(ids[1]).await.expect("get").expect("m").state, "sent");
+    assert!(
+        resent_at - t0 >= Duration::minutes(15),
+        "{}",
+        resent_at - t0
+    );
+    assert_eq!(
+        db.message(ids[1]).await.expect("get").expect("m").state,
+        "sent"
+    );
     s.t.cleanup().await.expect("cleanup");
 }
 
@@ -429,7 +503,13 @@ async fn receipts_only_move_forward(backend: &str) {
     let db = &s.t.db;
     staff_messages(db, 1, start).await;
     s.notifier.dispatch_once().await.expect("dispatch");
-    let m = &db.list_messages(&MessageQuery { limit: 1, ..Default::default() }).await.expect("l")[0];
+    let m = &db
+        .list_messages(&MessageQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("l")[0];
     assert_eq!(m.state, "sent");
     let pid = m.provider_id.clone().expect("provider id");
     let status = |st: DeliveryStatus, failure: Option<(FailureKind, Option<String>, String)>| {
@@ -449,7 +529,11 @@ async fn receipts_only_move_forward(backend: &str) {
         status(DeliveryStatus::Read, None),
         status(
             DeliveryStatus::Failed,
-            Some((FailureKind::NotOnWhatsApp, Some("131026".into()), "x".into())),
+            Some((
+                FailureKind::NotOnWhatsApp,
+                Some("131026".into()),
+                "x".into(),
+            )),
         ),
     ] {
         s.notifier.handle_webhook(vec![e]).await.expect("receipt");
@@ -476,7 +560,14 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
     let start = utc(2027, 3, 1, 3); // 10:00 office time
     let s = setup(backend, start, NotifyConfig::default()).await;
     let db = &s.t.db;
-    permit(db, "0142307703072025", "503/9/2027", (start + Duration::days(80)).date_naive(), None).await;
+    permit(
+        db,
+        "0142307703072025",
+        "503/9/2027",
+        (start + Duration::days(80)).date_naive(),
+        None,
+    )
+    .await;
     let inbound = |text: &str, id: &str| WebhookEvent::Inbound {
         from: "+6281377770000".into(),
         text: text.into(),
@@ -487,7 +578,11 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
         .handle_webhook(vec![inbound("daftar 0142307703072025", "in-1")])
         .await
         .expect("daftar");
-    let c = db.contact("+6281377770000").await.expect("c").expect("contact");
+    let c = db
+        .contact("+6281377770000")
+        .await
+        .expect("c")
+        .expect("contact");
     assert!(c.may_receive());
     assert_eq!(c.opt_in_source.as_deref(), Some("daftar"));
     assert_eq!(
@@ -501,18 +596,36 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
         .expect("again");
     s.notifier.run_schedules().await.expect("schedules");
     // The expiry reminder is queued; then the person writes STOP before it goes out.
-    s.notifier.handle_webhook(vec![inbound("STOP", "in-2")]).await.expect("stop");
+    s.notifier
+        .handle_webhook(vec![inbound("STOP", "in-2")])
+        .await
+        .expect("stop");
     dispatch_all(&s.notifier).await;
-    let texts: Vec<String> = s.fake.sent().iter().map(|(_, m)| m.content.text().to_string()).collect();
+    let texts: Vec<String> = s
+        .fake
+        .sent()
+        .iter()
+        .map(|(_, m)| m.content.text().to_string())
+        .collect();
     assert_eq!(texts.len(), 2, "two replies, no reminder: {texts:#?}");
     assert!(texts.iter().any(|t| t.contains("terdaftar")), "{texts:?}");
-    assert!(texts.iter().any(|t| t.contains("tidak akan menerima")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("tidak akan menerima")),
+        "{texts:?}"
+    );
     let reminder = db
-        .list_messages(&MessageQuery { event: Some("expiry_reminder".into()), limit: 5, ..Default::default() })
+        .list_messages(&MessageQuery {
+            event: Some("expiry_reminder".into()),
+            limit: 5,
+            ..Default::default()
+        })
         .await
         .expect("list");
     assert_eq!(reminder.len(), 1);
-    assert_eq!(reminder[0].state, "skipped", "consent checked again when sending");
+    assert_eq!(
+        reminder[0].state, "skipped",
+        "consent checked again when sending"
+    );
     let log = db.consent_log("+6281377770000").await.expect("log");
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
@@ -528,7 +641,13 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
         }])
         .await
         .expect("unknown");
-    assert!(!db.contact("+6281377770001").await.expect("c").expect("c").may_receive());
+    assert!(
+        !db.contact("+6281377770001")
+            .await
+            .expect("c")
+            .expect("c")
+            .may_receive()
+    );
     s.t.cleanup().await.expect("cleanup");
 }
 
@@ -536,8 +655,17 @@ async fn each_event_is_planned_once(backend: &str) {
     let start = utc(2027, 3, 1, 3);
     let s = setup(backend, start, NotifyConfig::default()).await;
     let db = &s.t.db;
-    permit(db, "PX", "503/7/2027", (start + Duration::days(500)).date_naive(), Some("0812 5555 0000")).await;
-    db.record_consent("+6281255550000", "opt_in", "loket", None, start).await.expect("consent");
+    permit(
+        db,
+        "PX",
+        "503/7/2027",
+        (start + Duration::days(500)).date_naive(),
+        Some("0812 5555 0000"),
+    )
+    .await;
+    db.record_consent("+6281255550000", "opt_in", "loket", None, start)
+        .await
+        .expect("consent");
     for i in 0..3 {
         execute_raw(
             db,
@@ -550,15 +678,27 @@ async fn each_event_is_planned_once(backend: &str) {
         .expect("event");
     }
     // Two planners at once (two instances): every event planned exactly once.
-    let other = Notifier::new(db.clone(), s.fake.clone(), NotifyConfig::default(), s.clock.clone());
+    let other = Notifier::new(
+        db.clone(),
+        s.fake.clone(),
+        NotifyConfig::default(),
+        s.clock.clone(),
+    );
     let (a, b) = tokio::join!(s.notifier.plan(), other.plan());
     assert_eq!(a.expect("a") + b.expect("b"), 3);
     assert_eq!(s.notifier.plan().await.expect("again"), 0);
     let msgs = db
-        .list_messages(&MessageQuery { event: Some("status_changed".into()), limit: 10, ..Default::default() })
+        .list_messages(&MessageQuery {
+            event: Some("status_changed".into()),
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .expect("list");
     assert_eq!(msgs.len(), 3, "one per event and recipient");
-    assert!(msgs.iter().all(|m| m.body.contains("izin telah terbit")), "{msgs:#?}");
+    assert!(
+        msgs.iter().all(|m| m.body.contains("izin telah terbit")),
+        "{msgs:#?}"
+    );
     s.t.cleanup().await.expect("cleanup");
 }

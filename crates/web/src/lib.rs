@@ -11,12 +11,14 @@ pub mod auth;
 pub mod charts;
 mod errors;
 pub mod files;
+pub mod geoip;
 mod health;
 mod http_metrics;
 pub mod portal;
 pub mod routes;
 mod static_files;
 pub mod ui;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -136,6 +138,10 @@ pub struct AppState {
     /// Each signed document's validation, by document id: a stored file never changes.
     pub portal_reports:
         Arc<std::sync::Mutex<std::collections::HashMap<i64, Arc<companion_pdf::validate::Report>>>>,
+    /// Coarse regions for the verification log (`GEOIP_DATABASE`); `None`: "tidak diketahui".
+    pub geoip: Option<Arc<geoip::GeoIp>>,
+    /// WhatsApp notifications; `None` runs without them (webhooks answer 404).
+    pub notifier: Option<Arc<companion_notify::Notifier>>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -196,6 +202,8 @@ impl AppState {
             verification_log: Arc::default(),
             portal_pages: Arc::default(),
             portal_reports: Arc::default(),
+            geoip: None,
+            notifier: None,
         }
     }
 

@@ -9,7 +9,7 @@ use axum::middleware::from_fn;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use companion_domain::Permission;
 
-use crate::{AppState, Shared, api, auth, health, portal, static_files, ui};
+use crate::{AppState, Shared, api, auth, health, portal, static_files, ui, webhooks};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,19 @@ fn build() -> Routes {
     .add("GET", "/readyz", Public, get(health::readyz))
     .add("GET", "/metrics", Public, get(health::metrics))
     .add("GET", "/static/{file}", Asset, get(static_files::serve))
+    // WhatsApp provider webhooks (signature or secret token checked in the handler).
+    .add(
+        "GET",
+        "/webhooks/whatsapp",
+        Public,
+        get(webhooks::handshake),
+    )
+    .add(
+        "POST",
+        "/webhooks/whatsapp",
+        Public,
+        post(webhooks::receive),
+    )
     // Staff application (pages).
     .add("GET", "/masuk", Public, get(ui::login::form))
     .add("POST", "/masuk", Public, post(ui::login::submit))
@@ -292,6 +305,92 @@ fn build() -> Routes {
         "/pengguna/{id}",
         Signed(ManageUsers),
         post(ui::users::update),
+    )
+    // WhatsApp (staff pages)
+    .add("GET", "/pesan", Signed(View), get(ui::messages::log))
+    .add(
+        "POST",
+        "/pesan/{id}/ulang",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::retry),
+    )
+    .add(
+        "POST",
+        "/pesan/{id}/batal",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::cancel),
+    )
+    .add(
+        "GET",
+        "/pesan/templat",
+        Signed(View),
+        get(ui::messages::templates_page),
+    )
+    .add(
+        "POST",
+        "/pesan/templat",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::save_template),
+    )
+    .add(
+        "GET",
+        "/pesan/kontak",
+        Signed(View),
+        get(ui::messages::contacts),
+    )
+    .add(
+        "POST",
+        "/pesan/kontak",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::set_contact),
+    )
+    .add(
+        "POST",
+        "/pesan/kontak/impor",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::import),
+    )
+    .add(
+        "POST",
+        "/pesan/kontak/aksi",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::contact_action),
+    )
+    .add(
+        "GET",
+        "/pesan/penyedia",
+        Signed(Permission::ManageNotifications),
+        get(ui::messages::provider),
+    )
+    .add(
+        "POST",
+        "/pesan/penyedia/templat",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::refresh_templates),
+    )
+    .add(
+        "POST",
+        "/pesan/penyedia/uji",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::send_test),
+    )
+    .add(
+        "GET",
+        "/pesan/perpanjangan",
+        Signed(View),
+        get(ui::messages::renewals),
+    )
+    .add(
+        "POST",
+        "/pesan/perpanjangan/konfirmasi",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::confirm_renewal),
+    )
+    .add(
+        "POST",
+        "/pesan/perpanjangan/tolak",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::reject_renewal),
     )
     // REST API.
     .add(

@@ -258,14 +258,58 @@ async fn a_client_over_its_limit_is_told_to_wait() {
 
 /// The verification log once the portal's background writer has caught up.
 async fn settled_log(db: &companion_db::Database) -> Vec<companion_db::VerificationEntry> {
-    let mut last = usize::MAX;
-    for _ in 0..50 {
+    // The writer flushes 50 ms after the last check (at the latest a second after the first).
+    let (mut last, mut stable) = (usize::MAX, 0);
+    for _ in 0..100 {
         let log = db.recent_verifications(1000).await.expect("log");
-        if log.len() == last {
+        stable = if log.len() == last { stable + 1 } else { 0 };
+        if stable == 3 {
             return log;
         }
         last = log.len();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the verification log never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_are_logged_with_a_coarse_region_when_a_geoip_database_is_configured() {
+    let mut h = harness_with_signing("sqlite").await;
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip-test.mmdb");
+    let mut state = h.state.clone();
+    state.geoip = Some(std::sync::Arc::new(
+        companion_web::geoip::GeoIp::open(&fixture).expect("fixture"),
+    ));
+    state.config.trust_forwarded_for = true;
+    h.router = companion_web::router(state);
+    for (addr, code) in [
+        ("192.0.2.17", "AAAABBBBCCCC"),
+        ("198.51.100.5", "AAAABBBBCCCD"),
+        ("203.0.113.9", "AAAABBBBCCCE"),
+    ] {
+        let r = Call::new("GET", &format!("/v/{code}"))
+            .header("x-forwarded-for", addr)
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 404, "{}", r.body);
+    }
+    let log = settled_log(&h.t.db).await;
+    let region = |id: &str| {
+        log.iter()
+            .find(|e| e.verification_id.as_deref() == Some(id))
+            .map(|e| e.region.clone())
+            .unwrap_or_else(|| panic!("no entry for {id}: {log:?}"))
+    };
+    assert_eq!(region("AAAABBBBCCCC").as_deref(), Some("North Sumatra, ID"));
+    assert_eq!(region("AAAABBBBCCCD").as_deref(), Some("Singapore"));
+    assert_eq!(region("AAAABBBBCCCE"), None, "not in the database");
+    // Staff see the regions in the statistics.
+    let (sid, _) = common::session_for(&h.t.db, &h.users[&Role::Auditor]).await;
+    let stats = Call::new("GET", "/verifikasi")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert!(stats.body.contains("North Sumatra, ID"), "{}", stats.body);
+    h.t.cleanup().await.expect("cleanup");
 }

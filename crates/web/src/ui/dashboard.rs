@@ -91,6 +91,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let signing = state.db.signing_state_counts().await?;
     let signing_alarms = super::signing_jobs::alarms(&state).await?;
     let verified = super::verifications::totals(&state).await?;
+    let whatsapp = super::messages::dashboard_section(&state).await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -123,7 +124,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 p { (num(verified.0)) " pemeriksaan ASLI, " (num(verified.1)) " tidak ASLI / tidak dikenal dalam "
                     (super::verifications::DAYS) " hari terakhir." }
                 p { a href="/verifikasi" { "Statistik lengkap" } " · " a href="/periksa" { "Portal publik" } } }
-            section.card.slot { h2 { "Notifikasi WhatsApp" } p.muted { "Statistik pesan tampil di sini setelah modul notifikasi aktif." } }
+            (whatsapp)
         }
     };
     Ok(layout(&me, Nav::Dashboard, "Dasbor", content).into_response())

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod documents;
 pub mod login;
+pub mod messages;
 pub mod permits;
 pub mod signing;
 pub mod signing_jobs;
@@ -66,6 +67,7 @@ pub enum Nav {
     Signing,
     Types,
     Sync,
+    Messages,
     Audit,
     Users,
     Account,
@@ -90,13 +92,14 @@ fn head(title: &str) -> Markup {
 /// The page frame: header with the menu for the user's role, the content, a footer.
 pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<String> {
     let u = &me.user;
-    let items: [(Nav, &str, &str, bool); 9] = [
+    let items: [(Nav, &str, &str, bool); 10] = [
         (Nav::Dashboard, "/", "Dasbor", true),
         (Nav::Permits, "/izin", "Izin", true),
         (Nav::Documents, "/dokumen", "Dokumen", true),
         (Nav::Signing, "/tte", "TTE", true),
         (Nav::Types, "/jenis-izin", "Jenis izin", true),
         (Nav::Sync, "/sinkronisasi", "Sinkronisasi", true),
+        (Nav::Messages, "/pesan", "Pesan WhatsApp", true),
         (
             Nav::Audit,
             "/audit",

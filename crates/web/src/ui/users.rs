@@ -11,6 +11,7 @@ use super::{Client, Me, Nav, PageResult, layout, notice};
 use crate::Shared;
 use crate::api::Query;
 use crate::api::users::{NewUser, UserChange, do_create_user, do_update_user};
+use crate::auth::audit_record;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {
@@ -23,6 +24,13 @@ fn back(msg: &str) -> axum::response::Response {
 
 pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
     let users = state.db.list_users().await?;
+    // WhatsApp numbers of enabled users, by username.
+    let mut phones = std::collections::HashMap::new();
+    for role in Role::ALL {
+        for (username, _, phone) in state.db.users_with_phone(role.as_str()).await? {
+            phones.insert(username, phone);
+        }
+    }
     let mut niks = std::collections::HashMap::new();
     for u in users.iter().filter(|u| u.role == Role::Official) {
         if let Some(nik) = state.db.user_nik(u.id).await? {
@@ -44,7 +52,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
             }
         }
         div.table-wrap { table.users {
-            thead { tr { th { "Nama pengguna" } th { "Nama" } th { "Peran" } th { "NIK (BSrE)" } th { "Status" } th {} } }
+            thead { tr { th { "Nama pengguna" } th { "Nama" } th { "Peran" } th { "NIK (BSrE)" } th { "WhatsApp" } th { "Status" } th {} } }
             tbody { @for u in &users {
                 tr {
                     td { (u.username) } td { (u.display_name) }
@@ -65,6 +73,14 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                                 button.link type="submit" { "Simpan" }
                             }
                         } @else { "—" }
+                    }
+                    td {
+                        form.inline.user-phone method="post" action={ "/pengguna/" (u.id) } {
+                            input type="hidden" name="csrf" value=(me.csrf());
+                            input name="telepon" inputmode="tel" aria-label="Nomor WhatsApp" placeholder="08… (kosong: hapus)"
+                                value=(phones.get(&u.username).map(String::as_str).unwrap_or(""));
+                            button.link type="submit" { "Simpan" }
+                        }
                     }
                     td { @if u.disabled { "Nonaktif" } @else { "Aktif" } }
                     td {
@@ -125,6 +141,8 @@ pub struct UpdateForm {
     pub disabled: Option<String>,
     pub display_name: Option<String>,
     pub nik: Option<String>,
+    /// The user's WhatsApp number (empty clears it).
+    pub telepon: Option<String>,
 }
 
 pub async fn update(
@@ -137,6 +155,36 @@ pub async fn update(
     let Ok(id) = id.parse::<i64>() else {
         return Ok(back("Pengguna tidak ditemukan."));
     };
+    if let Some(raw) = f.telepon.as_deref() {
+        let phone = match raw.trim() {
+            "" => None,
+            t => match companion_notify::phone::normalize(t) {
+                Ok(p) => Some(p),
+                Err(e) => return Ok(back(&format!("Nomor WhatsApp tidak disimpan: {e}."))),
+            },
+        };
+        let Some(user) = state.db.get_user(id).await? else {
+            return Ok(back("Pengguna tidak ditemukan."));
+        };
+        state.db.set_user_phone(id, phone.as_deref()).await?;
+        state
+            .audit(audit_record(
+                Some(&me.user),
+                &addr,
+                "user.phone",
+                Some(("user", id.to_string())),
+                serde_json::json!({ "phone_set": phone.is_some() }),
+            ))
+            .await;
+        let only_phone =
+            f.role.is_none() && f.disabled.is_none() && f.display_name.is_none() && f.nik.is_none();
+        if only_phone {
+            return Ok(back(&match phone {
+                Some(p) => format!("Nomor WhatsApp {} disimpan: {p}.", user.username),
+                None => format!("Nomor WhatsApp {} dihapus.", user.username),
+            }));
+        }
+    }
     let role = match f.role.as_deref() {
         None | Some("") => None,
         Some(r) => match Role::parse(r) {

@@ -23,6 +23,8 @@ pub struct Harness {
     pub store: companion_storage::testing::LocalStore,
     pub documents: companion_documents::Documents,
     pub router: Router,
+    /// The state behind `router`, for tests that build a router with other settings.
+    pub state: AppState,
     pub users: HashMap<Role, User>,
     pub tokens: HashMap<Role, String>,
 }
@@ -136,12 +138,13 @@ async fn harness_with(backend: &str, signing: bool) -> Harness {
             },
         ));
     }
-    let router = router(state);
+    let router = router(state.clone());
     Harness {
         t,
         store,
         documents,
         router,
+        state,
         users,
         tokens,
     }
