@@ -85,3 +85,8 @@ node tests/browser/run.mjs --base "$base" --logins "$tmp/demo-logins.json" \
 # The public portal at a phone viewport (needs pdftoppm, which scripts/test.sh installs).
 node tests/browser/portal.mjs --base "$base" --logins "$tmp/demo-logins.json" \
   --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"
+# WhatsApp: the simulator's phone page (its address is in the demo's output) and the staff pages.
+phone="$(sed -n 's/^  WhatsApp simulator: *\(http[^ ]*\).*/\1/p' "$log" | head -1)"
+[ -n "$phone" ] || fail "the demo did not print its WhatsApp simulator's address"
+node tests/browser/whatsapp.mjs --base "$base" --phone "$phone" --logins "$tmp/demo-logins.json" \
+  --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"

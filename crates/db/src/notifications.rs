@@ -416,15 +416,17 @@ impl Database {
         })
     }
 
-    /// A user's number by username.
-    pub async fn user_phone(&self, username: &str) -> Result<Option<String>> {
-        let phone: Option<Option<String>> = on_backend!(self, pool => {
-            sqlx::query_scalar("SELECT phone FROM users WHERE username = $1 AND disabled = FALSE")
-                .bind(username)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(phone.flatten())
+    /// A user's display name and number by username (enabled users with a number only).
+    pub async fn user_phone(&self, username: &str) -> Result<Option<(String, String)>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT display_name, phone FROM users \
+                 WHERE username = $1 AND disabled = FALSE AND phone IS NOT NULL",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     // --- the planner's position in the domain events --------------------------------------

@@ -437,7 +437,7 @@ impl Notifier {
         let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
         let pid = e.subject_id.as_str();
         let mut out = Vec::new();
-        let Some((mut values, permit)) = self.permit_values(pid).await? else {
+        let Some((mut values, _)) = self.permit_values(pid).await? else {
             return Ok(out);
         };
         let dedup = format!("ev{}", e.id);
@@ -480,14 +480,14 @@ impl Notifier {
                 };
                 values.insert("status".into(), status.into());
                 if let Some(by) = case.as_ref().and_then(|c| c.submitted_by.clone())
-                    && let Some(phone) = self.db.user_phone(&by).await?
+                    && let Some((name, phone)) = self.db.user_phone(&by).await?
                 {
                     out.extend(self.to_user(
                         Event::StatusChanged,
                         pid,
                         &dedup,
                         "staff",
-                        &by,
+                        &name,
                         &phone,
                         values.clone(),
                     ));
@@ -508,19 +508,18 @@ impl Notifier {
                 // The responsible staff: whoever submitted the permit's letter for signing.
                 let cases = self.db.signing_cases_for_permit(pid).await?;
                 if let Some(by) = cases.iter().rev().find_map(|c| c.submitted_by.clone())
-                    && let Some(phone) = self.db.user_phone(&by).await?
+                    && let Some((name, phone)) = self.db.user_phone(&by).await?
                 {
                     out.extend(self.to_user(
                         Event::StatusChanged,
                         pid,
                         &dedup,
                         "staff",
-                        &by,
+                        &name,
                         &phone,
                         values.clone(),
                     ));
                 }
-                let _ = permit;
             }
             _ => {}
         }
@@ -591,7 +590,7 @@ impl Notifier {
         ] {
             for (case_id, pid, by, since) in self.db.cases_waiting(state, cutoff).await? {
                 let Some(by) = by else { continue };
-                let Some(phone) = self.db.user_phone(&by).await? else {
+                let Some((name, phone)) = self.db.user_phone(&by).await? else {
                     continue;
                 };
                 let Some((mut values, _)) = self.permit_values(&pid).await? else {
@@ -606,7 +605,7 @@ impl Notifier {
                     &pid,
                     &dedup,
                     "staff",
-                    &by,
+                    &name,
                     &phone,
                     values,
                 ));

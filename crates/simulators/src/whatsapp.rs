@@ -1116,10 +1116,10 @@ background:#e5ddd5;color:#111}.hp{max-width:480px;margin:0 auto;min-height:100vh
 header{background:#075e54;color:#fff;padding:12px 16px;position:sticky;top:0;z-index:1}\
 header h1{margin:0;font-size:18px}header p{margin:2px 0 0;font-size:12px;opacity:.85}\
 header a{color:#fff}.galat{background:#fdecea;color:#b71c1c;padding:8px 16px;font-size:14px}\
-details{background:#fff;border-bottom:1px solid #ddd}summary{list-style:none;display:flex;gap:10px;\
+details{background:#fff;border-bottom:1px solid #ddd;overflow:hidden}summary{list-style:none;display:flex;gap:10px;\
 align-items:center;padding:10px 16px;cursor:pointer}summary::-webkit-details-marker{display:none}\
 .av{flex:none;width:42px;height:42px;border-radius:50%;background:#cfd8dc;display:flex;\
-align-items:center;justify-content:center;font-weight:600;color:#455a64}.ringkas{flex:1;min-width:0}\
+align-items:center;justify-content:center;font-weight:600;color:#455a64}.ringkas{flex:1;min-width:0;overflow:hidden}\
 .nomor{font-weight:600}.pratinjau{font-size:13px;color:#667;white-space:nowrap;overflow:hidden;\
 text-overflow:ellipsis}.jam{font-size:12px;color:#667}.obrolan{background:#efeae2;padding:8px 10px}\
 .b{max-width:85%;margin:6px 0;padding:6px 9px 4px;border-radius:8px;box-shadow:0 1px 1px rgba(0,0,0,.1);\

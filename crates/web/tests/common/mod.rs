@@ -187,6 +187,8 @@ pub struct Call<'a> {
     pub csrf_header: Option<&'a str>,
     pub multipart: Option<Vec<(String, Vec<u8>)>>,
     pub headers: Vec<(&'static str, String)>,
+    /// Raw body bytes (content type set with `header`).
+    pub raw: Option<Vec<u8>>,
 }
 
 const BOUNDARY: &str = "companion-test-boundary-7d1f";
@@ -220,7 +222,12 @@ impl<'a> Call<'a> {
             csrf_header: None,
             multipart: None,
             headers: Vec::new(),
+            raw: None,
         }
+    }
+    pub fn body(mut self, bytes: Vec<u8>) -> Self {
+        self.raw = Some(bytes);
+        self
     }
     pub fn files(mut self, files: Vec<(String, Vec<u8>)>) -> Self {
         self.multipart = Some(files);
@@ -277,6 +284,8 @@ impl<'a> Call<'a> {
         } else if let Some(j) = self.json {
             req = req.header(header::CONTENT_TYPE, "application/json");
             Body::from(j.to_string())
+        } else if let Some(b) = self.raw {
+            Body::from(b)
         } else {
             Body::empty()
         };
