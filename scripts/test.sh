@@ -32,6 +32,9 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
 
+# --- pg_dump / pg_restore for the PostgreSQL backup and restore test (the server's own tools).
+command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 || apt_install postgresql-client
+
 # --- OpenSSL headers for the signer's RSA (openssl-sys); Debian development machines have them.
 dpkg -s libssl-dev >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 || apt_install libssl-dev pkg-config
 

@@ -689,6 +689,41 @@ mod tests {
         });
     }
 
+    /// The README's configuration table is the reference: every key in it exists, and every
+    /// key the code reads is in it.
+    #[test]
+    fn the_configuration_reference_matches_the_code() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Configuration section");
+        let mut documented = std::collections::BTreeSet::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let first = row.split('|').nth(1).unwrap_or("");
+            for name in first.split('`').skip(1).step_by(2) {
+                if name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    documented.insert(name.to_ascii_lowercase());
+                }
+            }
+        }
+        let code: std::collections::BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
+        let undocumented: Vec<_> = code.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&code).collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys missing from the README's table: {undocumented:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "README documents keys the code does not read: {unknown:?}"
+        );
+    }
+
     #[test]
     fn every_field_is_a_key() {
         let value = serde_json::to_value(Settings::default()).unwrap();

@@ -1,6 +1,7 @@
 //! `sicantik-companion`: the command line, configuration and wiring of every capability.
 
 mod accounts_cmd;
+mod backup_cmd;
 mod config;
 mod documents_cmd;
 mod keys_cmd;
@@ -65,6 +66,18 @@ enum Command {
     Keys(keys_cmd::KeysArgs),
     /// The audit trail: `audit verify` checks its hash chain.
     Audit(accounts_cmd::AuditArgs),
+    /// A consistent backup (database snapshot, documents, signing keys, manifest) into DIR.
+    Backup {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into an empty system, then check it (figures, hashes, audit chain).
+    Restore {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit codes of the contract: 1 for a user error, 2 for an internal one.
@@ -133,6 +146,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             result
         }
         Command::Keys(args) => keys_cmd::run(&settings.keys_dir, args),
+        Command::Backup { dir, json } => backup_cmd::backup(&settings, &dir, json).await,
+        Command::Restore { dir, json } => backup_cmd::restore(&settings, &dir, json).await,
         Command::Audit(args) => {
             let db = server::open_database(&settings).await?;
             let result = accounts_cmd::run_audit(&db, args).await;

@@ -137,7 +137,7 @@ struct IntegrityRow {
 }
 
 /// What the integrity check compares: a row's key, hash and size.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DocumentObject {
     pub id: i64,
     pub storage_key: String,

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod dashboard;
 pub mod documents;
 pub mod expiry;

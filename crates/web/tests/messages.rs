@@ -751,6 +751,7 @@ async fn users(h: &Harness, admin: &Session) {
             .user_phone("uji.official")
             .await
             .expect("p")
+            .map(|(_, phone)| phone)
             .as_deref(),
         Some("+6281277776666")
     );
@@ -764,6 +765,7 @@ async fn users(h: &Harness, admin: &Session) {
             .user_phone("uji.official")
             .await
             .expect("p")
+            .map(|(_, phone)| phone)
             .as_deref(),
         Some("+6281277776666")
     );
