@@ -63,8 +63,25 @@ fn sweep_sessions(db: Database, retention_days: i64, mut shutdown: watch::Receiv
     });
 }
 
+/// Ctrl-C, or SIGTERM (what systemd and container runtimes send), stops cleanly.
 fn ctrl_c_to(tx: watch::Sender<bool>) {
     tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("stopping…");
         let _ = tx.send(true);

@@ -48,8 +48,8 @@ pub fn open_provider(settings: &Settings) -> Result<Option<Arc<dyn Provider>>, C
     let provider: Arc<dyn Provider> = match settings.whatsapp_provider.as_str() {
         "off" => return Ok(None),
         "simulator" if settings.whatsapp_base_url.trim().is_empty() => {
-            tracing::info!(
-                "WHATSAPP_PROVIDER=simulator without WHATSAPP_BASE_URL: notifications are off (the demo starts its own simulator)"
+            tracing::warn!(
+                "WHATSAPP_PROVIDER=simulator without WHATSAPP_BASE_URL: WhatsApp notifications are OFF (set a real provider, or WHATSAPP_PROVIDER=off to silence this)"
             );
             return Ok(None);
         }

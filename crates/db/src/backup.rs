@@ -22,6 +22,32 @@ pub struct Figures {
     pub verification_checks: i64,
 }
 
+/// The tables counted, in the order of [`Figures`]' fields.
+const FIGURE_TABLES: [&str; 7] = [
+    "permits",
+    "documents",
+    "signing_cases",
+    "audit_log",
+    "wa_messages",
+    "users",
+    "verification_log",
+];
+
+impl Figures {
+    fn from_counts(c: &[i64]) -> Self {
+        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+        Figures {
+            permits: at(0),
+            documents: at(1),
+            signing_cases: at(2),
+            audit_entries: at(3),
+            messages: at(4),
+            users: at(5),
+            verification_checks: at(6),
+        }
+    }
+}
+
 /// The file a `sqlite:` URL names (`None` for other URLs or in-memory databases).
 pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     if !url.starts_with("sqlite:") {
@@ -64,23 +90,15 @@ impl Database {
     }
 
     pub async fn figures(&self) -> Result<Figures> {
-        let mut f = Figures::default();
-        for (table, slot) in [
-            ("permits", &mut f.permits),
-            ("documents", &mut f.documents),
-            ("signing_cases", &mut f.signing_cases),
-            ("audit_log", &mut f.audit_entries),
-            ("wa_messages", &mut f.messages),
-            ("users", &mut f.users),
-            ("verification_log", &mut f.verification_checks),
-        ] {
-            *slot = on_backend!(self, pool => {
+        let mut counts = Vec::with_capacity(FIGURE_TABLES.len());
+        for table in FIGURE_TABLES {
+            counts.push(on_backend!(self, pool => {
                 sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
                     .fetch_one(pool)
                     .await?
-            });
+            }));
         }
-        Ok(f)
+        Ok(Figures::from_counts(&counts))
     }
 }
 
@@ -93,21 +111,15 @@ pub struct PgSnapshot {
 
 impl PgSnapshot {
     pub async fn figures(&mut self) -> Result<Figures> {
-        let mut f = Figures::default();
-        for (table, slot) in [
-            ("permits", &mut f.permits),
-            ("documents", &mut f.documents),
-            ("signing_cases", &mut f.signing_cases),
-            ("audit_log", &mut f.audit_entries),
-            ("wa_messages", &mut f.messages),
-            ("users", &mut f.users),
-            ("verification_log", &mut f.verification_checks),
-        ] {
-            *slot = sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&mut *self.tx)
-                .await?;
+        let mut counts = Vec::with_capacity(FIGURE_TABLES.len());
+        for table in FIGURE_TABLES {
+            counts.push(
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(&mut *self.tx)
+                    .await?,
+            );
         }
-        Ok(f)
+        Ok(Figures::from_counts(&counts))
     }
 
     pub async fn document_objects(&mut self) -> Result<Vec<crate::DocumentObject>> {

@@ -388,26 +388,12 @@ impl Notifier {
         let Some(p) = self.db.get_permit(pendaftaran_id).await? else {
             return Ok(None);
         };
-        let mut v = Values::new();
-        v.insert(
-            "nama".into(),
-            p.applicant_name
-                .clone()
-                .unwrap_or_else(|| "Bapak/Ibu".into()),
-        );
-        v.insert(
-            "jenis_izin".into(),
-            p.permit_type_name.clone().unwrap_or_else(|| "izin".into()),
-        );
-        v.insert(
-            "nomor_izin".into(),
-            p.permit_number.clone().unwrap_or_else(|| "—".into()),
+        let mut v = permit_facts(
+            p.applicant_name.as_deref(),
+            p.permit_type_name.as_deref(),
+            p.permit_number.as_deref(),
         );
         v.insert("nomor_pendaftaran".into(), p.pendaftaran_id.clone());
-        v.insert(
-            "pemohon".into(),
-            p.applicant_name.clone().unwrap_or_else(|| "—".into()),
-        );
         v.insert("berlaku_sampai".into(), Self::date(p.expiry_date));
         Ok(Some((v, p)))
     }
@@ -548,20 +534,10 @@ impl Notifier {
                 continue;
             };
             // A 90-day reminder is not sent when fewer than 60 days are left, and so on.
-            let mut values = Values::new();
-            values.insert(
-                "nama".into(),
-                p.applicant_name
-                    .clone()
-                    .unwrap_or_else(|| "Bapak/Ibu".into()),
-            );
-            values.insert(
-                "jenis_izin".into(),
-                p.permit_type_name.clone().unwrap_or_else(|| "izin".into()),
-            );
-            values.insert(
-                "nomor_izin".into(),
-                p.permit_number.clone().unwrap_or_else(|| "—".into()),
+            let mut values = permit_facts(
+                p.applicant_name.as_deref(),
+                p.permit_type_name.as_deref(),
+                p.permit_number.as_deref(),
             );
             values.insert("berlaku_sampai".into(), Self::date(Some(p.expiry_date)));
             values.insert("sisa_hari".into(), days.to_string());
@@ -1110,6 +1086,16 @@ impl Notifier {
             .map(|a| a.provider_id)
             .map_err(|e| format!("{} — {}", e.kind.describe(), e.detail))
     }
+}
+
+/// The facts of a permit every applicant message names (with polite stand-ins for gaps).
+fn permit_facts(holder: Option<&str>, kind: Option<&str>, number: Option<&str>) -> Values {
+    let mut v = Values::new();
+    v.insert("nama".into(), holder.unwrap_or("Bapak/Ibu").to_string());
+    v.insert("pemohon".into(), holder.unwrap_or("—").to_string());
+    v.insert("jenis_izin".into(), kind.unwrap_or("izin").to_string());
+    v.insert("nomor_izin".into(), number.unwrap_or("—").to_string());
+    v
 }
 
 enum Outcome {

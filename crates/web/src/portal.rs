@@ -569,7 +569,7 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
                 div.seal-result {}
                 button type="button" { "Periksa ulang" }
             }
-            script type="module" src="/static/portal.js" {}
+            script type="module" src={ "/static/portal.js?v=" (crate::static_files::asset_version()) } {}
         }
         p.muted { "Kode verifikasi: " code { (id) } }
     };
@@ -611,7 +611,7 @@ pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> R
             p { a #scan-open.button href="/periksa" hidden { "Buka halaman verifikasi dokumen" } }
         }
         (check_form())
-        script type="module" src="/static/portal.js" {}
+        script type="module" src={ "/static/portal.js?v=" (crate::static_files::asset_version()) } {}
     };
     secured(&state, portal_page("Pindai kode QR", content))
 }

@@ -372,6 +372,52 @@ fn message_id(id: &str) -> Option<i64> {
     id.parse().ok()
 }
 
+/// A staff action on one message: retry (`ulang`) or cancel (`batal`).
+#[derive(Clone, Copy)]
+enum MessageAction {
+    Retry,
+    Cancel,
+}
+
+async fn message_action(
+    state: &AppState,
+    me: &Principal,
+    addr: &ClientAddr,
+    id: &str,
+    action: MessageAction,
+) -> PageResult {
+    let Some(id) = message_id(id) else {
+        return Ok(redirect_with_notice("/pesan", "Pesan tidak ditemukan."));
+    };
+    let (done, audit_action, refused, notice) = match action {
+        MessageAction::Retry => (
+            state.db.retry_message(id, now(state)).await?,
+            "whatsapp.retry",
+            "Pesan ini tidak dapat dikirim ulang: hanya pesan yang gagal, dibatalkan atau dilewati.",
+            format!("Pesan #{id} dimasukkan kembali ke antrean."),
+        ),
+        MessageAction::Cancel => (
+            state.db.cancel_message(id, now(state)).await?,
+            "whatsapp.cancel",
+            "Pesan ini tidak dapat dibatalkan: hanya pesan yang masih dalam antrean.",
+            format!("Pesan #{id} dibatalkan."),
+        ),
+    };
+    if !done {
+        return Ok(redirect_with_notice("/pesan", refused));
+    }
+    audit(
+        state,
+        me,
+        addr,
+        audit_action,
+        Some(("wa_message", id.to_string())),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(redirect_with_notice("/pesan", &notice))
+}
+
 /// `POST /pesan/{id}/ulang`: a failed, cancelled or skipped message is queued again.
 pub async fn retry(
     State(state): State<Shared>,
@@ -379,28 +425,7 @@ pub async fn retry(
     Client(addr): Client,
     Path(id): Path<String>,
 ) -> PageResult {
-    let Some(id) = message_id(&id) else {
-        return Ok(redirect_with_notice("/pesan", "Pesan tidak ditemukan."));
-    };
-    if !state.db.retry_message(id, now(&state)).await? {
-        return Ok(redirect_with_notice(
-            "/pesan",
-            "Pesan ini tidak dapat dikirim ulang: hanya pesan yang gagal, dibatalkan atau dilewati.",
-        ));
-    }
-    audit(
-        &state,
-        &me,
-        &addr,
-        "whatsapp.retry",
-        Some(("wa_message", id.to_string())),
-        serde_json::json!({}),
-    )
-    .await;
-    Ok(redirect_with_notice(
-        "/pesan",
-        &format!("Pesan #{id} dimasukkan kembali ke antrean."),
-    ))
+    message_action(&state, &me, &addr, &id, MessageAction::Retry).await
 }
 
 /// `POST /pesan/{id}/batal`: a queued message is not sent.
@@ -410,28 +435,7 @@ pub async fn cancel(
     Client(addr): Client,
     Path(id): Path<String>,
 ) -> PageResult {
-    let Some(id) = message_id(&id) else {
-        return Ok(redirect_with_notice("/pesan", "Pesan tidak ditemukan."));
-    };
-    if !state.db.cancel_message(id, now(&state)).await? {
-        return Ok(redirect_with_notice(
-            "/pesan",
-            "Pesan ini tidak dapat dibatalkan: hanya pesan yang masih dalam antrean.",
-        ));
-    }
-    audit(
-        &state,
-        &me,
-        &addr,
-        "whatsapp.cancel",
-        Some(("wa_message", id.to_string())),
-        serde_json::json!({}),
-    )
-    .await;
-    Ok(redirect_with_notice(
-        "/pesan",
-        &format!("Pesan #{id} dibatalkan."),
-    ))
+    message_action(&state, &me, &addr, &id, MessageAction::Cancel).await
 }
 
 // --- templates ------------------------------------------------------------------------------
