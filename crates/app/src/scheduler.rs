@@ -87,6 +87,18 @@ fn holder_is_dead_local(holder: &str) -> bool {
 }
 
 /// The next instant strictly after `now` at wall-clock `at` in `tz`.
+/// The period a scheduled run belongs to: the interval's slot since the epoch, or the office
+/// date of a daily job.
+pub fn period_of(every: Every, now: chrono::DateTime<Utc>, tz: Tz) -> String {
+    match every {
+        Every::Interval(d) => {
+            let secs = d.as_secs().max(1) as i64;
+            format!("i{}", now.timestamp().div_euclid(secs))
+        }
+        Every::DailyAt(_) => format!("d{}", now.with_timezone(&tz).date_naive()),
+    }
+}
+
 pub fn next_daily(now: chrono::DateTime<Utc>, at: NaiveTime, tz: Tz) -> chrono::DateTime<Utc> {
     let local_now = now.with_timezone(&tz);
     let mut date = local_now.date_naive();
@@ -220,10 +232,30 @@ impl Scheduler {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.run_with_lease(job).await {
+            let period = period_of(every, Utc::now(), tz);
+            if let Err(e) = self.run_once_in_period(job, &period).await {
                 tracing::error!(job = job.name(), error = %e, "scheduled job failed");
             }
         }
+    }
+
+    /// A scheduled run: under the job's lease, and only if no instance ran this period yet.
+    pub async fn run_once_in_period(&self, job: Job, period: &str) -> anyhow::Result<bool> {
+        if !self.acquire(job.lease()).await? {
+            tracing::info!(
+                job = job.name(),
+                "another instance holds the lease; skipping"
+            );
+            return Ok(false);
+        }
+        if !self.db.claim_period(job.name(), period).await? {
+            tracing::debug!(job = job.name(), period, "already run in this period");
+            self.db.release_lease(job.lease(), &self.holder).await?;
+            return Ok(false);
+        }
+        self.holding(job.lease(), self.run_measured(job))
+            .await
+            .map(|_| true)
     }
 
     /// Takes `lease` if free, expired, ours, or left by a dead process on this host.
@@ -509,6 +541,75 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_runner_per_job_postgres() {
         one_runner_per_job("postgres").await
+    }
+
+    /// Two instances, one scheduled period: the job runs once; the next period runs again.
+    async fn once_per_period(backend: &str) {
+        let (t, _sim, a, b) = two_instances(backend).await;
+        let (ra, rb) = tokio::join!(
+            a.run_once_in_period(Job::ListIncremental, "i100"),
+            b.run_once_in_period(Job::ListIncremental, "i100")
+        );
+        let ran = [ra.unwrap(), rb.unwrap()];
+        assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+        // After the first finished: still the same period, so nobody runs it again.
+        assert!(
+            !b.run_once_in_period(Job::ListIncremental, "i100")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !a.run_once_in_period(Job::ListIncremental, "i100")
+                .await
+                .unwrap()
+        );
+        assert_eq!(t.db.list_runs(10).await.unwrap().len(), 1);
+        // The next period runs, on whichever instance comes first.
+        assert!(
+            b.run_once_in_period(Job::ListIncremental, "i101")
+                .await
+                .unwrap()
+        );
+        assert_eq!(t.db.list_runs(10).await.unwrap().len(), 2);
+        t.cleanup().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn once_per_period_sqlite() {
+        once_per_period("sqlite").await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn once_per_period_postgres() {
+        once_per_period("postgres").await
+    }
+
+    #[test]
+    fn periods_are_interval_slots_or_office_dates() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 10, 18, 30, 0).unwrap();
+        let quarter = Every::Interval(Duration::from_secs(900));
+        assert_eq!(
+            period_of(quarter, now, chrono_tz::Asia::Jakarta),
+            period_of(
+                quarter,
+                now + chrono::Duration::minutes(14),
+                chrono_tz::Asia::Jakarta
+            )
+        );
+        assert_ne!(
+            period_of(quarter, now, chrono_tz::Asia::Jakarta),
+            period_of(
+                quarter,
+                now + chrono::Duration::minutes(15),
+                chrono_tz::Asia::Jakarta
+            )
+        );
+        let daily = Every::DailyAt(NaiveTime::from_hms_opt(2, 0, 0).unwrap());
+        // 18:30 UTC is already the 11th in Jakarta.
+        assert_eq!(
+            period_of(daily, now, chrono_tz::Asia::Jakarta),
+            "d2026-01-11"
+        );
     }
 
     #[test]

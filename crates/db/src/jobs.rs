@@ -37,6 +37,25 @@ impl Database {
         Ok(got.as_deref() == Some(holder))
     }
 
+    /// Marks `period` of a scheduled job as run; false when some instance already ran that
+    /// period (so each scheduled job runs once per period across every instance).
+    pub async fn claim_period(&self, job: &str, period: &str) -> Result<bool> {
+        let key = format!("period:{job}");
+        let got: Option<String> = on_backend!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at \
+                 WHERE kv.value <> excluded.value RETURNING key",
+            )
+            .bind(&key)
+            .bind(period)
+            .bind(crate::now())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(got.is_some())
+    }
+
     /// Extends a lease we hold; false if it was lost (expired and taken by another holder).
     pub async fn renew_lease(&self, job: &str, holder: &str, ttl: Duration) -> Result<bool> {
         let expires = crate::now() + ttl;
