@@ -17,7 +17,8 @@ import {
 async function eventually(probe, seconds, what) {
   const until = Date.now() + seconds * 1000;
   for (;;) {
-    const v = await probe();
+    // A navigation still under way aborts a goto: that is a "not yet", not a failure.
+    const v = await probe().catch(() => false);
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out after ${seconds} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -84,10 +85,13 @@ async function main() {
     await mp.goto(`${phone}/`);
     await mp.fill("#from", "0813 7777 1234");
     await mp.fill("#text", `DAFTAR ${registration}`);
+    // The form posts and is redirected back to "/": wait for that POST's answer and the page
+    // it leads to (the URL is "/" before and after, so it cannot be waited for by URL).
     await Promise.all([
-      mp.waitForURL((u) => u.pathname === "/", { waitUntil: "load" }),
+      mp.waitForResponse((r) => r.url().endsWith("/telepon/kirim") && r.request().method() === "POST"),
       mp.$eval("form[action='/telepon/kirim']", (f) => f.requestSubmit()),
     ]);
+    await mp.waitForLoadState("load");
     await eventually(async () => {
       await mp.goto(`${phone}/`);
       return (await mp.content()).includes("Nomor ini terdaftar untuk pemberitahuan izin");

@@ -345,6 +345,8 @@ fn portal_html(title: &str, content: Markup) -> String {
                 (content)
                 nav.portal-links {
                     a href="/periksa" { "Periksa dokumen lain" }
+                    " · "
+                    a href="/bantuan" { "Bantuan" }
                 }
             }
         },
@@ -592,6 +594,35 @@ fn seal_key(state: &AppState) -> Option<String> {
         .signing
         .as_ref()
         .map(|s| companion_domain::seal::verifying_key_hex(&s.seal_public()))
+}
+
+/// The public help text (`docs/bantuan-publik.md`), rendered once.
+fn help_html() -> &'static str {
+    static HTML: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HTML.get_or_init(|| {
+        let text = include_str!("../../../docs/bantuan-publik.md");
+        let mut out = String::new();
+        // The text is ours (in the repository), but raw HTML in it is dropped all the same.
+        let events = pulldown_cmark::Parser::new(text).filter(|e| {
+            !matches!(
+                e,
+                pulldown_cmark::Event::Html(_) | pulldown_cmark::Event::InlineHtml(_)
+            )
+        });
+        pulldown_cmark::html::push_html(&mut out, events);
+        out
+    })
+}
+
+/// `GET /bantuan`: how to check a permit and what each verdict means.
+pub async fn help_page(State(state): State<Shared>, Client(client): Client) -> Response {
+    if let Some(r) = over_limit(&state, &client, false) {
+        return r;
+    }
+    let content = html! {
+        article.card #bantuan { (maud::PreEscaped(help_html())) }
+    };
+    secured(&state, portal_page("Bantuan", content))
 }
 
 /// `GET /pindai`: scan a QR with the phone's camera (or a photo of it); the seal is checked in

@@ -242,6 +242,7 @@ fn build() -> Routes {
     .add("GET", "/v/{id}/unduh", Public, get(portal::download))
     .add("GET", "/periksa", Public, get(portal::check_page))
     .add("GET", "/pindai", Public, get(portal::scan_page))
+    .add("GET", "/bantuan", Public, get(portal::help_page))
     .add(
         "POST",
         "/periksa",

@@ -15,6 +15,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/metrics", "AAAAA"),
     ("GET", "/static/{file}", "AAAAA"),
     ("GET", "/webhooks/whatsapp", "AAAAA"),
+    ("GET", "/bantuan", "AAAAA"),
     ("POST", "/webhooks/whatsapp", "AAAAA"),
     ("GET", "/pesan", "DAAAA"),
     ("POST", "/pesan/{id}/ulang", "DAADD"),

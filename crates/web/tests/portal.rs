@@ -313,3 +313,26 @@ async fn checks_are_logged_with_a_coarse_region_when_a_geoip_database_is_configu
     assert!(stats.body.contains("North Sumatra, ID"), "{}", stats.body);
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_help_page_explains_each_verdict() {
+    let h = harness_with_signing("sqlite").await;
+    let r = Call::new("GET", "/bantuan").send(&h.router).await;
+    assert_eq!(r.status, 200);
+    for word in [
+        "ASLI",
+        "TIDAK ASLI",
+        "TIDAK DAPAT DIPASTIKAN",
+        "DICABUT",
+        "KEDALUWARSA",
+        "TIDAK DIKENAL",
+    ] {
+        assert!(r.body.contains(word), "no {word} on /bantuan");
+    }
+    assert!(
+        r.body.contains("<h2>"),
+        "the text is rendered, not raw markdown"
+    );
+    assert!(r.headers.contains_key("content-security-policy"));
+    h.t.cleanup().await.expect("cleanup");
+}
