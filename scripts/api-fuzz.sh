@@ -25,10 +25,12 @@ schemathesis run "$SERVER_BASE/api/v1/openapi.json" "${common[@]}" -n "${FUZZ_EX
 # ... then revocation alone, last.
 schemathesis run "$SERVER_BASE/api/v1/openapi.json" "${common[@]}" -n 20 \
   --include-path '/api/v1/tokens/{id}' --report-junit-path "$report/revoke.xml"
-# The requests above must show in the Prometheus metrics (HTTP, sync and jobs families).
+# The requests above must show in the Prometheus metrics (HTTP, sync and jobs families), and
+# the contract's metrics exist from the start.
 metrics=$(curl -fsS "$SERVER_BASE/metrics")
 for family in companion_http_requests_total companion_http_request_duration_seconds \
-              companion_sync_permits_total companion_documents_signed_total; do
+              companion_sync_permits_total companion_documents_signed_total \
+              companion_verifications_total companion_whatsapp_messages_total; do
   grep -q "^$family" <<<"$metrics" || { echo "metric $family missing from /metrics" >&2; exit 1; }
 done
 echo "schemathesis: no server errors, no schema violations; metrics present"

@@ -36,7 +36,14 @@ pub fn metrics() -> Option<PrometheusHandle> {
                 metrics::counter!("companion_sync_permits_total", "result" => result).absolute(0);
             }
             metrics::counter!("companion_documents_signed_total").absolute(0);
-            for result in ["valid", "invalid", "indeterminate", "unknown"] {
+            for result in [
+                "asli",
+                "dicabut",
+                "kedaluwarsa",
+                "tidak_dikenal",
+                "tidak_asli",
+                "tidak_dapat_dipastikan",
+            ] {
                 metrics::counter!("companion_verifications_total", "result" => result).absolute(0);
             }
             for status in ["queued", "sent", "delivered", "read", "failed"] {
