@@ -108,6 +108,20 @@ async function main() {
     await shot("seal-offline");
     await context.setOffline(false);
 
+    step = "English switch";
+    await clickAndLoad(page, "#lang-switch");
+    check((await page.getAttribute("html", "lang")) === "en", "the switch did not give the English page");
+    check((await verdictOf(page)) === "ASLI", "the verdict's key changed with the language");
+    const english = await page.locator("#verdict").innerText();
+    check(/AUTHENTIC/.test(english), `English verdict reads: ${english}`);
+    await page.locator("#seal-offline [data-seal=sah]").waitFor();
+    const englishSeal = await page.locator("#seal-offline").innerText();
+    check(/VALID SEAL/.test(englishSeal), `English seal check reads: ${englishSeal}`);
+    await shot("valid-english");
+    // Back to Bahasa Indonesia for the rest (the choice is kept in a cookie).
+    await clickAndLoad(page, "#lang-switch");
+    check((await page.getAttribute("html", "lang")) === "id", "the switch back did not give Bahasa");
+
     step = "forged QR";
     const u = new URL(`${base}${validPath}`);
     const d = u.searchParams.get("d");

@@ -420,9 +420,20 @@ impl Notifier {
     }
 
     async fn messages_for_event(&self, e: &companion_db::EventRow) -> Result<Vec<NewMessage>> {
+        let mut out = Vec::new();
+        // Most events (a full sync's "permit.created") send nothing: no look-ups for them.
+        if !matches!(
+            e.kind.as_str(),
+            "document.published"
+                | "document.submitted"
+                | "document.rejected"
+                | "document.revoked"
+                | "permit.status_changed"
+        ) {
+            return Ok(out);
+        }
         let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
         let pid = e.subject_id.as_str();
-        let mut out = Vec::new();
         let Some((mut values, _)) = self.permit_values(pid).await? else {
             return Ok(out);
         };

@@ -672,3 +672,207 @@ mod tests {
         }
     }
 }
+
+/// The English of a report line or reason made here (the portal's English pages). Texts are
+/// made only in this module, so each Bahasa sentence has its counterpart below; names and
+/// times inside them are kept. An unknown text is returned as it is.
+pub fn english(text: &str) -> String {
+    const FIXED: &[(&str, &str)] = &[
+        (
+            "Berkas ini tidak bertanda tangan elektronik.",
+            "This file carries no electronic signature.",
+        ),
+        (
+            "Tanda tangan utuh, mencakup seluruh berkas, dan diterbitkan oleh penerbit tepercaya.",
+            "The signature is intact, covers the whole file and was issued by a trusted issuer.",
+        ),
+        (
+            "Algoritme hash tanda tangan tidak didukung.",
+            "The signature's hash algorithm is not supported.",
+        ),
+        (
+            "Isi berkas tidak sama dengan yang ditandatangani: berkas telah diubah.",
+            "The file's content differs from what was signed: the file has been changed.",
+        ),
+        (
+            "Atribut tanda tangan tidak ada.",
+            "The signed attributes are missing.",
+        ),
+        (
+            "Nilai tanda tangan tidak cocok dengan sertifikat penanda tangan.",
+            "The signature value does not match the signer's certificate.",
+        ),
+        (
+            "Algoritme tanda tangan tidak didukung oleh pemeriksa ini.",
+            "The signature algorithm is not supported by this checker.",
+        ),
+        ("Sertifikat rusak.", "A certificate is damaged."),
+        (
+            "Algoritme sertifikat tidak didukung.",
+            "The certificate's algorithm is not supported.",
+        ),
+        (
+            "Rantai sertifikat terlalu panjang.",
+            "The certificate chain is too long.",
+        ),
+        (
+            "Tanpa cap waktu (PAdES B-B): waktu penandatanganan hanya menurut penanda tangan; sertifikat diperiksa pada waktu sekarang.",
+            "No timestamp (PAdES B-B): the signing time is only the signer's claim; certificates were checked at the current time.",
+        ),
+        (
+            "Sertifikat otoritas cap waktu tidak ada di token.",
+            "The timestamp authority's certificate is not in the token.",
+        ),
+        (
+            "Tanda tangan mencakup seluruh berkas.",
+            "The signature covers the whole file.",
+        ),
+        (
+            "Ada bagian yang ditambahkan setelah tanda tangan: berkas telah diubah.",
+            "Something was added after the signature: the file has been changed.",
+        ),
+        (
+            "Tanda tangan tidak dapat dibaca.",
+            "The signature cannot be read.",
+        ),
+        (
+            "Rantai sertifikat tidak diperiksa.",
+            "The certificate chain was not checked.",
+        ),
+        (
+            "Cap waktu tidak diperiksa.",
+            "The timestamp was not checked.",
+        ),
+        (
+            "Status pencabutan tidak diperiksa.",
+            "The revocation status was not checked.",
+        ),
+        (
+            "Sertifikat penanda tangan tidak ada di berkas.",
+            "The signer's certificate is not in the file.",
+        ),
+        (
+            "Isi berkas sama persis dengan yang ditandatangani.",
+            "The file's content is exactly what was signed.",
+        ),
+        (
+            "Penerbit sertifikat menerbitkan data pencabutan yang tidak diperiksa secara luring.",
+            "The certificate's issuer publishes revocation data that is not checked offline.",
+        ),
+        (
+            "Penerbit sertifikat tidak menerbitkan daftar pencabutan; sertifikat tidak dicabut menurut penerbitnya.",
+            "The certificate's issuer publishes no revocation list; the certificate is not revoked according to its issuer.",
+        ),
+        ("token rusak", "damaged token"),
+        ("token tanpa isi", "token without content"),
+        ("isi token rusak", "damaged token content"),
+        (
+            "cap waktu bukan untuk tanda tangan ini",
+            "the timestamp is not for this signature",
+        ),
+        ("token tanpa penanda tangan", "token without a signer"),
+    ];
+    if let Some((_, en)) = FIXED.iter().find(|(id, _)| *id == text) {
+        return (*en).to_string();
+    }
+    // Sentences with a name or time inside: (Bahasa before, Bahasa after, English before,
+    // English after), the inner part kept (and itself translated when it is one of ours).
+    const FRAMED: &[(&str, &str, &str, &str)] = &[
+        (
+            "Sertifikat ",
+            " tidak berlaku pada waktu penandatanganan.",
+            "Certificate ",
+            " was not valid at signing time.",
+        ),
+        (
+            "Rantai sertifikat sampai ke akar tepercaya (",
+            ").",
+            "The certificate chain reaches a trusted root (",
+            ").",
+        ),
+        (
+            "Penerbit sertifikat tidak dikenal (",
+            "): keasliannya tidak dapat dipastikan.",
+            "Unknown certificate issuer (",
+            "): authenticity cannot be established.",
+        ),
+        ("Cap waktu tidak sah: ", ".", "Invalid timestamp: ", "."),
+        (
+            "Cap waktu sah dari ",
+            " UTC.",
+            "Valid timestamp from ",
+            " UTC.",
+        ),
+        ("Cap waktu: ", "", "Timestamp: ", ""),
+    ];
+    for (pre, post, en_pre, en_post) in FRAMED {
+        if let Some(inner) = text.strip_prefix(pre).and_then(|t| t.strip_suffix(post)) {
+            let inner = if *pre == "Cap waktu sah dari " {
+                inner.replacen(" pada ", " at ", 1)
+            } else {
+                english(inner)
+            };
+            return format!("{en_pre}{inner}{en_post}");
+        }
+    }
+    if let Some(rest) = text.strip_prefix("Otoritas cap waktu (")
+        && let Some((tsa, detail)) = rest.split_once("): ")
+    {
+        return format!("Timestamp authority ({tsa}): {}", english(detail));
+    }
+    text.to_string()
+}
+
+#[cfg(test)]
+mod english_tests {
+    use super::english;
+
+    #[test]
+    fn every_sentence_has_its_english() {
+        assert_eq!(
+            english("Ada bagian yang ditambahkan setelah tanda tangan: berkas telah diubah."),
+            "Something was added after the signature: the file has been changed."
+        );
+        assert_eq!(
+            english(
+                "Penerbit sertifikat tidak dikenal (CN=Lain): keasliannya tidak dapat dipastikan."
+            ),
+            "Unknown certificate issuer (CN=Lain): authenticity cannot be established."
+        );
+        assert_eq!(
+            english("Cap waktu tidak sah: token rusak."),
+            "Invalid timestamp: damaged token."
+        );
+        assert_eq!(
+            english("Cap waktu sah dari CN=TSA pada 2026-12-01 02:00:00 UTC."),
+            "Valid timestamp from CN=TSA at 2026-12-01 02:00:00 UTC."
+        );
+        assert_eq!(
+            english("Otoritas cap waktu (CN=TSA): Rantai sertifikat terlalu panjang."),
+            "Timestamp authority (CN=TSA): The certificate chain is too long."
+        );
+        assert_eq!(english("tak dikenal"), "tak dikenal");
+    }
+
+    /// Every Bahasa text literal handed to a check in this module has an English counterpart.
+    #[test]
+    fn no_sentence_is_left_untranslated() {
+        let source = include_str!("validate.rs");
+        let body = source.split("pub fn english(").next().unwrap_or("");
+        for call in [
+            "Check::passed(",
+            "Check::failed(",
+            "Check::indeterminate(",
+            "bad(",
+        ] {
+            for part in body.split(call).skip(1) {
+                let Some(lit) = part.trim_start().strip_prefix('"') else {
+                    continue; // format!(…): covered by the framed sentences
+                };
+                let Some(end) = lit.find('"') else { continue };
+                let text = &lit[..end];
+                assert_ne!(english(text), text, "no English for {text:?}");
+            }
+        }
+    }
+}

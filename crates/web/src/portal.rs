@@ -1,5 +1,5 @@
-//! The public verification portal (no login, Bahasa Indonesia, mobile-first, nothing loaded from
-//! elsewhere): `/v/<verification id>` — the QR's target — with the verdict ASLI, DICABUT,
+//! The public verification portal (no login, Bahasa Indonesia with an English switch —
+//! `?bahasa=en`, kept in a cookie —, mobile-first, nothing loaded from elsewhere): `/v/<verification id>` — the QR's target — with the verdict ASLI, DICABUT,
 //! KEDALUWARSA or TIDAK DIKENAL and the permit's facts; `/periksa` — enter a code or upload a
 //! PDF, validated cryptographically (`companion_pdf::validate`) and matched with our records,
 //! answered ASLI, TIDAK ASLI or TIDAK DAPAT DIPASTIKAN with one line per check. Every check is
@@ -17,8 +17,95 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::api::Path;
-use crate::ui::{Client, bare};
+use crate::ui::{Client, bare, bare_in};
 use crate::{AppState, Shared};
+
+/// The portal's language: Bahasa Indonesia, or English when the visitor switched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Id,
+    En,
+}
+
+impl Lang {
+    /// The text in this language.
+    pub fn t<'a>(self, id: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Id => id,
+            Lang::En => en,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+
+    /// A text made by the validator, in this language.
+    fn validator(self, text: &str) -> String {
+        match self {
+            Lang::Id => text.to_string(),
+            Lang::En => companion_pdf::validate::english(text),
+        }
+    }
+}
+
+const LANG_COOKIE: &str = "bahasa";
+
+/// The language asked for: `?bahasa=en|id` (then remembered in a cookie), else the cookie.
+/// The second value is the choice to remember, when the query made one.
+fn lang_of(uri: &axum::http::Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+    let parse = |v: &str| match v {
+        "en" => Some(Lang::En),
+        "id" => Some(Lang::Id),
+        _ => None,
+    };
+    let asked = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == LANG_COOKIE)
+            .and_then(|(_, v)| parse(&v))
+    });
+    if let Some(l) = asked {
+        return (l, Some(l));
+    }
+    let cookie = crate::auth::cookie_value(headers, LANG_COOKIE).and_then(|v| parse(&v));
+    (cookie.unwrap_or(Lang::Id), None)
+}
+
+/// The address of the same page in the other language (other query parameters kept).
+fn switch_href(uri: &axum::http::Uri, to: Lang) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(query) = uri.query() {
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if k != LANG_COOKIE {
+                q.append_pair(&k, &v);
+            }
+        }
+    }
+    q.append_pair(LANG_COOKIE, to.code());
+    format!("{}?{}", uri.path(), q.finish())
+}
+
+/// [`secured`], and the language choice remembered when the visitor just made one.
+fn answer(state: &AppState, remember: Option<Lang>, response: Response) -> Response {
+    let mut response = secured(state, response);
+    if let Some(l) = remember {
+        let secure = if state.config.public_base_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
+            l.code()
+        )) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
 
 /// The largest PDF the portal accepts for checking.
 pub const PORTAL_MAX_PDF: u64 = 20 * 1024 * 1024;
@@ -112,6 +199,16 @@ impl QrVerdict {
             QrVerdict::Kedaluwarsa => "KEDALUWARSA",
             QrVerdict::TidakDikenal => "TIDAK DIKENAL",
             QrVerdict::TidakAsli => "TIDAK ASLI",
+        }
+    }
+    /// The verdict's word for the visitor.
+    pub fn word_in(self, lang: Lang) -> &'static str {
+        match self {
+            QrVerdict::Asli => lang.t("ASLI", "AUTHENTIC"),
+            QrVerdict::Dicabut => lang.t("DICABUT", "REVOKED"),
+            QrVerdict::Kedaluwarsa => lang.t("KEDALUWARSA", "EXPIRED"),
+            QrVerdict::TidakDikenal => lang.t("TIDAK DIKENAL", "UNKNOWN"),
+            QrVerdict::TidakAsli => lang.t("TIDAK ASLI", "NOT AUTHENTIC"),
         }
     }
     fn key(self) -> &'static str {
@@ -317,36 +414,44 @@ async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Repor
     Some(report)
 }
 
-fn verdict_banner(word: &str, class: &str, text: &str) -> Markup {
+/// The verdict: `data-verdict` carries the Bahasa word whatever the page's language (a stable
+/// key for scripts and tests); the visitor reads `shown`.
+fn verdict_banner(word: &str, shown: &str, class: &str, text: &str) -> Markup {
     html! {
         section #verdict class={ "verdict " (class) } data-verdict=(word) role="status" {
-            p.word { (word) }
+            p.word { (shown) }
             p { (text) }
         }
     }
 }
 
-fn line(label: &str, c: &Check) -> Markup {
+/// One check's line: `data-check` is the Bahasa label (stable), the text in the language.
+fn line(lang: Lang, label: (&str, &str), c: &Check) -> Markup {
     let (mark, class) = match c.outcome {
         Outcome::Passed => ("✓", "ok"),
         Outcome::Failed => ("✗", "danger"),
         Outcome::Indeterminate => ("?", "warn"),
     };
     html! {
-        li class=(class) data-check=(label) { span.mark aria-hidden="true" { (mark) } " " strong { (label) } ": " (c.detail) }
+        li class=(class) data-check=(label.0) { span.mark aria-hidden="true" { (mark) } " " strong { (lang.t(label.0, label.1)) } ": " (lang.validator(&c.detail)) }
     }
 }
 
-fn portal_html(title: &str, content: Markup) -> String {
-    bare(
+/// A portal page: its content, the links every page has, and the switch to the other language
+/// (`switch` is the address of this page in it).
+fn portal_html(lang: Lang, switch: &str, title: &str, content: Markup) -> String {
+    bare_in(
+        lang.code(),
         title,
         html! {
             div.portal {
                 (content)
                 nav.portal-links {
-                    a href="/periksa" { "Periksa dokumen lain" }
+                    a href="/periksa" { (lang.t("Periksa dokumen lain", "Check another document")) }
                     " · "
-                    a href="/bantuan" { "Bantuan" }
+                    a href="/bantuan" { (lang.t("Bantuan", "Help")) }
+                    " · "
+                    a #lang-switch href=(switch) hreflang=(lang.t("en", "id")) { (lang.t("English", "Bahasa Indonesia")) }
                 }
             }
         },
@@ -354,8 +459,15 @@ fn portal_html(title: &str, content: Markup) -> String {
     .0
 }
 
-fn portal_page(title: &str, content: Markup) -> Response {
-    Html(portal_html(title, content)).into_response()
+fn portal_page(lang: Lang, switch: &str, title: &str, content: Markup) -> Response {
+    Html(portal_html(lang, switch, title, content)).into_response()
+}
+
+fn other(lang: Lang) -> Lang {
+    match lang {
+        Lang::Id => Lang::En,
+        Lang::En => Lang::Id,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -411,23 +523,27 @@ pub async fn qr_page(
     State(state): State<Shared>,
     Client(client): Client,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     Query(seal): Query<SealParams>,
 ) -> Response {
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
+    let (lang, remember) = lang_of(&uri, &headers);
     let id = normalize_code(&id);
     let key = format!(
-        "{id}?{}&{}",
+        "{id}?{}&{}&{}",
         seal.d.as_deref().unwrap_or(""),
-        seal.s.as_deref().unwrap_or("")
+        seal.s.as_deref().unwrap_or(""),
+        lang.code()
     );
     let ttl = state.config.portal_page_cache;
     let page = match state.portal_pages.get(&key, ttl) {
         Some(p) => p,
         None => {
-            let p = Arc::new(render_qr_page(&state, &id, &seal).await);
+            let switch = switch_href(&uri, other(lang));
+            let p = Arc::new(render_qr_page(&state, &id, &seal, lang, &switch).await);
             if !ttl.is_zero() {
                 state.portal_pages.put(key, p.clone());
             }
@@ -446,10 +562,16 @@ pub async fn qr_page(
     // The cached bytes are shared, not copied.
     let mut response = Html(page.body.clone()).into_response();
     *response.status_mut() = page.status;
-    secured(&state, response)
+    answer(&state, remember, response)
 }
 
-async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> RenderedPage {
+async fn render_qr_page(
+    state: &AppState,
+    id: &str,
+    seal: &SealParams,
+    lang: Lang,
+    switch: &str,
+) -> RenderedPage {
     let id = id.to_string();
     let case = state
         .db
@@ -475,7 +597,11 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
             Ok((vid, _)) if vid == id => {
                 seal_line = Some(Check {
                     outcome: Outcome::Passed,
-                    detail: "Segel pada kode QR sah: diterbitkan oleh kantor ini dan tidak diubah."
+                    detail: lang
+                        .t(
+                            "Segel pada kode QR sah: diterbitkan oleh kantor ini dan tidak diubah.",
+                            "The QR code's seal is valid: issued by this office and not changed.",
+                        )
                         .into(),
                 });
             }
@@ -483,9 +609,12 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
                 verdict = QrVerdict::TidakAsli;
                 seal_line = Some(Check {
                     outcome: Outcome::Failed,
-                    detail:
-                        "Segel pada kode QR tidak sah: isi kode QR telah diubah atau dipalsukan."
-                            .into(),
+                    detail: lang
+                        .t(
+                            "Segel pada kode QR tidak sah: isi kode QR telah diubah atau dipalsukan.",
+                            "The QR code's seal is not valid: its content was changed or forged.",
+                        )
+                        .into(),
                 });
             }
         }
@@ -497,26 +626,32 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
         }
         _ => None,
     };
-    let (class, text) = match verdict {
+    // (class, Bahasa text — also the log's reason —, English text)
+    let (class, text, text_en) = match verdict {
         QrVerdict::Asli => (
             "asli",
             "Dokumen ini diterbitkan dan ditandatangani secara elektronik oleh DPMPTSP Kabupaten Karo dan masih berlaku.",
+            "This document was issued and electronically signed by DPMPTSP Kabupaten Karo and is still valid.",
         ),
         QrVerdict::Dicabut => (
             "dicabut",
             "Dokumen ini pernah diterbitkan, tetapi telah DICABUT dan tidak berlaku lagi.",
+            "This document was issued, but it has been REVOKED and is no longer valid.",
         ),
         QrVerdict::Kedaluwarsa => (
             "kedaluwarsa",
             "Dokumen ini asli, tetapi masa berlakunya telah habis.",
+            "This document is authentic, but its validity has ended.",
         ),
         QrVerdict::TidakDikenal => (
             "tidak-dikenal",
             "Kode verifikasi ini tidak dikenal: tidak ada dokumen terbit dari DPMPTSP Kabupaten Karo dengan kode ini.",
+            "This verification code is unknown: DPMPTSP Kabupaten Karo issued no document with it.",
         ),
         QrVerdict::TidakAsli => (
             "tidak-asli",
             "Kode QR ini dipalsukan: jangan percayai dokumen yang memuatnya.",
+            "This QR code is forged: do not trust the document that carries it.",
         ),
     };
     let sig = report.as_ref().and_then(|r| r.last().cloned());
@@ -525,55 +660,55 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
             .unwrap_or_else(|| "—".into())
     };
     let content = html! {
-        h1 { "Verifikasi dokumen" }
-        (verdict_banner(verdict.word(), class, text))
+        h1 { (lang.t("Verifikasi dokumen", "Document verification")) }
+        (verdict_banner(verdict.word(), verdict.word_in(lang), class, lang.t(text, text_en)))
         @if let (Some(c), Some(p)) = (&case, &permit) {
             @if matches!(verdict, QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) {
                 section.card {
-                    h2 { "Data izin" }
+                    h2 { (lang.t("Data izin", "Permit")) }
                     dl.facts {
-                        dt { "Jenis izin" } dd { (p.permit_type_name.as_deref().unwrap_or("—")) }
-                        dt { "Nomor izin" } dd #permit-number { (p.permit_number.as_deref().unwrap_or("—")) }
-                        dt { "Pemegang" } dd { (p.applicant_name.as_deref().unwrap_or("—")) }
-                        dt { "Tanggal terbit" } dd { (fmt_date(p.issue_date)) }
-                        dt { "Berlaku sampai" } dd { (fmt_date(p.expiry_date)) }
+                        dt { (lang.t("Jenis izin", "Permit type")) } dd { (p.permit_type_name.as_deref().unwrap_or("—")) }
+                        dt { (lang.t("Nomor izin", "Permit number")) } dd #permit-number { (p.permit_number.as_deref().unwrap_or("—")) }
+                        dt { (lang.t("Pemegang", "Holder")) } dd { (p.applicant_name.as_deref().unwrap_or("—")) }
+                        dt { (lang.t("Tanggal terbit", "Issued on")) } dd { (fmt_date(p.issue_date)) }
+                        dt { (lang.t("Berlaku sampai", "Valid until")) } dd { (fmt_date(p.expiry_date)) }
                         @if verdict == QrVerdict::Dicabut {
-                            dt { "Dicabut" } dd { (c.revoked_at.map(|t| state.office_time(t)).unwrap_or_default())
+                            dt { (lang.t("Dicabut", "Revoked")) } dd { (c.revoked_at.map(|t| state.office_time(t)).unwrap_or_default())
                                 @if let Some(r) = &c.reason { " — " (r) } }
                         }
                     }
                 }
                 section.card {
-                    h2 { "Tanda tangan elektronik" }
+                    h2 { (lang.t("Tanda tangan elektronik", "Electronic signature")) }
                     dl.facts {
-                        dt { "Penanda tangan" } dd { (c.signer_name.as_deref().unwrap_or("—")) }
-                        dt { "Waktu tanda tangan" } dd { (c.signed_at.map(|t| state.office_time(t)).unwrap_or_default()) }
+                        dt { (lang.t("Penanda tangan", "Signed by")) } dd { (c.signer_name.as_deref().unwrap_or("—")) }
+                        dt { (lang.t("Waktu tanda tangan", "Signed at")) } dd { (c.signed_at.map(|t| state.office_time(t)).unwrap_or_default()) }
                         @if let Some(s) = &sig {
-                            dt { "Penerbit sertifikat" } dd { (s.issuer.as_deref().unwrap_or("—")) }
-                            dt { "Sertifikat berlaku" } dd {
-                                (s.certificate_valid_from.map(|t| state.office_time(t)).unwrap_or_default()) " s.d. "
+                            dt { (lang.t("Penerbit sertifikat", "Certificate issuer")) } dd { (s.issuer.as_deref().unwrap_or("—")) }
+                            dt { (lang.t("Sertifikat berlaku", "Certificate valid")) } dd {
+                                (s.certificate_valid_from.map(|t| state.office_time(t)).unwrap_or_default()) (lang.t(" s.d. ", " to "))
                                 (s.certificate_valid_to.map(|t| state.office_time(t)).unwrap_or_default()) }
-                            dt { "Cap waktu" } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) } @else { "tanpa cap waktu (PAdES B-B)" } }
+                            dt { (lang.t("Cap waktu", "Timestamp")) } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) } @else { (lang.t("tanpa cap waktu (PAdES B-B)", "no timestamp (PAdES B-B)")) } }
                         }
-                        @if let Some(r) = &report { dt { "SHA-256 berkas" } dd { code.hash { (r.sha256) } } }
+                        @if let Some(r) = &report { dt { (lang.t("SHA-256 berkas", "File SHA-256")) } dd { code.hash { (r.sha256) } } }
                     }
                     @if report.is_some() && verdict != QrVerdict::Dicabut {
-                        p { a.button href={ "/v/" (id) "/unduh" } { "Unduh PDF bertanda tangan" } }
+                        p { a.button href={ "/v/" (id) "/unduh" } { (lang.t("Unduh PDF bertanda tangan", "Download the signed PDF")) } }
                     }
                 }
             }
         }
-        @if let Some(l) = &seal_line { ul.checks { (line("Segel QR", l)) } }
+        @if let Some(l) = &seal_line { ul.checks { (line(lang, ("Segel QR", "QR seal"), l)) } }
         @if let Some(key) = seal_key(state) {
             // Filled by portal.js from the address itself, with no request to the server.
             section.card #seal-offline hidden data-public-key=(key) {
-                h2 { "Pemeriksaan segel di perangkat ini" }
+                h2 { (lang.t("Pemeriksaan segel di perangkat ini", "Seal check on this device")) }
                 div.seal-result {}
-                button type="button" { "Periksa ulang" }
+                button type="button" { (lang.t("Periksa ulang", "Check again")) }
             }
             script type="module" src={ "/static/portal.js?v=" (crate::static_files::asset_version()) } {}
         }
-        p.muted { "Kode verifikasi: " code { (id) } }
+        p.muted { (lang.t("Kode verifikasi: ", "Verification code: ")) code { (id) } }
     };
     let status = match verdict {
         QrVerdict::TidakDikenal => StatusCode::NOT_FOUND,
@@ -584,7 +719,13 @@ async fn render_qr_page(state: &AppState, id: &str, seal: &SealParams) -> Render
         verdict,
         reason: (verdict != QrVerdict::Asli).then(|| text.to_string()),
         method,
-        body: portal_html("Verifikasi dokumen", content).into(),
+        body: portal_html(
+            lang,
+            switch,
+            lang.t("Verifikasi dokumen", "Document verification"),
+            content,
+        )
+        .into(),
     }
 }
 
@@ -615,36 +756,69 @@ fn help_html() -> &'static str {
 }
 
 /// `GET /bantuan`: how to check a permit and what each verdict means.
-pub async fn help_page(State(state): State<Shared>, Client(client): Client) -> Response {
+pub async fn help_page(
+    State(state): State<Shared>,
+    Client(client): Client,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
+    let (lang, remember) = lang_of(&uri, &headers);
     let content = html! {
-        article.card #bantuan { (maud::PreEscaped(help_html())) }
+        @if lang == Lang::En {
+            p.notice { "This help is written in Bahasa Indonesia. In short: AUTHENTIC (ASLI) — issued, signed and unchanged; NOT AUTHENTIC (TIDAK ASLI) — changed after signing, a broken or missing signature, or a forged QR; CANNOT BE DETERMINED (TIDAK DAPAT DIPASTIKAN) — intact but the signer's issuer or the time cannot be established; REVOKED (DICABUT) and EXPIRED (KEDALUWARSA) — issued, but no longer valid; UNKNOWN (TIDAK DIKENAL) — no document with that code." }
+        }
+        article.card #bantuan lang="id" { (maud::PreEscaped(help_html())) }
     };
-    secured(&state, portal_page("Bantuan", content))
+    answer(
+        &state,
+        remember,
+        portal_page(
+            lang,
+            &switch_href(&uri, other(lang)),
+            lang.t("Bantuan", "Help"),
+            content,
+        ),
+    )
 }
 
 /// `GET /pindai`: scan a QR with the phone's camera (or a photo of it); the seal is checked in
 /// the browser and the portal's own page for the code is offered.
-pub async fn scan_page(State(state): State<Shared>, Client(client): Client) -> Response {
+pub async fn scan_page(
+    State(state): State<Shared>,
+    Client(client): Client,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
+    let (lang, remember) = lang_of(&uri, &headers);
     let content = html! {
-        h1 { "Pindai kode QR" }
+        h1 { (lang.t("Pindai kode QR", "Scan the QR code")) }
         section.card #scan data-public-key=(seal_key(&state).unwrap_or_default()) {
-            p #scan-status { "Tekan \"Mulai kamera\" lalu arahkan ke kode QR pada dokumen." }
+            p #scan-status { (lang.t("Tekan \"Mulai kamera\" lalu arahkan ke kode QR pada dokumen.", "Press \"Start camera\" and point it at the QR code on the document.")) }
             video #camera playsinline muted hidden {}
-            p { button #scan-start type="button" { "Mulai kamera" } }
-            p { label { "atau pilih foto kode QR: " input #scan-photo type="file" accept="image/*" capture="environment"; } }
+            p { button #scan-start type="button" { (lang.t("Mulai kamera", "Start camera")) } }
+            p { label { (lang.t("atau pilih foto kode QR: ", "or choose a photo of the QR code: ")) input #scan-photo type="file" accept="image/*" capture="environment"; } }
             div #scan-result hidden {}
-            p { a #scan-open.button href="/periksa" hidden { "Buka halaman verifikasi dokumen" } }
+            p { a #scan-open.button href="/periksa" hidden { (lang.t("Buka halaman verifikasi dokumen", "Open the document's verification page")) } }
         }
-        (check_form())
+        (check_form(lang))
         script type="module" src={ "/static/portal.js?v=" (crate::static_files::asset_version()) } {}
     };
-    secured(&state, portal_page("Pindai kode QR", content))
+    answer(
+        &state,
+        remember,
+        portal_page(
+            lang,
+            &switch_href(&uri, other(lang)),
+            lang.t("Pindai kode QR", "Scan the QR code"),
+            content,
+        ),
+    )
 }
 
 /// `GET /v/{id}/unduh`: the signed PDF of a valid (or expired) document.
@@ -699,21 +873,21 @@ pub struct CodeParams {
     pub kode: Option<String>,
 }
 
-fn check_form() -> Markup {
+fn check_form(lang: Lang) -> Markup {
     html! {
         section.card {
-            h2 { "Masukkan kode verifikasi" }
+            h2 { (lang.t("Masukkan kode verifikasi", "Enter the verification code")) }
             form method="get" action="/periksa" {
-                input name="kode" inputmode="text" autocapitalize="characters" placeholder="mis. ACDEFGHJKLMN" aria-label="Kode verifikasi" required;
-                button type="submit" { "Periksa" }
+                input name="kode" inputmode="text" autocapitalize="characters" placeholder=(lang.t("mis. ACDEFGHJKLMN", "e.g. ACDEFGHJKLMN")) aria-label=(lang.t("Kode verifikasi", "Verification code")) required;
+                button type="submit" { (lang.t("Periksa", "Check")) }
             }
         }
         section.card {
-            h2 { "Unggah PDF" }
-            p.muted { "Berkas diperiksa secara kriptografis: keutuhan, cakupan tanda tangan, rantai sertifikat, cap waktu, pencabutan, dan kecocokan dengan catatan kantor. Paling besar 20 MB." }
+            h2 { (lang.t("Unggah PDF", "Upload a PDF")) }
+            p.muted { (lang.t("Berkas diperiksa secara kriptografis: keutuhan, cakupan tanda tangan, rantai sertifikat, cap waktu, pencabutan, dan kecocokan dengan catatan kantor. Paling besar 20 MB.", "The file is checked cryptographically: integrity, signature coverage, certificate chain, timestamp, revocation, and the office's records. At most 20 MB.")) }
             form method="post" action="/periksa" enctype="multipart/form-data" {
-                input type="file" name="berkas" accept="application/pdf,.pdf" required aria-label="Berkas PDF";
-                button type="submit" { "Periksa berkas" }
+                input type="file" name="berkas" accept="application/pdf,.pdf" required aria-label=(lang.t("Berkas PDF", "PDF file"));
+                button type="submit" { (lang.t("Periksa berkas", "Check the file")) }
             }
         }
     }
@@ -723,11 +897,14 @@ fn check_form() -> Markup {
 pub async fn check_page(
     State(state): State<Shared>,
     Client(client): Client,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(p): Query<CodeParams>,
 ) -> Response {
     if let Some(r) = over_limit(&state, &client, false) {
         return r;
     }
+    let (lang, remember) = lang_of(&uri, &headers);
     if let Some(code) = p.kode.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         let code = normalize_code(code);
         return secured(
@@ -735,13 +912,78 @@ pub async fn check_page(
             axum::response::Redirect::to(&format!("/v/{code}")).into_response(),
         );
     }
-    secured(
+    let title = lang.t(
+        "Periksa keaslian dokumen",
+        "Check a document's authenticity",
+    );
+    answer(
         &state,
+        remember,
         portal_page(
-            "Periksa keaslian dokumen",
-            html! { h1 { "Periksa keaslian dokumen" } p { a.button href="/pindai" { "Pindai kode QR dengan kamera" } } (check_form()) },
+            lang,
+            &switch_href(&uri, other(lang)),
+            title,
+            html! { h1 { (title) } p { a.button href="/pindai" { (lang.t("Pindai kode QR dengan kamera", "Scan the QR code with the camera")) } } (check_form(lang)) },
         ),
     )
+}
+
+/// The "office records" line of an upload: what our records say of the file.
+fn records_check(case: &Option<SigningCase>, outcome: Outcome, lang: Lang) -> Check {
+    match (case, outcome) {
+        (Some(c), _) if c.state == DocState::Revoked.as_str() => Check {
+            outcome: Outcome::Failed,
+            detail: format!(
+                "{}{}.",
+                lang.t(
+                    "Dokumen ini ada di catatan kantor, tetapi telah DICABUT",
+                    "This document is in the office's records, but it has been REVOKED"
+                ),
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        },
+        (Some(c), _) => Check {
+            outcome: Outcome::Passed,
+            detail: format!(
+                "{} {}).",
+                lang.t(
+                    "Sama persis dengan dokumen terbit di catatan kantor (kode verifikasi",
+                    "Exactly the document issued in the office's records (verification code"
+                ),
+                c.verification_id
+            ),
+        },
+        (None, Outcome::Failed) => Check {
+            outcome: Outcome::Failed,
+            detail: lang
+                .t(
+                    "Tidak cocok dengan dokumen mana pun di catatan kantor.",
+                    "Matches no document in the office's records.",
+                )
+                .into(),
+        },
+        (None, _) => Check {
+            outcome: Outcome::Indeterminate,
+            detail: lang
+                .t(
+                    "Tidak ditemukan di catatan kantor (mungkin diterbitkan oleh instansi lain).",
+                    "Not found in the office's records (perhaps issued by another agency).",
+                )
+                .into(),
+        },
+    }
+}
+
+/// The three ETSI values in the page's language.
+fn outcome_word(outcome: Outcome, lang: Lang) -> &'static str {
+    match outcome {
+        Outcome::Passed => lang.t("ASLI", "AUTHENTIC"),
+        Outcome::Failed => lang.t("TIDAK ASLI", "NOT AUTHENTIC"),
+        Outcome::Indeterminate => lang.t("TIDAK DAPAT DIPASTIKAN", "CANNOT BE DETERMINED"),
+    }
 }
 
 /// `POST /periksa`: a PDF validated and matched with our records.
@@ -749,11 +991,14 @@ pub async fn check_upload(
     State(state): State<Shared>,
     Client(client): Client,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     if let Some(r) = over_limit(&state, &client, true) {
         return r;
     }
+    let (lang, _) = lang_of(&uri, &headers);
+    let switch = switch_href(&uri, other(lang));
     // Refused before reading when the request says it is too large.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -763,8 +1008,10 @@ pub async fn check_upload(
         return secured(&state, (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 portal_page(
-                    "Berkas terlalu besar",
-                    html! { h1 { "Berkas terlalu besar" } p { "Paling besar 20 MB." } (check_form()) },
+                    lang,
+                    &switch,
+                    lang.t("Berkas terlalu besar", "File too large"),
+                    html! { h1 { (lang.t("Berkas terlalu besar", "File too large")) } p { (lang.t("Paling besar 20 MB.", "At most 20 MB.")) } (check_form(lang)) },
                 ),
             )
                 .into_response());
@@ -773,21 +1020,26 @@ pub async fn check_upload(
         secured(&state, (
                 StatusCode::BAD_REQUEST,
                 portal_page(
-                    "Periksa keaslian dokumen",
-                    html! { h1 { "Periksa keaslian dokumen" } p.notice.warn { (msg) } (check_form()) },
+                    lang,
+                    &switch,
+                    lang.t("Periksa keaslian dokumen", "Check a document's authenticity"),
+                    html! { h1 { (lang.t("Periksa keaslian dokumen", "Check a document's authenticity")) } p.notice.warn { (msg) } (check_form(lang)) },
                 ),
             )
                 .into_response())
     };
     let Ok(form) = form else {
-        return bad("Unggah satu berkas PDF.");
+        return bad(lang.t("Unggah satu berkas PDF.", "Upload one PDF file."));
     };
     let files = match crate::files::read_uploads(form, PORTAL_MAX_PDF).await {
         Ok(f) => f,
         Err(e) => return bad(&e.message),
     };
     let Some(Ok(bytes)) = files.into_iter().next().map(|f| f.bytes) else {
-        return bad("Berkas terlalu besar (paling besar 20 MB).");
+        return bad(lang.t(
+            "Berkas terlalu besar (paling besar 20 MB).",
+            "The file is too large (at most 20 MB).",
+        ));
     };
     let anchors = state.trust_anchors.clone();
     let data = bytes.clone();
@@ -801,7 +1053,10 @@ pub async fn check_upload(
     )
     .await;
     let Ok(Ok(report)) = report else {
-        return bad("Berkas tidak dapat diperiksa (terlalu rumit atau rusak).");
+        return bad(lang.t(
+            "Berkas tidak dapat diperiksa (terlalu rumit atau rusak).",
+            "The file cannot be checked (too complex or damaged).",
+        ));
     };
     // Our records: the same bytes as a signed file we issued, and that case's state.
     let record = state
@@ -824,34 +1079,9 @@ pub async fn check_upload(
             }),
         None => None,
     };
-    let records = match (&case, report.outcome) {
-        (Some(c), _) if c.state == DocState::Revoked.as_str() => Check {
-            outcome: Outcome::Failed,
-            detail: format!(
-                "Dokumen ini ada di catatan kantor, tetapi telah DICABUT{}.",
-                c.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
-        },
-        (Some(c), _) => Check {
-            outcome: Outcome::Passed,
-            detail: format!(
-                "Sama persis dengan dokumen terbit di catatan kantor (kode verifikasi {}).",
-                c.verification_id
-            ),
-        },
-        (None, Outcome::Failed) => Check {
-            outcome: Outcome::Failed,
-            detail: "Tidak cocok dengan dokumen mana pun di catatan kantor.".into(),
-        },
-        (None, _) => Check {
-            outcome: Outcome::Indeterminate,
-            detail: "Tidak ditemukan di catatan kantor (mungkin diterbitkan oleh instansi lain)."
-                .into(),
-        },
-    };
+    // In Bahasa for the verdict and the log; in the page's language for the visitor.
+    let records = records_check(&case, report.outcome, Lang::Id);
+    let records_shown = records_check(&case, report.outcome, lang);
     // The records decide a revocation; otherwise the cryptography does.
     let (outcome, reason) = if records.outcome == Outcome::Failed && case.is_some() {
         (Outcome::Failed, records.detail.clone())
@@ -870,31 +1100,39 @@ pub async fn check_upload(
     );
     let sig = report.last();
     let content = html! {
-        h1 { "Hasil pemeriksaan berkas" }
-        (verdict_banner(word, key, &reason))
+        h1 { (lang.t("Hasil pemeriksaan berkas", "Result of the file check")) }
+        (verdict_banner(word, outcome_word(outcome, lang), key, &if case.is_some() && records.outcome == Outcome::Failed { records_shown.detail.clone() } else { lang.validator(&reason) }))
         @if let Some(s) = sig {
             section.card {
-                h2 { "Tanda tangan" }
+                h2 { (lang.t("Tanda tangan", "Signature")) }
                 dl.facts {
-                    dt { "Penanda tangan" } dd { (s.signer_common_name.as_deref().unwrap_or("—")) }
-                    dt { "Penerbit sertifikat" } dd { (s.issuer.as_deref().unwrap_or("—")) }
-                    @if let Some(t) = s.timestamp_time { dt { "Cap waktu" } dd { (state.office_time(t)) } }
+                    dt { (lang.t("Penanda tangan", "Signed by")) } dd { (s.signer_common_name.as_deref().unwrap_or("—")) }
+                    dt { (lang.t("Penerbit sertifikat", "Certificate issuer")) } dd { (s.issuer.as_deref().unwrap_or("—")) }
+                    @if let Some(t) = s.timestamp_time { dt { (lang.t("Cap waktu", "Timestamp")) } dd { (state.office_time(t)) } }
                 }
                 ul.checks #checks {
-                    (line("Keutuhan", &s.integrity))
-                    (line("Cakupan seluruh berkas", &s.coverage))
-                    (line("Rantai sertifikat", &s.chain))
-                    (line("Cap waktu", &s.timestamp))
-                    (line("Pencabutan", &s.revocation))
-                    (line("Catatan kantor", &records))
+                    (line(lang, ("Keutuhan", "Integrity"), &s.integrity))
+                    (line(lang, ("Cakupan seluruh berkas", "Covers the whole file"), &s.coverage))
+                    (line(lang, ("Rantai sertifikat", "Certificate chain"), &s.chain))
+                    (line(lang, ("Cap waktu", "Timestamp"), &s.timestamp))
+                    (line(lang, ("Pencabutan", "Revocation"), &s.revocation))
+                    (line(lang, ("Catatan kantor", "Office records"), &records_shown))
                 }
             }
         } @else {
-            ul.checks #checks { (line("Catatan kantor", &records)) }
+            ul.checks #checks { (line(lang, ("Catatan kantor", "Office records"), &records_shown)) }
         }
         p.muted { "SHA-256: " code.hash { (report.sha256) } }
     };
-    secured(&state, portal_page("Hasil pemeriksaan", content))
+    secured(
+        &state,
+        portal_page(
+            lang,
+            &switch,
+            lang.t("Hasil pemeriksaan", "Check result"),
+            content,
+        ),
+    )
 }
 
 #[cfg(test)]

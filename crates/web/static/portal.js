@@ -6,6 +6,10 @@ import { verifyAsync } from "/static/noble-ed25519.js";
 
 const enc = new TextEncoder();
 
+// The page's language (the server renders `<html lang="en">` after the English switch).
+const EN = document.documentElement.lang === "en";
+const T = (id, en) => (EN ? en : id);
+
 function b64url(s) {
   s = s.replace(/-/g, "+").replace(/_/g, "/");
   while (s.length % 4) s += "=";
@@ -32,7 +36,7 @@ async function ed25519Verify(sig, msg, pk) {
 // Checks a QR text `…/v/<id>?d=<facts>&s=<signature>` against the office's public key.
 export async function checkSeal(text, publicKeyHex) {
   const m = /\/v\/([A-Za-z0-9]+)\?d=([A-Za-z0-9_-]+)&s=([A-Za-z0-9_-]+)/.exec(text || "");
-  if (!m) return { ok: false, reason: "Bukan kode QR dokumen DPMPTSP Kabupaten Karo." };
+  if (!m) return { ok: false, reason: T("Bukan kode QR dokumen DPMPTSP Kabupaten Karo.", "Not the QR code of a DPMPTSP Kabupaten Karo document.") };
   const [, vid, d, s] = m;
   let facts = "";
   let ok = false;
@@ -50,7 +54,7 @@ export async function checkSeal(text, publicKeyHex) {
     vid,
     path: "/v/" + vid + "?d=" + d + "&s=" + s,
     facts: valid ? { number: p[1], holder: p[2], type: p[3], issued: p[4], expires: p[5] } : null,
-    reason: valid ? "" : "Segel tidak sah: isi kode QR telah diubah atau bukan dari kantor ini.",
+    reason: valid ? "" : T("Segel tidak sah: isi kode QR telah diubah atau bukan dari kantor ini.", "Invalid seal: the QR code was changed or is not from this office."),
   };
 }
 
@@ -61,22 +65,22 @@ function show(box, result) {
   box.textContent = "";
   const title = document.createElement("p");
   title.className = "word";
-  title.textContent = result.ok ? "SEGEL SAH" : "SEGEL TIDAK SAH";
+  title.textContent = result.ok ? T("SEGEL SAH", "VALID SEAL") : T("SEGEL TIDAK SAH", "INVALID SEAL");
   box.appendChild(title);
   const note = document.createElement("p");
   note.textContent = result.ok
-    ? "Diperiksa di perangkat ini dengan kunci publik kantor, tanpa menghubungi server."
+    ? T("Diperiksa di perangkat ini dengan kunci publik kantor, tanpa menghubungi server.", "Checked on this device with the office's public key, without contacting the server.")
     : result.reason;
   box.appendChild(note);
   if (result.ok && result.facts) {
     const dl = document.createElement("dl");
     dl.className = "facts";
     for (const [k, v] of [
-      ["Nomor izin", result.facts.number],
-      ["Pemegang", result.facts.holder],
-      ["Jenis izin", result.facts.type],
-      ["Terbit", result.facts.issued],
-      ["Berlaku s.d.", result.facts.expires || "—"],
+      [T("Nomor izin", "Permit number"), result.facts.number],
+      [T("Pemegang", "Holder"), result.facts.holder],
+      [T("Jenis izin", "Permit type"), result.facts.type],
+      [T("Terbit", "Issued"), result.facts.issued],
+      [T("Berlaku s.d.", "Valid until"), result.facts.expires || "—"],
     ]) {
       const dt = document.createElement("dt");
       dt.textContent = k;
@@ -153,7 +157,7 @@ if (scan) {
     stream = null;
     const r = await checkSeal(text, key);
     show(out, r);
-    status.textContent = "Kode QR terbaca.";
+    status.textContent = T("Kode QR terbaca.", "QR code read.");
     if (r.vid) {
       // Always this portal's own page for the code, whatever host the QR names.
       link.href = r.path;
@@ -176,22 +180,22 @@ if (scan) {
       video.srcObject = stream;
       video.hidden = false;
       await video.play();
-      status.textContent = "Arahkan kamera ke kode QR pada dokumen…";
+      status.textContent = T("Arahkan kamera ke kode QR pada dokumen…", "Point the camera at the QR code on the document…");
       requestAnimationFrame(tick);
     } catch (e) {
-      status.textContent = "Kamera tidak dapat dibuka. Pilih foto kode QR, atau masukkan kodenya di bawah.";
+      status.textContent = T("Kamera tidak dapat dibuka. Pilih foto kode QR, atau masukkan kodenya di bawah.", "The camera cannot be opened. Choose a photo of the QR code, or enter its code below.");
     }
   });
 
   document.getElementById("scan-photo").addEventListener("change", async (ev) => {
     const file = ev.target.files && ev.target.files[0];
     if (!file) return;
-    status.textContent = "Membaca foto…";
+    status.textContent = T("Membaca foto…", "Reading the photo…");
     const img = new Image();
     img.src = URL.createObjectURL(file);
     await img.decode();
     const text = await decode(img, img.naturalWidth, img.naturalHeight);
     if (text) found(text);
-    else status.textContent = "Tidak ada kode QR yang terbaca pada foto ini.";
+    else status.textContent = T("Tidak ada kode QR yang terbaca pada foto ini.", "No QR code could be read in this photo.");
   });
 }

@@ -336,3 +336,74 @@ async fn the_public_help_page_explains_each_verdict() {
     assert!(r.headers.contains_key("content-security-policy"));
     h.t.cleanup().await.expect("cleanup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_switches_to_english_and_remembers_it() {
+    let h = harness_with_signing("sqlite").await;
+    let (case, signed) = published(&h).await;
+    let vid = case["verification_id"].as_str().expect("vid").to_string();
+    // Bahasa Indonesia by default, with a link to the English page.
+    let id_page = Call::new("GET", &format!("/v/{vid}")).send(&h.router).await;
+    assert!(id_page.body.contains("lang=\"id\""));
+    assert!(
+        id_page
+            .body
+            .contains(&format!("href=\"/v/{vid}?bahasa=en\"")),
+        "{}",
+        id_page.body
+    );
+    // The switch: English, remembered in a cookie; the verdict's key stays the same.
+    let en = Call::new("GET", &format!("/v/{vid}?bahasa=en"))
+        .send(&h.router)
+        .await;
+    assert_eq!(en.status, 200);
+    assert!(en.body.contains("lang=\"en\""));
+    assert!(
+        en.body.contains("AUTHENTIC") && en.body.contains("Permit number"),
+        "{}",
+        en.body
+    );
+    assert_eq!(verdict(&en.body), "ASLI");
+    let cookie = en.set_cookie("bahasa").expect("language cookie");
+    assert_eq!(cookie, "en");
+    // Other pages follow the cookie, including an upload's check lines.
+    let check = Call::new("GET", "/periksa")
+        .cookie("bahasa=en".into())
+        .send(&h.router)
+        .await;
+    assert!(check.body.contains("Check a document"), "{}", check.body);
+    let result = Call::new("POST", "/periksa")
+        .cookie("bahasa=en".into())
+        .files(vec![("izin.pdf".into(), signed.clone())])
+        .send(&h.router)
+        .await;
+    assert_eq!(verdict(&result.body), "ASLI");
+    assert!(
+        result.body.contains("The signature covers the whole file."),
+        "{}",
+        result.body
+    );
+    assert!(
+        result.body.contains("data-check=\"Keutuhan\""),
+        "stable keys stay"
+    );
+    assert!(
+        !result
+            .body
+            .contains("Tanda tangan mencakup seluruh berkas.")
+    );
+    // And back: `?bahasa=id` wins over the cookie.
+    let back = Call::new("GET", "/periksa?bahasa=id")
+        .cookie("bahasa=en".into())
+        .send(&h.router)
+        .await;
+    assert!(back.body.contains("Periksa keaslian dokumen"));
+    assert_eq!(back.set_cookie("bahasa").as_deref(), Some("id"));
+    // The log keeps its reasons in Bahasa whatever the page's language.
+    let log = settled_log(&h.t.db).await;
+    assert!(
+        log.iter()
+            .all(|e| e.reason.as_deref().is_none_or(|r| !r.contains("the ")))
+    );
+    h.t.cleanup().await.expect("cleanup");
+}

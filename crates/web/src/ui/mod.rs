@@ -153,10 +153,15 @@ pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<St
 
 /// A bare page for visitors who are not signed in (login, errors).
 pub fn bare(title: &str, content: Markup) -> Html<String> {
+    bare_in("id", title, content)
+}
+
+/// [`bare`] in another language (`lang` is the page's BCP 47 code: `id`, `en`).
+pub fn bare_in(lang: &str, title: &str, content: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
-            html lang="id" {
+            html lang=(lang) {
                 (head(title))
                 body.bare {
                     header.top { a.brand href="/" { "SICANTIK " span { "Companion" } } }
