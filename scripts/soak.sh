@@ -4,7 +4,8 @@
 # one S3-compatible store (s3s-fs) and one KEYS_DIR. tests/soak/driver.py drives the flow,
 # samples every process's RSS, compares the counts at the end and writes the report to stdout
 # and target/soak-report.md. Exit 0 only if every check passed.
-#   SOAK_SECONDS (600), SOAK_WORKERS (4, permits in flight), SOAK_POSTGRES_URL
+#   SOAK_SECONDS (600), SOAK_WORKERS (4, permits in flight), SOAK_PERMITS (3000, in the SICANTIK
+#   simulator; a few more arrive and are issued every 10 s), SOAK_POSTGRES_URL
 #   (postgres://postgres@127.0.0.1:5432), SOAK_KEEP=1 keeps the temporary folder (logs).
 # Every credential below is a throwaway made for this run.
 set -euo pipefail
@@ -64,7 +65,7 @@ export AWS_ACCESS_KEY_ID=soak-access AWS_SECRET_ACCESS_KEY=soak-secret-throwaway
 # --- Simulators ----------------------------------------------------------------------------
 sic_port="$(free_port)"; tsa_port="$(free_port)"; wa_port="$(free_port)"
 a_port="$(free_port)"; b_port="$(free_port)"
-start sicantik "$bin" simulate sicantik --listen "127.0.0.1:$sic_port" --permits 3000 \
+start sicantik "$bin" simulate sicantik --listen "127.0.0.1:$sic_port" --permits "${SOAK_PERMITS:-3000}" \
   --advance-every-secs 10
 start tsa "$bin" simulate tsa --listen "127.0.0.1:$tsa_port"
 # Receipts and inbound messages go to B; the simulator's default credentials.
@@ -72,7 +73,8 @@ start whatsapp "$bin" simulate whatsapp --listen "127.0.0.1:$wa_port" \
   --webhook "http://127.0.0.1:$b_port/webhooks/whatsapp" --receipt-delay-ms 200
 wait_http "http://127.0.0.1:$sic_port/_sim/stats" 30
 wait_http "http://127.0.0.1:$wa_port/_sim/stats" 30
-for _ in $(seq 1 30); do curl -s -o /dev/null "http://127.0.0.1:$tsa_port/" && break; sleep 1; done
+for _ in $(seq 1 30); do grep -q 'END CERTIFICATE' "$tmp/tsa.log" && break; sleep 1; done
+grep -q 'END CERTIFICATE' "$tmp/tsa.log" || { echo "the TSA simulator did not start" >&2; exit 1; }
 
 # --- Shared configuration of both instances ------------------------------------------------
 export KEYS_DIR="$tmp/keys" DATA_DIR="$tmp/data" INBOX_DIR="" RUST_LOG="${RUST_LOG:-warn}" \
@@ -88,6 +90,10 @@ mkdir -p "$DATA_DIR"
 
 "$bin" migrate >"$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; exit 1; }
 "$bin" keys init >"$tmp/keys.log" 2>&1 || { cat "$tmp/keys.log" >&2; exit 1; }
+# The TSA simulator's root (printed on its start) is a trust anchor, as the demo does: without it
+# an uploaded signed PDF checks as TIDAK DAPAT DIPASTIKAN (timestamp of an unknown issuer).
+mkdir -p "$KEYS_DIR/trusted"
+sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' "$tmp/tsa.log" >"$KEYS_DIR/trusted/tsa-simulator.pem"
 for account in soak.staff:staff:+6281311110001 soak.official:official:+6281311110002; do
   IFS=: read -r name role phone <<<"$account"
   echo "Soak-Throwaway-$(python3 -c 'import secrets; print(secrets.token_hex(8))')" \

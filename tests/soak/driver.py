@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,8 @@ VERIFY_UPLOAD_EVERY = 10
 STEPS = ["register", "fetch_letter", "import", "submit", "approve", "sign", "verify_qr",
          "verify_upload"]
 OK_SENT = ("sent", "delivered", "read")
+WAITING_SQL = ("SELECT count(*) FROM permits p WHERE p.status = 'issued' AND NOT EXISTS "
+               "(SELECT 1 FROM documents d WHERE d.pendaftaran_id = p.pendaftaran_id)")
 
 
 class StepError(Exception):
@@ -199,6 +202,7 @@ class Soak:
         self.signed = {}  # permit id -> verification id (the case answered "published")
         self.signed_on = {"A": 0, "B": 0}
         self.stop = threading.Event()
+        self.idle = 0.0  # worker seconds spent waiting for a permit to carry
 
     def next_permit_slot(self):
         with self.lock:
@@ -234,9 +238,14 @@ class Soak:
 
     def worker(self):
         while not self.stop.is_set():
+            waited = time.monotonic()
             try:
                 pid = self.work.get(timeout=1)
             except queue.Empty:
+                pid = None
+            with self.lock:
+                self.idle += time.monotonic() - waited
+            if pid is None:
                 continue
             n = self.next_permit_slot()
             name, base = self.instances[n % 2]
@@ -369,10 +378,16 @@ class Soak:
         deadline = time.monotonic() + limit
         calm = 0
         while time.monotonic() < deadline:
-            sim = json.loads(http("GET", f"{self.a.whatsapp}/_sim/stats"))
-            boxes = self.outbox()
-            unplanned = scalar("SELECT (SELECT COALESCE(max(id), 0) FROM domain_events) - "
-                               "(SELECT last_event_id FROM wa_planner)")
+            try:
+                sim = json.loads(http("GET", f"{self.a.whatsapp}/_sim/stats"))
+                boxes = self.outbox()
+                unplanned = scalar("SELECT (SELECT COALESCE(max(id), 0) FROM domain_events) - "
+                                   "(SELECT last_event_id FROM wa_planner)")
+            except StepError as e:
+                print(f"soak: drain: {e}", file=sys.stderr)
+                calm = 0
+                time.sleep(2)
+                continue
             busy = boxes.get("queued", 0) + boxes.get("sending", 0)
             calm = calm + 1 if (busy == 0 and sim["webhooks_pending"] == 0
                                 and unplanned <= 0) else 0
@@ -452,6 +467,9 @@ def main():
     lines.append(f"- permits taken {soak.n}, signed and published {len(soak.signed)} "
                  f"(A {soak.signed_on['A']}, B {soak.signed_on['B']}); outbox drained "
                  f"{'in' if drained else 'NOT within'} {drain_s:.0f} s")
+    lines.append(f"- workers idle {100 * soak.idle / (args.workers * driven):.0f}% of the time "
+                 f"(waiting for an issued permit without a PDF); "
+                 f"{scalar(WAITING_SQL)} such permits left at the end")
     lines += ["", "## Steps", "",
               "| step | count | errors | per second | mean ms | p95 ms |",
               "|---|---:|---:|---:|---:|---:|"]
@@ -537,8 +555,14 @@ def main():
 
 
 if __name__ == "__main__":
+    # Ctrl-C and a plain kill end the run at once (scripts/soak.sh then cleans up).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sys.exit(main())
     except KeyboardInterrupt:
         print("soak: interrupted", file=sys.stderr)
         sys.exit(130)
+    except StepError as e:  # the database or the simulator gone while checking
+        print(f"soak: cannot finish the checks: {e}", file=sys.stderr)
+        sys.exit(2)
