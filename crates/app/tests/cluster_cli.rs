@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use companion_db::NewMessage;
 use companion_db::testing::TestDb;
-use companion_notify::templates::{Event, numbered, parameters};
+use companion_notify::templates::{Event, numbered};
 use companion_simulators::{
     SicantikSim, SicantikSimConfig, SimTemplate, WhatsappSim, WhatsappSimConfig,
 };
@@ -87,24 +87,7 @@ fn stop(mut child: Child) {
 }
 
 fn messages(event: Event, from: usize, to: usize) -> Vec<NewMessage> {
-    let values = event.sample();
-    let now = companion_db::now();
-    (from..to)
-        .map(|i| NewMessage {
-            dedup_key: format!("cluster:{i}"),
-            event: event.key().into(),
-            subject_id: None,
-            audience: "staff".into(),
-            phone: format!("+62813{i:08}"),
-            language: "id".into(),
-            template: event.provider_template().into(),
-            parameters: serde_json::to_string(&parameters(event, &values)).expect("json"),
-            body: format!("pesan {i}"),
-            state: "queued".into(),
-            failure_detail: None,
-            next_attempt_at: now,
-        })
-        .collect()
+    companion_notify::testing::queued_messages(event, "cluster", "+62813", from..to)
 }
 
 async fn settled(db: &companion_db::Database) -> usize {

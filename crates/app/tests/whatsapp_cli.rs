@@ -6,9 +6,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use companion_db::MessageQuery;
 use companion_db::testing::TestDb;
-use companion_db::{MessageQuery, NewMessage};
-use companion_notify::templates::{Event, parameters};
+use companion_notify::templates::Event;
 use companion_simulators::{WhatsappSim, WhatsappSimConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
@@ -68,24 +68,8 @@ async fn a_killed_dispatcher_loses_nothing_and_sends_nothing_twice() {
     )
     .await
     .expect("sim");
-    let now = companion_db::now();
-    let values = event.sample();
-    let messages: Vec<NewMessage> = (0..MESSAGES)
-        .map(|i| NewMessage {
-            dedup_key: format!("kill-test:{i}"),
-            event: event.key().into(),
-            subject_id: Some(format!("P{i}")),
-            audience: "staff".into(),
-            phone: format!("+62812{i:08}"),
-            language: "id".into(),
-            template: event.provider_template().into(),
-            parameters: serde_json::to_string(&parameters(event, &values)).expect("json"),
-            body: format!("pesan {i}"),
-            state: "queued".into(),
-            failure_detail: None,
-            next_attempt_at: now,
-        })
-        .collect();
+    let messages =
+        companion_notify::testing::queued_messages(event, "kill-test", "+62812", 0..MESSAGES);
     assert_eq!(
         t.db.enqueue_messages(&messages).await.expect("enqueue"),
         MESSAGES as u64

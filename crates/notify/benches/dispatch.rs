@@ -7,10 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use companion_db::NewMessage;
 use companion_db::testing::TestDb;
 use companion_notify::providers::{MetaConfig, MetaProvider, Secret};
-use companion_notify::templates::{Event, numbered, parameters};
+use companion_notify::templates::{Event, numbered};
 use companion_notify::{Notifier, NotifyConfig, SystemClock};
 use companion_simulators::{SimTemplate, WhatsappSim, WhatsappSimConfig};
 
@@ -60,25 +59,7 @@ async fn run(backend: &str, n: usize) -> anyhow::Result<Figures> {
         config,
         Arc::new(SystemClock),
     );
-    let values = event.sample();
-    let params = serde_json::to_string(&parameters(event, &values))?;
-    let now = companion_db::now();
-    let messages: Vec<NewMessage> = (0..n)
-        .map(|i| NewMessage {
-            dedup_key: format!("bench:{i}"),
-            event: event.key().into(),
-            subject_id: None,
-            audience: "staff".into(),
-            phone: format!("+62812{i:08}"),
-            language: "id".into(),
-            template: event.provider_template().into(),
-            parameters: params.clone(),
-            body: format!("pesan {i}"),
-            state: "queued".into(),
-            failure_detail: None,
-            next_attempt_at: now,
-        })
-        .collect();
+    let messages = companion_notify::testing::queued_messages(event, "bench", "+62812", 0..n);
     let started = Instant::now();
     for chunk in messages.chunks(1000) {
         t.db.enqueue_messages(chunk).await?;

@@ -13,6 +13,7 @@ pub mod phone;
 pub mod providers;
 pub mod service;
 pub mod templates;
+pub mod testing;
 
 pub use service::{Clock, DispatchReport, ManualClock, Notifier, NotifyConfig, SystemClock};
 pub use templates::Event;

@@ -297,22 +297,15 @@ async fn reminders_over_a_simulated_year(backend: &str) {
 }
 
 async fn staff_messages(db: &Database, n: usize, now: DateTime<Utc>) {
-    let msgs: Vec<companion_db::NewMessage> = (0..n)
-        .map(|i| companion_db::NewMessage {
-            dedup_key: format!("test:{i}"),
-            event: "pending_reminder".into(),
-            subject_id: None,
-            audience: "staff".into(),
-            phone: format!("+62812000{i:05}"),
-            language: "id".into(),
-            template: "izin_pengingat_tertunda".into(),
-            parameters: "[]".into(),
-            body: format!("pesan {i}"),
-            state: "queued".into(),
-            failure_detail: None,
-            next_attempt_at: now,
-        })
-        .collect();
+    let mut msgs = companion_notify::testing::queued_messages(
+        companion_notify::Event::PendingReminder,
+        "test",
+        "+6281200",
+        0..n,
+    );
+    for m in &mut msgs {
+        m.next_attempt_at = now;
+    }
     assert_eq!(db.enqueue_messages(&msgs).await.expect("enqueue"), n as u64);
     // The same again: nothing new.
     assert_eq!(db.enqueue_messages(&msgs).await.expect("enqueue"), 0);
