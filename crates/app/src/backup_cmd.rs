@@ -43,15 +43,7 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> CliError {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts.open(path).map_err(|e| io("cannot create", path, e))?;
-    f.write_all(bytes).map_err(|e| io("cannot write", path, e))
+    crate::server::write_private(path, bytes).map_err(|e| io("cannot write", path, e))
 }
 
 fn tool(name: &str, args: &[&str]) -> Result<(), CliError> {

@@ -774,7 +774,8 @@ async fn demo_logins(db: &Database, data_dir: &str) -> Result<Vec<DemoLogin>, Cl
     Ok(logins)
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path`, readable by the owner only (keys, logins, backups).
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

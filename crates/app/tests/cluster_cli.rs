@@ -4,6 +4,9 @@
 //! outbox without ever sending a message twice; and when one is killed (`kill -9`) mid-work the
 //! other finishes its messages — none lost, none repeated.
 
+mod common;
+use common::{free_port, whatsapp_env};
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,14 +19,6 @@ use companion_simulators::{
 use companion_storage::testing::{ACCESS_KEY, S3Server, SECRET_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 struct Cluster {
     env: Vec<(String, String)>,
@@ -134,7 +129,6 @@ async fn two_instances_behave_as_one_system() {
     .await
     .expect("whatsapp");
     let dir = tempfile::tempdir().expect("dir");
-    let c = wa.config();
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", t.url.clone()),
         ("STORAGE_URL", "s3://cluster".to_string()),
@@ -148,21 +142,10 @@ async fn two_instances_behave_as_one_system() {
         ("SICANTIK_BASE_URL", sicantik.base_url()),
         ("SICANTIK_RATE_LIMIT", "200".to_string()),
         ("SCHEDULE_LIST_SYNC_MINUTES", "60".to_string()),
-        ("WHATSAPP_PROVIDER", "simulator".to_string()),
-        ("WHATSAPP_BASE_URL", wa.url()),
-        ("WHATSAPP_META_PHONE_NUMBER_ID", c.phone_number_id.clone()),
-        ("WHATSAPP_META_WABA_ID", c.waba_id.clone()),
-        ("WHATSAPP_META_ACCESS_TOKEN", c.access_token.clone()),
-        ("WHATSAPP_META_APP_SECRET", c.app_secret.clone()),
-        ("WHATSAPP_QUIET_HOURS", "off".to_string()),
-        ("WHATSAPP_RATE_PER_MINUTE", "0".to_string()),
-        ("WHATSAPP_DISPATCH_SECONDS", "1".to_string()),
-        ("WHATSAPP_TIMEOUT_SECONDS", "3".to_string()),
-        ("WHATSAPP_LEASE_SECONDS", "4".to_string()),
-        ("WHATSAPP_RECONCILE_SECONDS", "15".to_string()),
         ("RUST_LOG", "info".to_string()),
     ]
     .into_iter()
+    .chain(whatsapp_env(&wa))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let cluster = Cluster { env, dir };

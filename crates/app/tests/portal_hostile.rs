@@ -3,6 +3,9 @@
 //! dictionaries inserted); the server neither crashes nor hangs and each answer carries a
 //! verdict. A request announcing 200 MB is refused before its body is read.
 
+mod common;
+use common::free_port;
+
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,14 +25,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn mutate(rng: &mut rand::rngs::StdRng, pdf: &[u8]) -> Vec<u8> {

@@ -3,6 +3,9 @@
 //! restart, the passphrase again — and every document signed exactly once, none missing. The
 //! passphrase is in no log line and nowhere in the database file.
 
+mod common;
+use common::free_port;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,14 +45,6 @@ impl Env {
             .spawn()
             .expect("serve")
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// `n` permits with an imported letter each, submitted and approved (stamped), prepared through

@@ -3,6 +3,9 @@
 //! sends them, a restart — and every message sent exactly once (the simulator counts per
 //! reference), none lost, every one settled by the provider's answer or its receipt.
 
+mod common;
+use common::{free_port, whatsapp_env};
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,14 +16,6 @@ use companion_simulators::{WhatsappSim, WhatsappSimConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 const MESSAGES: usize = 1000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn serve(vars: &[(&str, String)], log: &std::path::Path) -> Child {
     let log = std::fs::File::create(log).expect("log file");
@@ -74,8 +69,7 @@ async fn a_killed_dispatcher_loses_nothing_and_sends_nothing_twice() {
         t.db.enqueue_messages(&messages).await.expect("enqueue"),
         MESSAGES as u64
     );
-    let c = sim.config();
-    let vars: Vec<(&str, String)> = vec![
+    let mut vars: Vec<(&str, String)> = vec![
         ("DATABASE_URL", t.url.clone()),
         (
             "STORAGE_URL",
@@ -89,21 +83,10 @@ async fn a_killed_dispatcher_loses_nothing_and_sends_nothing_twice() {
         // No SICANTIK here: its schedule must not matter.
         ("SICANTIK_BASE_URL", "http://127.0.0.1:9/".into()),
         ("SCHEDULE_LIST_SYNC_MINUTES", "100000".into()),
-        ("WHATSAPP_PROVIDER", "simulator".into()),
-        ("WHATSAPP_BASE_URL", sim.url()),
-        ("WHATSAPP_META_PHONE_NUMBER_ID", c.phone_number_id.clone()),
-        ("WHATSAPP_META_WABA_ID", c.waba_id.clone()),
-        ("WHATSAPP_META_ACCESS_TOKEN", c.access_token.clone()),
-        ("WHATSAPP_META_APP_SECRET", c.app_secret.clone()),
-        ("WHATSAPP_RATE_PER_MINUTE", "0".into()),
         ("WHATSAPP_RATE_PER_DAY", "0".into()),
-        ("WHATSAPP_QUIET_HOURS", "off".into()),
-        ("WHATSAPP_DISPATCH_SECONDS", "1".into()),
-        ("WHATSAPP_TIMEOUT_SECONDS", "3".into()),
-        ("WHATSAPP_LEASE_SECONDS", "4".into()),
-        ("WHATSAPP_RECONCILE_SECONDS", "15".into()),
         ("RUST_LOG", "info".into()),
     ];
+    vars.extend(whatsapp_env(&sim));
     let mut first = serve(&vars, &dir.path().join("first.log"));
     // Kill it part-way: a third of the messages taken by the provider.
     let started = Instant::now();

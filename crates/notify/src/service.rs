@@ -320,16 +320,9 @@ impl Notifier {
             .as_ref()
             .map(|c| c.language.clone())
             .unwrap_or_else(|| "id".into());
-        let state = match &contact {
-            Some(c) if c.may_receive() => ("queued", None),
-            Some(c) if c.blacklisted => ("skipped", Some("Nomor diblokir".into())),
-            Some(c) if c.opted_out_at.is_some() => {
-                ("skipped", Some("Penerima memilih berhenti (STOP)".into()))
-            }
-            _ => (
-                "skipped",
-                Some("Belum ada persetujuan (opt-in) dari penerima".into()),
-            ),
+        let state = match refusal(contact.as_ref(), true) {
+            None => ("queued", None),
+            Some(why) => ("skipped", Some(why.to_string())),
         };
         Ok(self.message(
             event,
@@ -752,35 +745,12 @@ impl Notifier {
         let event = Event::parse(&m.event);
         let to_applicant = m.audience == "applicant";
         let is_reply = m.event == "reply";
-        // Consent and blacklist are checked again now, not only when queued.
-        if let Some(c) = self.db.contact(&m.phone).await? {
-            if c.blacklisted {
-                self.db
-                    .message_deferred(m.id, &self.owner, None, "Nomor diblokir", now)
-                    .await?;
-                return Ok(Outcome::Skipped);
-            }
-            if to_applicant && !is_reply && !c.may_receive() {
-                self.db
-                    .message_deferred(
-                        m.id,
-                        &self.owner,
-                        None,
-                        "Penerima tidak lagi memberi persetujuan",
-                        now,
-                    )
-                    .await?;
-                return Ok(Outcome::Skipped);
-            }
-        } else if to_applicant && !is_reply {
+        // Consent and blacklist are checked again now, not only when queued (a reply to the
+        // person's own message needs no opt-in; a blacklisted number gets nothing).
+        let contact = self.db.contact(&m.phone).await?;
+        if let Some(why) = refusal(contact.as_ref(), to_applicant && !is_reply) {
             self.db
-                .message_deferred(
-                    m.id,
-                    &self.owner,
-                    None,
-                    "Belum ada persetujuan (opt-in) dari penerima",
-                    now,
-                )
+                .message_deferred(m.id, &self.owner, None, why, now)
                 .await?;
             return Ok(Outcome::Skipped);
         }
@@ -1096,6 +1066,18 @@ impl Notifier {
             .await
             .map(|a| a.provider_id)
             .map_err(|e| format!("{} — {}", e.kind.describe(), e.detail))
+    }
+}
+
+/// Why a number may not get a message now (`None`: it may): blacklisted, or — when the message
+/// needs consent — opted out or never opted in.
+fn refusal(contact: Option<&companion_db::Contact>, needs_consent: bool) -> Option<&'static str> {
+    match contact {
+        Some(c) if c.blacklisted => Some("Nomor diblokir"),
+        _ if !needs_consent => None,
+        Some(c) if c.may_receive() => None,
+        Some(c) if c.opted_out_at.is_some() => Some("Penerima memilih berhenti (STOP)"),
+        _ => Some("Belum ada persetujuan (opt-in) dari penerima"),
     }
 }
 

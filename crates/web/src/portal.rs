@@ -92,17 +92,15 @@ fn switch_href(uri: &axum::http::Uri, to: Lang) -> String {
 fn answer(state: &AppState, remember: Option<Lang>, response: Response) -> Response {
     let mut response = secured(state, response);
     if let Some(l) = remember {
-        let secure = if state.config.public_base_url.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
-            l.code()
-        )) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            crate::auth::set_cookie(
+                LANG_COOKIE,
+                l.code(),
+                Some(365 * 24 * 3600),
+                state.config.cookie_secure,
+            ),
+        );
     }
     response
 }
