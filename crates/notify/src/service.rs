@@ -276,7 +276,12 @@ impl Notifier {
         values: &Values,
         state: (&str, Option<String>),
     ) -> Option<NewMessage> {
-        let body = match self.template_set().render(event, language, values) {
+        // Rendered under the lock: no copy of every template per message.
+        let rendered = match self.templates.lock() {
+            Ok(t) => t.render(event, language, values),
+            Err(_) => TemplateSet::default().render(event, language, values),
+        };
+        let body = match rendered {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(event = event.key(), error = %e, "message not rendered");
