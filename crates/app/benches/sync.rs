@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use companion_db::testing::TestDb;
+use companion_domain::RunOutcome;
 use companion_sicantik::{
     Answer, ClientConfig, ExpiryOptions, SicantikClient, SyncMode, SyncOptions, run_expiry_sync,
     run_list_sync,
@@ -62,13 +63,9 @@ async fn fetch_only(client: &SicantikClient) -> Result<(u64, Duration)> {
                 ("offset", offset.to_string()),
             ];
             match client.get(endpoint, &params, &mut calls).await? {
-                Answer::Rows(page) => {
-                    rows += page.len() as u64;
-                    if page.len() < PAGE_SIZE as usize {
-                        break;
-                    }
-                }
-                Answer::NotFound(_) => break,
+                // As the sync does: a short page is confirmed by asking the next offset once.
+                Answer::Rows(page) if !page.is_empty() => rows += page.len() as u64,
+                _ => break,
             }
             offset += step;
         }
@@ -97,7 +94,7 @@ async fn list_sync_into(backend: &str, sim: &SicantikSim) -> Result<ListFigure> 
     let report = run_list_sync(&client, &test_db.db, &list_options(), &|_| {}).await?;
     let elapsed = started.elapsed();
     anyhow::ensure!(
-        report.outcome == "succeeded",
+        report.outcome == RunOutcome::Succeeded,
         "{backend} list sync ended {}",
         report.outcome
     );

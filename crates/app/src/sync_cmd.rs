@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use companion_domain::RunOutcome;
 use companion_sicantik::{
     SicantikClient, SyncMode, run_expiry_sync, run_list_sync, run_types_sync,
 };
@@ -61,14 +62,15 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<(), CliError> {
     }
 
     let mut out = serde_json::Map::new();
-    let mut failed = false;
+    // Every run's outcome: the command succeeds only when each one did.
+    let mut outcomes: Vec<(&str, RunOutcome)> = Vec::new();
     if args.types {
         let report = scheduler
             .wait_and_run(Job::Types.lease(), patience, async {
                 Ok(run_types_sync(&client, &db).await?)
             })
             .await?;
-        failed |= report.outcome == "failed";
+        outcomes.push(("permit types", report.outcome));
         if !args.json {
             eprintln!(
                 "permit types: {:?}, SICANTIK jumlahPerizinan = {:?}",
@@ -101,17 +103,39 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<(), CliError> {
             })
             .await?;
         spinner.finish_and_clear();
-        failed |= report.outcome == "failed";
+        outcomes.push(("list sync", report.outcome));
         if let serde_json::Value::Object(m) =
             serde_json::to_value(report.summary).map_err(anyhow::Error::from)?
         {
             out.extend(m);
+        }
+        out.insert("outcome".into(), json!(report.outcome));
+        out.insert(
+            "lists".into(),
+            serde_json::to_value(&report.details.lists).map_err(anyhow::Error::from)?,
+        );
+        if !report.details.warnings.is_empty() {
+            out.insert("warnings".into(), json!(report.details.warnings));
         }
         if !args.json {
             eprintln!(
                 "list sync {} (run {}): {:?}",
                 report.outcome, report.run_id, report.summary
             );
+            for l in &report.details.lists {
+                if !l.failed_offsets.is_empty() {
+                    eprintln!(
+                        "  {}: pages at offsets {:?} could not be read; the next run asks them first",
+                        l.endpoint, l.failed_offsets
+                    );
+                }
+                if let Some(why) = &l.stopped {
+                    eprintln!("  {}: {why}", l.endpoint);
+                }
+            }
+            for w in &report.details.warnings {
+                eprintln!("  warning: {w}");
+            }
         }
     }
     if args.expiry {
@@ -132,7 +156,7 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<(), CliError> {
             })
             .await?;
         bar.finish_and_clear();
-        failed |= report.outcome == "failed";
+        outcomes.push(("expiry sync", report.outcome));
         if !args.json {
             eprintln!(
                 "expiry sync {}: {} looked up, {} found, {} without expiry, {} not registered, {} errors, {} calls",
@@ -159,9 +183,15 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<(), CliError> {
         );
     }
     db.close().await;
-    if failed {
+    let incomplete: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, o)| *o != RunOutcome::Succeeded)
+        .map(|(what, o)| format!("{what} {o}"))
+        .collect();
+    if !incomplete.is_empty() {
         return Err(CliError::Internal(anyhow::anyhow!(
-            "sync failed: SICANTIK could not be read (see the API call log)"
+            "sync did not complete ({}): SICANTIK could not be read in full (see the API call log)",
+            incomplete.join(", ")
         )));
     }
     Ok(())

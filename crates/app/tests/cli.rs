@@ -12,7 +12,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 
 companion_db::on_both_backends!(
     sync_once_json_prints_the_contract_summary,
-    kill_9_during_expiry_sync_then_restart
+    kill_9_during_expiry_sync_then_restart,
+    an_unreadable_page_makes_the_sync_partial_and_exit_non_zero
 );
 
 /// A command with only the given configuration (the developer's environment does not leak in).
@@ -69,11 +70,14 @@ async fn sync_once_json_prints_the_contract_summary(backend: &str) {
             "errors",
             "fetched",
             "inserted",
+            "lists",
+            "outcome",
             "skipped_invalid",
             "unchanged",
             "updated"
         ]
     );
+    assert_eq!(summary["outcome"], "succeeded");
     assert_eq!(summary["inserted"], 640);
     assert_eq!(summary["errors"], 0);
     assert_eq!(summary["skipped_invalid"], sim.bad_rows());
@@ -270,4 +274,60 @@ fn unreachable_upstream_is_an_internal_error_exit_2() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A page that stays broken through every retry: the run says `partial`, names the offset, exits
+/// non-zero, and the next run completes the copy and exits 0.
+async fn an_unreadable_page_makes_the_sync_partial_and_exit_non_zero(backend: &str) {
+    let sim = start_sim(SicantikSimConfig {
+        permits: 800,
+        ..Default::default()
+    })
+    .await;
+    sim.break_offset("listpermohonanterbit", 90, 10_000);
+    let t = TestDb::new(backend).await.unwrap();
+    let env = vec![
+        ("DATABASE_URL", t.url.clone()),
+        ("SICANTIK_BASE_URL", sim.base_url()),
+        ("SICANTIK_RATE_LIMIT", "1000".to_string()),
+        ("SICANTIK_MAX_RETRIES", "1".to_string()),
+        ("SICANTIK_PAGE_SIZE", "100".to_string()),
+    ];
+    let run = |env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            companion(&["sync", "--once", "--json"], &env)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(env.clone()).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(summary["outcome"], "partial");
+    let terbit = summary["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["endpoint"] == "listpermohonanterbit")
+        .unwrap();
+    assert_eq!(terbit["failed_offsets"], serde_json::json!([90]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("partial"));
+
+    sim.break_offset("listpermohonanterbit", 90, 0);
+    let out = run(env).await.unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["outcome"], "succeeded");
+    let counts = t.db.status_counts().await.unwrap();
+    assert_eq!(counts.issued + counts.in_process, 800);
+    t.cleanup().await.unwrap();
 }

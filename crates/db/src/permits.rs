@@ -139,7 +139,15 @@ pub enum PermitSort {
 impl PermitSort {
     fn order_by(self) -> &'static str {
         match self {
-            PermitSort::Newest => " ORDER BY first_seen_at DESC, pendaftaran_id DESC",
+            // The permit's own dates: the letter date, else the received date, else the year
+            // and month its registration id carries (…MMYYYY), then the id's sequence number.
+            // (After the first sync every permit has the same first-seen time.)
+            PermitSort::Newest => {
+                " ORDER BY COALESCE(CAST(issue_date AS TEXT), CAST(received_date AS TEXT), \
+                 substr(pendaftaran_id, length(pendaftaran_id) - 3, 4) || '-' || \
+                 substr(pendaftaran_id, length(pendaftaran_id) - 5, 2) || '-00') DESC, \
+                 substr(pendaftaran_id, 1, 5) DESC, pendaftaran_id DESC"
+            }
             PermitSort::Expiry => " ORDER BY expiry_date IS NULL, expiry_date ASC, pendaftaran_id",
             PermitSort::Applicant => {
                 " ORDER BY applicant_name IS NULL, applicant_name ASC, pendaftaran_id"
@@ -226,6 +234,17 @@ macro_rules! push_permit_filters {
 }
 
 impl Database {
+    /// Every registration id stored with `status` (the in-process list is short: this is how a
+    /// poll finds the permits that left it).
+    pub async fn permit_ids_with_status(&self, status: PermitStatus) -> Result<Vec<String>> {
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar("SELECT pendaftaran_id FROM permits WHERE status = $1 ORDER BY pendaftaran_id")
+                .bind(status.as_str())
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// The stored list fields of the given permits (missing ids are simply absent).
     pub async fn load_permits(&self, ids: &[String]) -> Result<HashMap<String, StoredPermit>> {
         const COLUMNS: &str = "p.pendaftaran_id, p.status, p.applicant_name, p.permit_type_name, p.permit_number, p.flags";

@@ -1,7 +1,7 @@
 //! Sync run records, the SICANTIK API call log and skipped upstream rows.
 
 use chrono::{DateTime, Utc};
-use companion_domain::SyncSummary;
+use companion_domain::{RunDetails, RunOutcome, SyncSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::{Database, Result, on_backend};
@@ -44,6 +44,25 @@ pub struct SyncRun {
     pub progress_done: i64,
     pub progress_total: i64,
     pub message: Option<String>,
+    /// [`companion_domain::RunDetails`] as JSON (list runs since migration 0008).
+    pub details: Option<String>,
+}
+
+impl SyncRun {
+    /// The outcome as a typed value (an unknown stored word is corrupt data).
+    pub fn outcome(&self) -> crate::Result<RunOutcome> {
+        RunOutcome::parse(&self.outcome).ok_or_else(|| crate::DbError::Corrupt {
+            column: "sync_runs.outcome",
+            detail: self.outcome.clone(),
+        })
+    }
+
+    /// The run's details, if it recorded any readable ones.
+    pub fn details(&self) -> Option<RunDetails> {
+        self.details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+    }
 }
 
 macro_rules! insert_api_calls {
@@ -89,8 +108,26 @@ macro_rules! insert_skipped_rows {
 }
 pub(crate) use insert_skipped_rows;
 
-const RUN_COLUMNS: &str = "id, kind, started_at, finished_at, heartbeat_at, outcome, fetched, inserted, updated, \
-     unchanged, skipped_invalid, errors, progress_done, progress_total, message";
+/// A run still `running` whose heartbeat is older than this is shown as `interrupted` at once
+/// (its process died); the scheduler also closes such runs for good.
+pub const STALE_RUN_AFTER: std::time::Duration = std::time::Duration::from_secs(45);
+/// How often a live run proves it is alive (well inside [`STALE_RUN_AFTER`]).
+pub const RUN_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The columns of a run; `$STALE` is the bind parameter holding the stale threshold.
+const RUN_COLUMNS: &str = "id, kind, started_at, finished_at, heartbeat_at, \
+     CASE WHEN outcome = 'running' AND heartbeat_at < $STALE THEN 'interrupted' ELSE outcome END AS outcome, \
+     fetched, inserted, updated, unchanged, skipped_invalid, errors, progress_done, progress_total, \
+     CASE WHEN outcome = 'running' AND heartbeat_at < $STALE THEN 'process stopped before the run finished' ELSE message END AS message, \
+     details";
+
+fn run_columns(stale_param: usize) -> String {
+    RUN_COLUMNS.replace("$STALE", &format!("${stale_param}"))
+}
+
+fn stale_before() -> DateTime<Utc> {
+    crate::now() - chrono::Duration::from_std(STALE_RUN_AFTER).unwrap_or_default()
+}
 
 impl Database {
     /// Opens a run record in state `running`.
@@ -137,23 +174,39 @@ impl Database {
         Ok(())
     }
 
-    /// Closes a run with its counts and outcome (`succeeded`, `partial` or `failed`).
+    /// Proves a run is alive without touching its counts (a ticker calls it every
+    /// [`RUN_HEARTBEAT`] while the run works, also while a page waits for its retries).
+    pub async fn touch_run(&self, run_id: i64) -> Result<()> {
+        let now = crate::now();
+        on_backend!(self, pool => {
+            sqlx::query("UPDATE sync_runs SET heartbeat_at = $2 WHERE id = $1 AND outcome = 'running'")
+                .bind(run_id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Closes a run with its counts, outcome and (list runs) details.
     pub async fn finish_run(
         &self,
         run_id: i64,
         summary: &SyncSummary,
-        outcome: &str,
+        outcome: RunOutcome,
         message: Option<&str>,
+        details: Option<&RunDetails>,
     ) -> Result<()> {
         let now = crate::now();
+        let details = details.and_then(|d| serde_json::to_string(d).ok());
         on_backend!(self, pool => {
             sqlx::query(
                 "UPDATE sync_runs SET finished_at = $2, heartbeat_at = $2, outcome = $3, message = $4, fetched = $5, \
-                 inserted = $6, updated = $7, unchanged = $8, skipped_invalid = $9, errors = $10 WHERE id = $1",
+                 inserted = $6, updated = $7, unchanged = $8, skipped_invalid = $9, errors = $10, details = $11 WHERE id = $1",
             )
             .bind(run_id)
             .bind(now)
-            .bind(outcome)
+            .bind(outcome.as_str())
             .bind(message)
             .bind(summary.fetched as i64)
             .bind(summary.inserted as i64)
@@ -161,6 +214,7 @@ impl Database {
             .bind(summary.unchanged as i64)
             .bind(summary.skipped_invalid as i64)
             .bind(summary.errors as i64)
+            .bind(details.as_deref())
             .execute(pool)
             .await?;
         });
@@ -206,13 +260,39 @@ impl Database {
     }
 
     pub async fn list_runs(&self, limit: i64) -> Result<Vec<SyncRun>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs ORDER BY id DESC LIMIT $1");
-        Ok(on_backend!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?))
+        let sql = format!(
+            "SELECT {} FROM sync_runs ORDER BY id DESC LIMIT $1",
+            run_columns(2)
+        );
+        let stale = stale_before();
+        Ok(
+            on_backend!(self, pool => sqlx::query_as(&sql).bind(limit).bind(stale).fetch_all(pool).await?),
+        )
     }
 
     pub async fn get_run(&self, id: i64) -> Result<Option<SyncRun>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1");
-        Ok(on_backend!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+        let sql = format!("SELECT {} FROM sync_runs WHERE id = $1", run_columns(2));
+        let stale = stale_before();
+        Ok(
+            on_backend!(self, pool => sqlx::query_as(&sql).bind(id).bind(stale).fetch_optional(pool).await?),
+        )
+    }
+
+    /// The newest run of `kind` that ended with `outcome` (e.g. the last complete full sync).
+    pub async fn last_run_with(&self, kind: &str, outcome: RunOutcome) -> Result<Option<SyncRun>> {
+        let sql = format!(
+            "SELECT {} FROM sync_runs WHERE kind = $1 AND outcome = $2 ORDER BY id DESC LIMIT 1",
+            run_columns(3)
+        );
+        let stale = stale_before();
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(kind)
+                .bind(outcome.as_str())
+                .bind(stale)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// The newest API calls, optionally of one run.

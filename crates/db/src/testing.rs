@@ -119,3 +119,19 @@ pub async fn execute_raw(db: &Database, sql: &str) -> Result<u64> {
         sqlx::query(sql).execute(pool).await?.rows_affected()
     }))
 }
+
+/// Sets a run's heartbeat (to play a process that died at `at`).
+pub async fn set_run_heartbeat(
+    db: &Database,
+    run_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    crate::on_backend!(db, pool => {
+        sqlx::query("UPDATE sync_runs SET heartbeat_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(run_id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}

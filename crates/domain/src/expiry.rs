@@ -51,6 +51,19 @@ impl Default for ExpiryRetryPolicy {
 }
 
 impl ExpiryRetryPolicy {
+    /// When to ask again after a failed look-up (timeout, error page, an answer about no
+    /// permit): soon — 15 minutes, doubling, at most a day — since it says nothing about the
+    /// permit.
+    pub fn after_failure(&self, now: DateTime<Utc>, attempts: i64) -> DateTime<Utc> {
+        let exp = (attempts.max(1) - 1).min(10) as u32;
+        let delay = Duration::minutes(15)
+            .checked_mul(2i32.saturating_pow(exp))
+            .unwrap_or(Duration::days(1))
+            .min(Duration::days(1))
+            .min(self.cap);
+        now + delay
+    }
+
     /// When to ask again after `attempts` consecutive misses (attempts ≥ 1).
     pub fn next_attempt(&self, now: DateTime<Utc>, attempts: i64) -> DateTime<Utc> {
         let exp = (attempts.max(1) - 1).min(20) as u32;
@@ -75,5 +88,14 @@ mod tests {
         assert_eq!(p.next_attempt(now, 2) - now, Duration::days(2));
         assert_eq!(p.next_attempt(now, 4) - now, Duration::days(8));
         assert_eq!(p.next_attempt(now, 30) - now, Duration::days(60));
+    }
+
+    #[test]
+    fn failures_are_asked_again_soon() {
+        let p = ExpiryRetryPolicy::default();
+        let now = Utc::now();
+        assert_eq!(p.after_failure(now, 1) - now, Duration::minutes(15));
+        assert_eq!(p.after_failure(now, 3) - now, Duration::hours(1));
+        assert_eq!(p.after_failure(now, 12) - now, Duration::days(1));
     }
 }

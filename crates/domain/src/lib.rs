@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod permits;
 pub mod seal;
 pub mod sync_plan;
+pub mod sync_runs;
 pub mod text;
 pub mod workflow;
 
@@ -19,3 +20,4 @@ pub use documents::DocumentKind;
 pub use events::{DomainEvent, EventKind};
 pub use permits::{DataFlags, IncomingPermit, PermitStatus, StoredPermit};
 pub use sync_plan::{PagePlan, RecentPermits, StatusTransition, SyncSummary, plan_page};
+pub use sync_runs::{ListCoverage, ListGoal, RunDetails, RunOutcome, run_outcome};

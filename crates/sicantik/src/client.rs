@@ -39,13 +39,39 @@ impl Default for ClientConfig {
     }
 }
 
-/// A successful exchange with the server.
+/// A successful exchange with the server: data, or one of the two answers the API gives for
+/// "nothing" (both HTTP 404 with an error object, sometimes 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
+    /// Rows (possibly none: an empty list, which also ends a list).
     Rows(Vec<RawRow>),
-    /// HTTP 404 (or an error object): "Tidak ada data.." at the end of a list, "No Izin tidak
-    /// Terdaftar!" for an unknown permit number.
-    NotFound(String),
+    /// "Tidak ada data..": no rows here, which is how a list signals its end.
+    NoData,
+    /// "No Izin tidak Terdaftar!": `cekperizinan` does not know the number.
+    NotRegistered,
+}
+
+impl Answer {
+    /// The server's own end-of-list signal: "Tidak ada data.." or an empty list.
+    pub fn ends_list(&self) -> bool {
+        match self {
+            Answer::Rows(rows) => rows.is_empty(),
+            Answer::NoData => true,
+            Answer::NotRegistered => false,
+        }
+    }
+}
+
+/// Classifies an API error object by its text (the server's exact words vary in case and dots).
+fn error_object(message: String) -> Result<Answer, ApiError> {
+    let folded = message.to_lowercase();
+    if folded.contains("tidak ada data") {
+        Ok(Answer::NoData)
+    } else if folded.contains("tidak terdaftar") {
+        Ok(Answer::NotRegistered)
+    } else {
+        Err(ApiError::Refused(message))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,15 +82,25 @@ pub enum ApiError {
     Transport(String),
     #[error("HTTP {status}: {snippet}")]
     Status { status: u16, snippet: String },
-    #[error("HTTP 200 with {0}")]
-    Wire(#[from] WireError),
+    #[error("HTTP {status} with {source}")]
+    Wire {
+        status: u16,
+        #[source]
+        source: WireError,
+    },
+    /// An error object other than the two known "nothing" answers (e.g. "Unknown method.").
+    #[error("the server answered with the error {0:?}")]
+    Refused(String),
 }
 
 impl ApiError {
     /// Whether another attempt may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ApiError::Timeout(_) | ApiError::Transport(_) | ApiError::Wire(_) => true,
+            ApiError::Timeout(_)
+            | ApiError::Transport(_)
+            | ApiError::Wire { .. }
+            | ApiError::Refused(_) => true,
             ApiError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
         }
     }
@@ -160,16 +196,21 @@ impl SicantikClient {
             Ok((status, Answer::Rows(rows))) => {
                 (Some(*status as i64), Some(rows.len() as i64), None)
             }
-            Ok((status, Answer::NotFound(msg))) => (
+            Ok((status, Answer::NoData)) => (
                 Some(*status as i64),
                 Some(0),
-                Some(format!("not found: {msg}")),
+                Some("no data (Tidak ada data..)".to_string()),
+            ),
+            Ok((status, Answer::NotRegistered)) => (
+                Some(*status as i64),
+                Some(0),
+                Some("not registered (No Izin tidak Terdaftar!)".to_string()),
             ),
             Err((status, e)) => (status.map(|s| s as i64), None, Some(e.to_string())),
         };
         let outcome_label = match &outcome {
             Ok((_, Answer::Rows(_))) => "ok",
-            Ok((_, Answer::NotFound(_))) => "not_found",
+            Ok((_, Answer::NoData | Answer::NotRegistered)) => "not_found",
             Err((_, ApiError::Timeout(_))) => "timeout",
             Err(_) => "error",
         };
@@ -216,12 +257,20 @@ impl SicantikClient {
             .map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(transport)?;
+        let wire = |source| (Some(status), ApiError::Wire { status, source });
+        // 404 is the API's "nothing here" only when it carries the API's error object;
+        // CodeIgniter's own 404 page or an empty 404 is a failed request.
         if status == 404 {
-            let msg = match parse_body(&body) {
-                Ok(Payload::Error(m)) => m,
-                _ => snippet(&body),
+            return match parse_body(&body) {
+                Ok(Payload::Error(m)) => error_object(m)
+                    .map(|a| (status, a))
+                    .map_err(|e| (Some(status), e)),
+                Ok(Payload::Rows(_)) => Err(wire(WireError::Malformed {
+                    format: "body",
+                    detail: "rows with status 404".into(),
+                })),
+                Err(e) => Err(wire(e)),
             };
-            return Ok((status, Answer::NotFound(msg)));
         }
         if !(200..300).contains(&status) {
             return Err((
@@ -234,8 +283,10 @@ impl SicantikClient {
         }
         match parse_body(&body) {
             Ok(Payload::Rows(rows)) => Ok((status, Answer::Rows(rows))),
-            Ok(Payload::Error(m)) => Ok((status, Answer::NotFound(m))),
-            Err(e) => Err((Some(status), ApiError::Wire(e))),
+            Ok(Payload::Error(m)) => error_object(m)
+                .map(|a| (status, a))
+                .map_err(|e| (Some(status), e)),
+            Err(e) => Err(wire(e)),
         }
     }
 }

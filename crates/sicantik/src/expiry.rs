@@ -14,8 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use companion_db::expiry::ExpiryDue;
 use companion_db::{Database, DbError, ExpiryOutcome, ExpiryTask};
-use companion_domain::SyncSummary;
 use companion_domain::expiry::{ExpiryRetryPolicy, ExpiryStatus};
+use companion_domain::{RunOutcome, SyncSummary};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ impl Default for ExpiryOptions {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExpiryReport {
     pub run_id: i64,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub total_due: i64,
     pub processed: u64,
     pub found: u64,
@@ -74,9 +74,18 @@ async fn look_up(
     for endpoint in ["cekperizinan", "cekperizinanizin"] {
         match client.get(endpoint, &params, log).await? {
             Answer::Rows(rows) if !rows.is_empty() => {
-                return Ok(detail_rows(&rows, &task.permit_number));
+                return Ok(detail_rows(
+                    &rows,
+                    &task.permit_number,
+                    &task.pendaftaran_id,
+                ));
             }
-            _ => continue,
+            // Only the server's clean "No Izin tidak Terdaftar!" sends us to the fallback.
+            Answer::NotRegistered => continue,
+            // "Tidak ada data.." or an empty list is not an answer about this permit.
+            Answer::NoData | Answer::Rows(_) => {
+                return Ok(ExpiryOutcome::without_detail(ExpiryStatus::Error));
+            }
         }
     }
     Ok(ExpiryOutcome::without_detail(ExpiryStatus::NotRegistered))
@@ -101,6 +110,7 @@ pub async fn run_expiry_sync(
         .limit
         .map_or(total_due as u64, |l| (l as u64).min(total_due as u64));
     let run_id = db.start_run("expiry").await?;
+    let heartbeat = crate::sync::RunHeartbeat::start(db, run_id);
     db.run_progress(run_id, &SyncSummary::default(), 0, target as i64)
         .await?;
 
@@ -188,15 +198,25 @@ pub async fn run_expiry_sync(
 
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = match (&failure, report.errors) {
-        (Some(_), _) => "failed".into(),
-        (None, 0) => "succeeded".into(),
-        (None, _) => "partial".into(),
+        (Some(_), _) => RunOutcome::Failed,
+        (None, 0) => RunOutcome::Succeeded,
+        (None, _) if report.processed > report.errors => RunOutcome::Partial,
+        (None, _) => RunOutcome::Failed,
     };
     let summary = summary_of(&report);
     db.run_progress(run_id, &summary, report.processed as i64, target as i64)
         .await?;
     let message = failure.as_ref().map(|e| e.to_string());
-    db.finish_run(run_id, &summary, &report.outcome, message.as_deref())
+    heartbeat.stop().await;
+    let message = message.or_else(|| {
+        (report.errors > 0).then(|| {
+            format!(
+                "{} look-up(s) failed (no clean answer); asked again soon",
+                report.errors
+            )
+        })
+    });
+    db.finish_run(run_id, &summary, report.outcome, message.as_deref(), None)
         .await?;
     metrics::counter!("companion_expiry_lookups_total", "result" => "found")
         .increment(report.found);
@@ -221,19 +241,27 @@ async fn process(
     task: ExpiryTask,
 ) -> Result<(ExpiryStatus, u64), DbError> {
     let mut log = Vec::new();
-    let outcome = match look_up(client, &task, &mut log).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::warn!(pendaftaran_id = %task.pendaftaran_id, error = %e, "expiry look-up failed");
-            ExpiryOutcome::without_detail(ExpiryStatus::Error)
+    let mut outcome = ExpiryOutcome::without_detail(ExpiryStatus::Error);
+    // An answer that was neither a clean hit nor a clean miss is asked once more in this run
+    // (the client has already retried transport and wire failures with backoff).
+    for _ in 0..2 {
+        outcome = match look_up(client, &task, &mut log).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(pendaftaran_id = %task.pendaftaran_id, error = %e, "expiry look-up failed");
+                ExpiryOutcome::without_detail(ExpiryStatus::Error)
+            }
+        };
+        if outcome.status != ExpiryStatus::Error {
+            break;
         }
-    };
+    }
+    let now = companion_db::now();
     let next = match outcome.status {
         ExpiryStatus::Found => None,
-        _ => Some(
-            opts.retry
-                .next_attempt(companion_db::now(), task.expiry_attempts + 1),
-        ),
+        // A failure says nothing about the permit: ask again soon, not after a miss's backoff.
+        ExpiryStatus::Error => Some(opts.retry.after_failure(now, task.expiry_attempts + 1)),
+        _ => Some(opts.retry.next_attempt(now, task.expiry_attempts + 1)),
     };
     db.record_expiry(&task, &outcome, next, Some(run_id), &log)
         .await?;

@@ -113,15 +113,22 @@ fn date_field(
     parsed
 }
 
-/// Chooses the detail row for `permit_number` among what `cekperizinan` returned (joins can
-/// duplicate rows) and turns it into an outcome.
-pub fn detail_rows(rows: &[RawRow], permit_number: &str) -> ExpiryOutcome {
+/// Chooses the detail row for the permit among what `cekperizinan` returned (joins can duplicate
+/// rows) and turns it into an outcome. Only a row that names this permit (its number, or its
+/// registration id) is a hit; rows that name neither are not an answer about this permit, so the
+/// look-up failed (and is retried soon) — never "no expiry".
+pub fn detail_rows(rows: &[RawRow], permit_number: &str, pendaftaran_id: &str) -> ExpiryOutcome {
+    let names_number = |r: &&RawRow| {
+        non_blank(field(r, "no_surat")).is_some_and(|n| n.trim() == permit_number.trim())
+    };
+    let names_id =
+        |r: &&RawRow| non_blank(field(r, "pendaftaran_id")).is_some_and(|n| n == pendaftaran_id);
     let Some(row) = rows
         .iter()
-        .find(|r| non_blank(field(r, "no_surat")).as_deref() == Some(permit_number))
-        .or_else(|| rows.first())
+        .find(names_number)
+        .or_else(|| rows.iter().find(names_id))
     else {
-        return ExpiryOutcome::without_detail(ExpiryStatus::NotRegistered);
+        return ExpiryOutcome::without_detail(ExpiryStatus::Error);
     };
     let mut flags = DataFlags::new();
     let expiry_date = date_field(row, "d_berlaku_izin", "expiry_date", &mut flags);
@@ -234,6 +241,7 @@ mod tests {
                 ("telp_pemohon", Some("0812 3456")),
             ])],
             "N/1",
+            "0098102001052024",
         );
         assert_eq!(o.status, ExpiryStatus::NoExpiry);
         assert_eq!(o.expiry_date, None);
@@ -262,9 +270,38 @@ mod tests {
                 ]),
             ],
             "N/1",
+            "0098102001052024",
         );
         assert_eq!(o.status, ExpiryStatus::Found);
         assert_eq!(o.expiry_date, chrono::NaiveDate::from_ymd_opt(2029, 5, 6));
+    }
+
+    #[test]
+    fn a_row_about_no_permit_is_a_failed_look_up_not_no_expiry() {
+        // What a PHP error block parsed as XML used to give: one row naming nothing.
+        let junk = [row(&[("h4", Some("A PHP Error was encountered"))])];
+        assert_eq!(
+            detail_rows(&junk, "N/1", "0098102001052024").status,
+            ExpiryStatus::Error
+        );
+        let other = [row(&[
+            ("no_surat", Some("OTHER")),
+            ("pendaftaran_id", Some("1111111111111111")),
+        ])];
+        assert_eq!(
+            detail_rows(&other, "N/1", "0098102001052024").status,
+            ExpiryStatus::Error
+        );
+        // Matched by registration id when the number is written differently.
+        let by_id = [row(&[
+            ("no_surat", Some("N/1 ")),
+            ("pendaftaran_id", Some("0098102001052024")),
+            ("d_berlaku_izin", Some("2029-05-06")),
+        ])];
+        assert_eq!(
+            detail_rows(&by_id, "N/1", "0098102001052024").status,
+            ExpiryStatus::Found
+        );
     }
 
     #[test]

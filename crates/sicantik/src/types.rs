@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use companion_db::types::TypeSyncCounts;
 use companion_db::{Database, DbError, SkippedRow};
-use companion_domain::SyncSummary;
+use companion_domain::{RunOutcome, SyncSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Answer, SicantikClient};
@@ -17,7 +17,7 @@ pub const UPSTREAM_TYPE_COUNT_KEY: &str = "sicantik.jumlah_perizinan";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TypesReport {
     pub run_id: i64,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub counts: TypeSyncCounts,
     pub skipped_invalid: u64,
     pub upstream_type_count: Option<i64>,
@@ -51,7 +51,9 @@ pub async fn run_types_sync(
             }
             counts = db.upsert_types(&types).await?;
         }
-        Ok(Answer::NotFound(m)) => problems.push(format!("jenisperizinanlist: no data ({m})")),
+        Ok(Answer::NoData | Answer::NotRegistered) => {
+            problems.push("jenisperizinanlist: no data".to_string())
+        }
         Err(e) => problems.push(format!("jenisperizinanlist: {e}")),
     }
 
@@ -70,7 +72,9 @@ pub async fn run_types_sync(
                 None => problems.push(format!("jumlahPerizinan: unusable value {value:?}")),
             }
         }
-        Ok(Answer::NotFound(m)) => problems.push(format!("jumlahPerizinan: no data ({m})")),
+        Ok(Answer::NoData | Answer::NotRegistered) => {
+            problems.push("jumlahPerizinan: no data".to_string())
+        }
         Err(e) => problems.push(format!("jumlahPerizinan: {e}")),
     }
 
@@ -82,18 +86,18 @@ pub async fn run_types_sync(
     summary.errors = problems.len() as u64;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     let outcome = if problems.is_empty() {
-        "succeeded"
+        RunOutcome::Succeeded
     } else if summary.fetched > 0 {
-        "partial"
+        RunOutcome::Partial
     } else {
-        "failed"
+        RunOutcome::Failed
     };
     let message = (!problems.is_empty()).then(|| problems.join("; "));
-    db.finish_run(run_id, &summary, outcome, message.as_deref())
+    db.finish_run(run_id, &summary, outcome, message.as_deref(), None)
         .await?;
     Ok(TypesReport {
         run_id,
-        outcome: outcome.into(),
+        outcome,
         counts,
         skipped_invalid: summary.skipped_invalid,
         upstream_type_count,

@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use companion_domain::RunOutcome;
 use companion_sicantik::expiry::no_izin;
 use companion_sicantik::{ExpiryOptions, SyncMode, run_expiry_sync};
 use companion_simulators::{SicantikSimConfig, SimFault};
@@ -32,7 +33,7 @@ async fn expiry_dates_and_contacts_are_filled(backend: &str) {
     let report = run_expiry_sync(&env.client, env.db(), &opts(8), &|_, _| {})
         .await
         .unwrap();
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     let stored = stored(env.db()).await;
     let mut via_fallback = 0;
     let mut flagged_dates = 0;

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use companion_domain::RunOutcome;
 use companion_sicantik::SyncMode;
 use companion_simulators::{SicantikSimConfig, SimFault};
 
@@ -32,7 +33,7 @@ companion_db::on_both_backends!(
 async fn full_pagination_stores_every_permit_once(backend: &str) {
     let env = setup(backend, sim_config(2345)).await;
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     let stored = stored(env.db()).await;
     assert_eq!(stored.len(), 2345);
     assert_matches_ground_truth(&env.sim, &stored);
@@ -122,7 +123,7 @@ async fn xml_answers_sync_the_same_data(backend: &str) {
     )
     .await;
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     assert_matches_ground_truth(&env.sim, &stored(env.db()).await);
     env.finish().await;
 }
@@ -148,7 +149,7 @@ async fn end_of_list_as_empty_list(backend: &str) {
     let report = companion_sicantik::run_list_sync(&env.client, env.db(), &opts, &|_| {})
         .await
         .unwrap();
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     assert_eq!(stored(env.db()).await.len(), 500);
     env.finish().await;
 }
@@ -220,7 +221,7 @@ async fn rows_shifting_while_paging_lose_nothing(backend: &str) {
         env.sim.schedule_arrivals(after, 7);
     }
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     let stored = stored(env.db()).await;
     // Every permit that existed when the sync started is there (new ones may come next poll).
     let truth = env.sim.permits();
@@ -267,7 +268,7 @@ async fn permits_leaving_the_list_while_paging_are_not_missed(backend: &str) {
         env.sim.schedule_issues(after, 3);
     }
     let report = sync(&env, SyncMode::Full, 50).await;
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     assert_matches_ground_truth(&env.sim, &stored(env.db()).await);
     env.finish().await;
 }
@@ -285,7 +286,7 @@ fn faulty(permits: usize, rate: f64, faults: Vec<SimFault>) -> SicantikSimConfig
 async fn assert_recovers(backend: &str, config: SicantikSimConfig) {
     let env = setup(backend, config).await;
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "succeeded", "{report:?}");
+    assert_eq!(report.outcome, RunOutcome::Succeeded, "{report:?}");
     assert_matches_ground_truth(&env.sim, &stored(env.db()).await);
     let failed_attempts = env
         .db()
@@ -326,7 +327,7 @@ async fn server_errors_and_timeouts_are_retried(backend: &str) {
 async fn php_warnings_before_payload_are_tolerated(backend: &str) {
     let env = setup(backend, faulty(500, 1.0, vec![SimFault::PhpNoise])).await;
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, RunOutcome::Succeeded);
     assert_eq!(report.summary.errors, 0);
     assert_matches_ground_truth(&env.sim, &stored(env.db()).await);
     env.finish().await;
@@ -342,7 +343,7 @@ async fn faults_at_20_percent_converge_to_the_full_data_set(backend: &str) {
     )
     .await;
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_ne!(report.outcome, "failed");
+    assert_ne!(report.outcome, RunOutcome::Failed);
     // Extra junk rows injected by faults are skipped; nothing else is lost or corrupted.
     assert_matches_ground_truth(&env.sim, &stored(env.db()).await);
     assert_eq!(env.db().table_count("domain_events").await.unwrap(), 2000);
@@ -404,7 +405,7 @@ async fn persistent_outage_fails_the_run_without_damage(backend: &str) {
     ]);
     env.sim.set_fault_rate(1.0);
     let report = sync(&env, SyncMode::Full, 100).await;
-    assert_eq!(report.outcome, "failed");
+    assert_eq!(report.outcome, RunOutcome::Failed);
     assert!(report.summary.errors > 0);
     let after = stored(env.db()).await;
     assert_eq!(before.len(), after.len());

@@ -2,6 +2,7 @@
 //! service as described in `shared/spec/`, pitfalls included, and is deterministic by seed.
 
 pub mod bsre;
+pub mod codeigniter;
 pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;
@@ -9,7 +10,9 @@ pub mod tsa;
 pub mod whatsapp;
 
 pub use bsre::{BsreFault, BsreSim, BsreSimConfig, BsreSimUser};
-pub use sicantik::{FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault};
+pub use sicantik::{
+    CODEIGNITER_FAULTS, FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault,
+};
 pub use sicantik_data::SimPermit;
 pub use tsa::TsaSim;
 pub use whatsapp::{

@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::codeigniter;
 use crate::sicantik_data::{Generator, RowKind, SimPermit, TYPES, kecamatan};
 use crate::sicantik_wire::{Body, Format, Row, render};
 
@@ -77,9 +78,25 @@ pub enum SimFault {
     Slow,
     PhpNoise,
     ExtraBadRow,
+    /// CodeIgniter's PHP error block (a notice) before the payload, status 200.
+    PhpErrorBefore,
+    /// The same block after the payload, status 200.
+    PhpErrorAfter,
+    /// Only the PHP error block (Severity: Error), no payload, status 200.
+    PhpErrorOnly,
+    /// CodeIgniter's database error page with status 200 (as some proxies pass it on).
+    DatabaseError200,
+    /// CodeIgniter's database error page with status 500.
+    DatabaseError500,
+    /// CodeIgniter's general error page with status 200.
+    GeneralError,
+    /// CodeIgniter's 404 page (status 404): not the API's "Tidak ada data..".
+    PageNotFound,
+    /// A page whose rows mostly lost their `pendaftaran_id` (a broken join for one request).
+    JunkRows,
 }
 
-pub const FAULTS: [SimFault; 8] = [
+pub const FAULTS: [SimFault; 16] = [
     SimFault::ServerError,
     SimFault::Unavailable,
     SimFault::HtmlPage,
@@ -88,6 +105,26 @@ pub const FAULTS: [SimFault; 8] = [
     SimFault::Slow,
     SimFault::PhpNoise,
     SimFault::ExtraBadRow,
+    SimFault::PhpErrorBefore,
+    SimFault::PhpErrorAfter,
+    SimFault::PhpErrorOnly,
+    SimFault::DatabaseError200,
+    SimFault::DatabaseError500,
+    SimFault::GeneralError,
+    SimFault::PageNotFound,
+    SimFault::JunkRows,
+];
+
+/// CodeIgniter's error views, the way SICANTIK's server can answer with them.
+pub const CODEIGNITER_FAULTS: [SimFault; 8] = [
+    SimFault::PhpErrorBefore,
+    SimFault::PhpErrorAfter,
+    SimFault::PhpErrorOnly,
+    SimFault::DatabaseError200,
+    SimFault::DatabaseError500,
+    SimFault::GeneralError,
+    SimFault::PageNotFound,
+    SimFault::Truncated,
 ];
 
 struct SimState {
@@ -107,6 +144,10 @@ struct SimState {
     /// (after this many API requests, this many permits arrive / get issued)
     scheduled_arrivals: Vec<(u64, usize)>,
     scheduled_issues: Vec<(u64, usize)>,
+    /// (endpoint, offset) → how many more requests answer with CodeIgniter's database error page.
+    broken_offsets: HashMap<(String, usize), u32>,
+    /// The server caps `limit` at this many rows (a proxy or an old deployment).
+    max_limit: Option<usize>,
 }
 
 impl SimState {
@@ -151,6 +192,8 @@ impl SimState {
             fault_rate,
             scheduled_arrivals: Vec::new(),
             scheduled_issues: Vec::new(),
+            broken_offsets: HashMap::new(),
+            max_limit: None,
         };
         state.reindex();
         state
@@ -218,6 +261,7 @@ impl SimState {
         else {
             return (StatusCode::NOT_FOUND, Body::Error(String::new()));
         };
+        let limit = self.max_limit.map_or(limit, |cap| limit.min(cap));
         let offset = args
             .get("offset")
             .and_then(|v| v.trim().parse::<usize>().ok())
@@ -472,10 +516,21 @@ async fn api(
         if due > 0 {
             s.issue(due);
         }
-        let fault = s.pick_fault();
+        let broken = args
+            .get("offset")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .and_then(|o| s.broken_offsets.get_mut(&(endpoint.clone(), o)))
+            .filter(|left| **left > 0)
+            .map(|left| *left -= 1)
+            .is_some();
+        let fault = if broken {
+            Some(SimFault::DatabaseError200)
+        } else {
+            s.pick_fault()
+        };
         let (status, mut body) = s.answer(&endpoint, &args);
-        if let (Some(SimFault::ExtraBadRow), Body::Rows(rows)) = (fault, &mut body) {
-            {
+        match (fault, &mut body) {
+            (Some(SimFault::ExtraBadRow), Body::Rows(rows)) => {
                 rows.insert(
                     rows.len() / 2,
                     vec![
@@ -484,6 +539,13 @@ async fn api(
                     ],
                 );
             }
+            (Some(SimFault::JunkRows), Body::Rows(rows)) if rows.len() > 1 => {
+                // All but the first row lose their id (and the list looks shorter than it is).
+                for row in rows.iter_mut().skip(1) {
+                    row.retain(|(k, _)| *k != "pendaftaran_id");
+                }
+            }
+            _ => {}
         }
         (s.config.latency, s.config.slow_fault, fault, status, body)
     };
@@ -522,6 +584,49 @@ async fn api(
             tokio::time::sleep(slow).await;
             (status, [(header::CONTENT_TYPE, content_type)], text).into_response()
         }
+        Some(SimFault::PhpErrorBefore) => {
+            let body = format!("{}{text}", codeigniter::php_notice());
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Some(SimFault::PhpErrorAfter) => {
+            let body = format!("{text}{}", codeigniter::php_deprecated());
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Some(SimFault::PhpErrorOnly) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            codeigniter::php_error(
+                "Error",
+                "Allowed memory size of 134217728 bytes exhausted",
+                "database/drivers/mysql/mysql_result.php",
+                167,
+            ),
+        )
+            .into_response(),
+        Some(SimFault::DatabaseError200) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            codeigniter::database_error(),
+        )
+            .into_response(),
+        Some(SimFault::DatabaseError500) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/html")],
+            codeigniter::database_error(),
+        )
+            .into_response(),
+        Some(SimFault::GeneralError) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            codeigniter::general_error(),
+        )
+            .into_response(),
+        Some(SimFault::PageNotFound) => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/html")],
+            codeigniter::page_not_found(),
+        )
+            .into_response(),
         Some(SimFault::PhpNoise) => {
             let noisy = format!(
                 "<br />\n<b>Deprecated</b>:  Function __autoload() is deprecated in <b>/var/www/backoffice/index.php</b> on line <b>42</b><br />\n{text}"
@@ -764,6 +869,44 @@ impl SicantikSim {
         let mut s = lock(&self.state);
         let at = s.total_requests + after;
         s.scheduled_issues.push((at, count));
+    }
+
+    /// The next `times` requests for `endpoint` at exactly `offset` answer with CodeIgniter's
+    /// database error page (status 200): a page that stays broken across retries.
+    pub fn break_offset(&self, endpoint: &str, offset: usize, times: u32) {
+        lock(&self.state)
+            .broken_offsets
+            .insert((endpoint.to_string(), offset), times);
+    }
+
+    /// Serves at most `cap` rows per page, whatever `limit` asks (None: no cap).
+    pub fn set_max_limit(&self, cap: Option<usize>) {
+        lock(&self.state).max_limit = cap;
+    }
+
+    /// Drops the `count` newest issued permits from the server's data (what a completeness check
+    /// must notice; SICANTIK itself does not delete permits). Returns their ids.
+    pub fn vanish_issued(&self, count: usize) -> Vec<String> {
+        let mut s = lock(&self.state);
+        s.reindex();
+        let doomed: Vec<usize> = s
+            .issued_newest_first
+            .iter()
+            .copied()
+            .filter(|&i| s.permits[i].kind == RowKind::Permit)
+            .take(count)
+            .collect();
+        let ids = doomed
+            .iter()
+            .map(|&i| s.permits[i].pendaftaran_id.clone())
+            .collect();
+        let mut doomed = doomed;
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        for i in doomed {
+            s.permits.remove(i);
+        }
+        s.dirty = true;
+        ids
     }
 
     /// Gives a permit another number (to exercise Base64 values with `+`, `/` and `=`).
