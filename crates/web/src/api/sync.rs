@@ -128,7 +128,7 @@ pub const STATUS_RUNS: i64 = 50;
 pub async fn sync_status(state: &Shared, runs: &[SyncRun]) -> Result<SyncStatus, ApiError> {
     let running = runs
         .iter()
-        .filter(|r| r.outcome == "running")
+        .filter(|r| r.outcome().ok() == Some(companion_domain::RunOutcome::Running))
         .cloned()
         .collect();
     let mut seen = std::collections::HashSet::new();

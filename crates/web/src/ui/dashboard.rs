@@ -92,6 +92,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let signing_alarms = super::signing_jobs::alarms(&state).await?;
     let verified = super::verifications::totals(&state).await?;
     let whatsapp = super::messages::dashboard_section(&state).await?;
+    let sync = super::sync::completeness(&state).await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {
@@ -101,7 +102,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 b { (num(d.permit_types_known)) " / " (d.sicantik_jumlah_perizinan.as_deref().unwrap_or("—")) } }
             a.card href="/izin?expiring_within_days=30&sort=expiry" { span { "Berakhir ≤ 30 hari" } b { (num(d.expiring.within_30)) } }
             div.card { span { "Tanggal berlaku tidak diketahui" } b { (num(unknown_expiry)) } }
-            a.card #tasks-pdf href="/izin?status=issued&berkas=belum" class=[(d.waiting_for_pdf > 0).then_some("attention")] {
+            // One class attribute: maud's `.card` shorthand and a second `class` would be two.
+            a #tasks-pdf href="/izin?status=issued&berkas=belum" class={ "card" @if d.waiting_for_pdf > 0 { " attention" } } {
                 span { "PDF belum diunggah" } b { (num(d.waiting_for_pdf)) }
                 small.muted { "izin terbit tanpa surat tersimpan" } }
         }
@@ -124,6 +126,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 p { (num(verified.0)) " pemeriksaan ASLI, " (num(verified.1)) " tidak ASLI / tidak dikenal dalam "
                     (super::verifications::DAYS) " hari terakhir." }
                 p { a href="/verifikasi" { "Statistik lengkap" } " · " a href="/periksa" { "Portal publik" } } }
+            (sync)
             (whatsapp)
         }
     };

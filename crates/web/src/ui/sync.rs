@@ -5,7 +5,8 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use companion_domain::Permission;
-use maud::html;
+use companion_domain::RunOutcome;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Client, Me, Nav, PageResult, expiry_status_label, layout, notice, num};
@@ -29,13 +30,88 @@ fn kind_label(kind: &str) -> &str {
 }
 
 fn outcome_label(o: &str) -> &str {
-    match o {
-        "running" => "Berjalan",
-        "succeeded" => "Berhasil",
-        "partial" => "Sebagian",
-        "failed" => "Gagal",
+    match RunOutcome::parse(o) {
+        Some(known) => known.label(),
+        None => o,
+    }
+}
+
+fn list_label(endpoint: &str) -> &str {
+    match endpoint {
+        "listpermohonanproses" => "Dalam proses",
+        "listpermohonanterbit" => "Terbit",
         other => other,
     }
+}
+
+/// A full sync older than this (or none) is a warning: the copy may be missing permits.
+const COMPLETE_SYNC_MAX_AGE_HOURS: i64 = 24;
+
+/// What staff must know about how complete the copy is: the last complete full sync, its age,
+/// and the shortfalls and unread pages of the newest list runs. Shown on the dashboard and on
+/// the sync page.
+pub async fn completeness(state: &Shared) -> Result<Markup, ApiError> {
+    let last_complete = state
+        .db
+        .last_run_with("list_full", RunOutcome::Succeeded)
+        .await?;
+    let newest_full = state
+        .db
+        .list_runs(STATUS_RUNS)
+        .await?
+        .into_iter()
+        .find(|r| r.kind == "list_full" && r.finished_at.is_some());
+    let stale = last_complete.as_ref().is_none_or(|r| {
+        chrono::Utc::now() - r.finished_at.unwrap_or(r.started_at)
+            > chrono::Duration::hours(COMPLETE_SYNC_MAX_AGE_HOURS)
+    });
+    let details = newest_full.as_ref().and_then(|r| r.details());
+    let shortfalls: Vec<(String, i64)> = details
+        .as_ref()
+        .map(|d| {
+            d.shortfalls()
+                .into_iter()
+                .map(|(e, m)| (list_label(e).to_string(), m))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unread: Vec<(String, usize)> = details
+        .as_ref()
+        .map(|d| {
+            d.lists
+                .iter()
+                .filter(|l| !l.failed_offsets.is_empty())
+                .map(|l| (list_label(&l.endpoint).to_string(), l.failed_offsets.len()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unsettled = details.as_ref().map_or(0, |d| d.left_unsettled.len());
+    let attention = stale || !shortfalls.is_empty() || !unread.is_empty();
+    Ok(html! {
+        section.card #sync-completeness class=[attention.then_some("attention")] {
+            h2 { "Kelengkapan salinan SICANTIK" }
+            @match &last_complete {
+                Some(r) => p { "Sinkronisasi lengkap terakhir: " b.last-complete { (state.office_time(r.finished_at.unwrap_or(r.started_at))) } "." },
+                None => p { "Belum ada sinkronisasi lengkap yang berhasil." },
+            }
+            @if stale {
+                p.warning #sync-stale { "Tidak ada sinkronisasi lengkap yang berhasil dalam "
+                    (COMPLETE_SYNC_MAX_AGE_HOURS) " jam terakhir: salinan izin mungkin belum lengkap." }
+            }
+            @for (list, missing) in &shortfalls {
+                p.warning.shortfall { "Daftar " (list) ": " (num(*missing))
+                    " izin yang tersimpan di sini tidak muncul lagi di daftar SICANTIK." }
+            }
+            @for (list, pages) in &unread {
+                p.warning.unread { "Daftar " (list) ": " (num(*pages as i64))
+                    " halaman gagal dibaca; sinkronisasi berikutnya membacanya lebih dulu." }
+            }
+            @if unsettled > 0 {
+                p.muted { (num(unsettled as i64)) " izin keluar dari daftar dalam proses tetapi tidak ditemukan di daftar izin terbit (mungkin ditolak)." }
+            }
+            p { a href="/sinkronisasi" { "Riwayat sinkronisasi" } }
+        }
+    })
 }
 
 pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notice>) -> PageResult {
@@ -45,6 +121,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
     let calls = state.db.list_calls(None, 50).await?;
     let skipped = state.db.list_skipped_rows(None, 20).await?;
     let status = sync_status(&state, &recent).await?;
+    let completeness = completeness(&state).await?;
     let expiry_total: i64 = status.expiry.values().sum();
     let expiry_done: i64 = status
         .expiry
@@ -67,6 +144,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                 button.primary #sync-now type="submit" { "Sinkronkan sekarang" }
             }
         }
+        (completeness)
         section.card {
             h2 { "Pemeriksaan tanggal berlaku" }
             p { (num(expiry_done)) " dari " (num(expiry_total)) " izin terbit sudah diperiksa ke SICANTIK." }
@@ -85,7 +163,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                         td { span class={ "outcome " (r.outcome) } { (outcome_label(&r.outcome)) }
                              @if let Some(m) = &r.message { br; small.muted { (m) } } }
                         td {
-                            @if r.progress_total > 0 || r.outcome == "running" {
+                            @if r.progress_total > 0 || r.outcome().ok() == Some(RunOutcome::Running) {
                                 progress value=(r.progress_done) max=(r.progress_total.max(1)) {} " "
                                 span.progress-text { (num(r.progress_done)) "/" (num(r.progress_total)) }
                             } @else { "—" }
