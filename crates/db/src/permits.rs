@@ -136,18 +136,27 @@ pub enum PermitSort {
     Issued,
 }
 
+/// "Newest" by the permit's own dates: the letter date, else the received date, else the year
+/// and month its registration id carries (…MMYYYY), as one YYYYMMDD number; then the id's
+/// sequence. (After the first sync every permit has the same first-seen time, so that cannot
+/// order them.) The same expressions are indexed by migration 0008, per backend.
+const NEWEST_SQLITE: &str = " ORDER BY COALESCE(CAST(replace(issue_date, '-', '') AS INTEGER), \
+     CAST(replace(received_date, '-', '') AS INTEGER), \
+     CAST(substr(pendaftaran_id, length(pendaftaran_id) - 3, 4) AS INTEGER) * 10000 + \
+     CAST(substr(pendaftaran_id, length(pendaftaran_id) - 5, 2) AS INTEGER) * 100) DESC, \
+     substr(pendaftaran_id, 1, 5) DESC, pendaftaran_id DESC";
+const NEWEST_POSTGRES: &str = " ORDER BY COALESCE(\
+     CAST(EXTRACT(YEAR FROM issue_date) * 10000 + EXTRACT(MONTH FROM issue_date) * 100 + EXTRACT(DAY FROM issue_date) AS INTEGER), \
+     CAST(EXTRACT(YEAR FROM received_date) * 10000 + EXTRACT(MONTH FROM received_date) * 100 + EXTRACT(DAY FROM received_date) AS INTEGER), \
+     CAST(substr(pendaftaran_id, length(pendaftaran_id) - 3, 4) AS INTEGER) * 10000 + \
+     CAST(substr(pendaftaran_id, length(pendaftaran_id) - 5, 2) AS INTEGER) * 100) DESC, \
+     substr(pendaftaran_id, 1, 5) DESC, pendaftaran_id DESC";
+
 impl PermitSort {
-    fn order_by(self) -> &'static str {
+    fn order_by(self, postgres: bool) -> &'static str {
         match self {
-            // The permit's own dates: the letter date, else the received date, else the year
-            // and month its registration id carries (…MMYYYY), then the id's sequence number.
-            // (After the first sync every permit has the same first-seen time.)
-            PermitSort::Newest => {
-                " ORDER BY COALESCE(CAST(issue_date AS TEXT), CAST(received_date AS TEXT), \
-                 substr(pendaftaran_id, length(pendaftaran_id) - 3, 4) || '-' || \
-                 substr(pendaftaran_id, length(pendaftaran_id) - 5, 2) || '-00') DESC, \
-                 substr(pendaftaran_id, 1, 5) DESC, pendaftaran_id DESC"
-            }
+            PermitSort::Newest if postgres => NEWEST_POSTGRES,
+            PermitSort::Newest => NEWEST_SQLITE,
             PermitSort::Expiry => " ORDER BY expiry_date IS NULL, expiry_date ASC, pendaftaran_id",
             PermitSort::Applicant => {
                 " ORDER BY applicant_name IS NULL, applicant_name ASC, pendaftaran_id"
@@ -420,10 +429,11 @@ impl Database {
         let total = self.count_permits(query).await?;
         let per_page = query.per_page.clamp(1, 500) as i64;
         let offset = (query.page.max(1) as i64 - 1) * per_page;
+        let postgres = matches!(self.backend, Backend::Postgres(_));
         let rows: Vec<ViewRow> = on_backend!(self, pool => {
             let mut qb = QueryBuilder::<DB>::new(format!("SELECT {VIEW_COLUMNS} FROM permits"));
             push_permit_filters!(qb, query);
-            qb.push(query.sort.order_by());
+            qb.push(query.sort.order_by(postgres));
             qb.push(" LIMIT ").push_bind(per_page).push(" OFFSET ").push_bind(offset);
             qb.build_query_as().fetch_all(pool).await?
         });

@@ -94,9 +94,9 @@ pub fn parse_body(body: &str) -> Result<Payload, WireError> {
         });
     }
     match body.as_bytes()[0] {
-        b'[' | b'{' => parse_json(&body),
-        b'<' if is_xml_start(&body) => parse_xml(&body),
-        b'<' => Err(html_kind(&body)),
+        b'[' | b'{' => parse_json(body),
+        b'<' if is_xml_start(body) => parse_xml(body),
+        b'<' => Err(html_kind(body)),
         _ => Err(WireError::Malformed {
             format: "body",
             detail: format!(
