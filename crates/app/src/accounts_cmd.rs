@@ -17,7 +17,8 @@ pub enum UserCommand {
     /// Create an account. Without --password-stdin a password is generated and printed once.
     Add {
         name: String,
-        #[arg(long)]
+        /// admin, staff, official or auditor; without it the least role, staff.
+        #[arg(long, default_value = "staff")]
         role: String,
         /// Full name shown in the application.
         #[arg(long)]

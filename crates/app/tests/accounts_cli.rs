@@ -9,7 +9,7 @@ use companion_db::testing::{TestDb, execute_raw};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 
-companion_db::on_both_backends!(user_commands_and_audit_verify);
+companion_db::on_both_backends!(user_commands_and_audit_verify, user_add_defaults_to_staff);
 
 fn companion(url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(BIN)
@@ -192,5 +192,24 @@ async fn user_commands_and_audit_verify(backend: &str) {
     let out = run(&url, &["audit", "verify"], None).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("after #1"), "{}", text(&out));
+    t.cleanup().await.expect("cleanup");
+}
+
+/// Without --role a new account gets the least role, staff (never admin).
+async fn user_add_defaults_to_staff(backend: &str) {
+    let t = TestDb::new(backend).await.expect("test db");
+    let out = run(&t.url, &["user", "add", "tanpa.peran"], None).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("created tanpa.peran (staff)"),
+        "{}",
+        text(&out)
+    );
+    let (user, _) =
+        t.db.user_for_login("tanpa.peran")
+            .await
+            .expect("db")
+            .expect("user");
+    assert_eq!(user.role, companion_domain::Role::Staff);
     t.cleanup().await.expect("cleanup");
 }

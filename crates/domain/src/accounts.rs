@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
     Serialize,
     Deserialize,
     utoipa::ToSchema,
+    Default,
     PartialOrd,
     Ord,
 )]
@@ -29,7 +30,8 @@ use sha2::{Digest, Sha256};
 pub enum Role {
     /// Manages accounts and configuration; can do everything staff can.
     Admin,
-    /// Prepares documents, runs syncs.
+    /// Prepares documents, runs syncs. The least role: every default for a new account.
+    #[default]
     Staff,
     /// Pejabat: approves and signs.
     Official,

@@ -146,6 +146,10 @@ pub enum WorkflowError {
     Illegal { from: DocState, action: Action },
     #[error("a reason is required")]
     ReasonRequired,
+    /// Four eyes by person: whoever submitted a document never approves or rejects it, whatever
+    /// roles they hold later.
+    #[error("the submitter of a document may not {} it", .0.as_str())]
+    OwnSubmission(Action),
 }
 
 impl WorkflowError {
@@ -158,8 +162,36 @@ impl WorkflowError {
                 from.label()
             ),
             WorkflowError::ReasonRequired => "Alasan wajib diisi.".into(),
+            WorkflowError::OwnSubmission(_) => "Anda yang mengajukan dokumen ini, jadi Anda tidak boleh menyetujui atau menolaknya sendiri; keputusan harus diambil pejabat lain (prinsip empat mata).".into(),
         }
     }
+
+    /// A stable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WorkflowError::NotAllowed(_) => "role_not_allowed",
+            WorkflowError::Illegal { .. } => "illegal_step",
+            WorkflowError::ReasonRequired => "reason_required",
+            WorkflowError::OwnSubmission(_) => "own_submission",
+        }
+    }
+}
+
+/// Four eyes by person: may `person` (a username) take `action` on a document `submitted_by`
+/// someone? Approval and rejection are refused to the submitter, whatever their role now (an
+/// account made official after submitting still cannot decide its own submission). Every
+/// entry point reaches this through the signing service's step.
+pub fn check_four_eyes(
+    action: Action,
+    submitted_by: Option<&str>,
+    person: &str,
+) -> Result<(), WorkflowError> {
+    let decides = matches!(action, Action::Approve | Action::Reject);
+    let same = submitted_by.is_some_and(|s| s.trim().eq_ignore_ascii_case(person.trim()));
+    if decides && same {
+        return Err(WorkflowError::OwnSubmission(action));
+    }
+    Ok(())
 }
 
 /// The state after `action`, or why it is refused.
@@ -325,6 +357,29 @@ mod tests {
         }
         for a in Action::ALL {
             assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+    }
+
+    #[test]
+    fn the_submitter_never_decides() {
+        for action in [Action::Approve, Action::Reject] {
+            let e = check_four_eyes(action, Some("ani.staf"), "ani.staf").unwrap_err();
+            assert_eq!(e, WorkflowError::OwnSubmission(action));
+            assert_eq!(e.code(), "own_submission");
+            assert!(e.pesan().contains("empat mata"));
+            assert_eq!(
+                check_four_eyes(action, Some("Ani.Staf "), "ani.staf"),
+                Err(WorkflowError::OwnSubmission(action))
+            );
+            assert_eq!(
+                check_four_eyes(action, Some("ani.staf"), "budi.pejabat"),
+                Ok(())
+            );
+            assert_eq!(check_four_eyes(action, None, "budi.pejabat"), Ok(()));
+        }
+        // Other steps are not decisions on the submission.
+        for action in [Action::Submit, Action::Sign, Action::Revoke] {
+            assert_eq!(check_four_eyes(action, Some("ani"), "ani"), Ok(()));
         }
     }
 }

@@ -13,7 +13,7 @@ use companion_domain::Role;
 use companion_domain::documents::DocumentKind;
 use companion_domain::seal::{SealedFacts, seal_url};
 use companion_domain::workflow::{
-    Action, Actor as WorkflowActor, DocState, WorkflowError, transition,
+    Action, Actor as WorkflowActor, DocState, WorkflowError, check_four_eyes, transition,
 };
 use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature_with_dss};
 use companion_pdf::stamp::{Placement, stamp_qr};
@@ -258,6 +258,9 @@ impl SigningService {
             detail: case.state.clone(),
         })?;
         let to = transition(from, action, who, reason)?;
+        if let WorkflowActor::User(_) = who {
+            check_four_eyes(action, case.submitted_by.as_deref(), &audit_actor.name)?;
+        }
         let moved = self
             .db
             .transition_signing_case(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Call, Harness, PASSWORD, harness, login, session_for};
+use common::{Call, Harness, PASSWORD, harness, harness_with_signing, login, session_for};
 use companion_domain::Role;
 use companion_web::{Access, routes};
 
@@ -299,7 +299,9 @@ companion_db::on_both_backends!(
     session_fixation_is_prevented,
     disabled_or_deleted_users_lose_access,
     login_throttling_slows_and_logs,
-    logout_and_password_change_end_sessions
+    logout_and_password_change_end_sessions,
+    submitter_never_decides_own_submission,
+    new_accounts_default_to_the_least_role
 );
 
 async fn csrf_missing_or_wrong_is_refused(backend: &str) {
@@ -608,5 +610,178 @@ async fn logout_and_password_change_end_sessions(backend: &str) {
         "{actions:?}"
     );
     assert!(h.t.db.verify_audit().await.expect("verify").is_ok());
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// Four eyes by person: the account that submitted a document never approves or rejects it,
+/// even after it was made official (through the API and the page alike); another official can.
+async fn submitter_never_decides_own_submission(backend: &str) {
+    let h = harness_with_signing(backend).await;
+    let staff = h.users[&Role::Staff].clone();
+    let letter = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let up = Call::new("POST", "/api/v1/permits/0142307703072025/documents")
+        .bearer(&h.tokens[&Role::Staff])
+        .files(vec![("surat.pdf".into(), letter)])
+        .send(&h.router)
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let doc = up.json()["files"][0]["document"]["id"]
+        .as_i64()
+        .expect("doc");
+    let r = Call::new("POST", "/api/v1/signing/cases")
+        .bearer(&h.tokens[&Role::Staff])
+        .json(serde_json::json!({"document_id": doc}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let case = r.json()["id"].as_i64().expect("case");
+
+    // The administrator makes the submitter an official; the grant is in the audit trail.
+    let r = Call::new("PATCH", &format!("/api/v1/users/{}", staff.id))
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({ "role": "official" }))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (grants, _) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                action: Some("user.update".into()),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    assert!(
+        grants
+            .iter()
+            .any(|e| e.target_id.as_deref() == Some(&*staff.id.to_string())
+                && e.actor == "uji.admin"
+                && e.details.contains("official")),
+        "{grants:?}"
+    );
+
+    // API: approving or rejecting one's own submission is refused with a stable code.
+    for body in [
+        serde_json::json!({"action": "approve"}),
+        serde_json::json!({"action": "reject", "reason": "tidak lengkap"}),
+    ] {
+        let r = Call::new("POST", &format!("/api/v1/signing/cases/{case}/steps"))
+            .bearer(&h.tokens[&Role::Staff])
+            .json(body.clone())
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 403, "{body}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "own_submission", "{}", r.body);
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("empat mata"),
+            "{}",
+            r.body
+        );
+    }
+    // The page: the same refusal, explained, and nothing moved.
+    let (sid, csrf) = session_for(&h.t.db, &staff).await;
+    for step in ["setujui", "tolak"] {
+        let r = Call::new("POST", &format!("/tte/{case}/{step}"))
+            .cookie(format!("sc_session={sid}"))
+            .form(format!("csrf={csrf}&alasan=tidak+lengkap"))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 303, "{step}: {}", r.body);
+        assert!(r.location().contains("empat"), "{step}: {}", r.location());
+    }
+    let still =
+        h.t.db
+            .get_signing_case(case)
+            .await
+            .expect("db")
+            .expect("case");
+    assert_eq!(still.state, "submitted");
+    assert_eq!(still.decided_by, None);
+
+    // Another official decides.
+    let r = Call::new("POST", &format!("/api/v1/signing/cases/{case}/steps"))
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "approve"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "stamped", "{}", r.body);
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// A new account gets the least role (staff) unless another is chosen: in the API and the
+/// form, where staff is preselected. Granting admin is audited with the role.
+async fn new_accounts_default_to_the_least_role(backend: &str) {
+    let h = harness(backend).await;
+    let r = Call::new("POST", "/api/v1/users")
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({"username": "tanpa.peran"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["user"]["role"], "staff", "{}", r.body);
+
+    let (sid, csrf) = session_for(&h.t.db, &h.users[&Role::Admin]).await;
+    let page = Call::new("GET", "/pengguna")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    let form = page
+        .body
+        .split("action=\"/pengguna\"")
+        .nth(1)
+        .and_then(|s| s.split("</form>").next())
+        .unwrap_or("");
+    assert!(
+        form.contains("<option value=\"staff\" selected>"),
+        "staff preselected: {form}"
+    );
+    assert!(
+        !form.contains("<option value=\"admin\" selected>"),
+        "{form}"
+    );
+    // A form without a role creates staff too.
+    let r = Call::new("POST", "/pengguna")
+        .cookie(format!("sc_session={sid}"))
+        .form(format!("csrf={csrf}&username=formulir.saja&role="))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let made =
+        h.t.db
+            .get_user_by_name("formulir.saja")
+            .await
+            .expect("db")
+            .expect("user");
+    assert_eq!(made.role, Role::Staff);
+
+    // Granting admin at creation is in the trail, with the role.
+    let r = Call::new("POST", "/api/v1/users")
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({"username": "admin.baru", "role": "admin"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (created, _) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                action: Some("user.create".into()),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    assert!(
+        created
+            .iter()
+            .any(|e| e.details.contains("admin.baru") && e.details.contains("\"admin\"")),
+        "{created:?}"
+    );
     h.t.cleanup().await.expect("cleanup");
 }

@@ -23,6 +23,8 @@ pub struct NewUser {
     #[schema(pattern = r"^[a-z0-9._-]{3,32}$")]
     pub username: String,
     pub display_name: Option<String>,
+    /// Omitted: `staff`, the least role.
+    #[serde(default)]
     pub role: Role,
     /// At least 10 characters; omit to have one generated (returned once).
     #[schema(min_length = 10, max_length = 1024)]

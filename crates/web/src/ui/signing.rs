@@ -39,6 +39,11 @@ pub fn participant(me: &Principal, client: &ClientAddr) -> Participant {
 
 pub fn signing_error(e: SigningError) -> ApiError {
     use axum::http::StatusCode;
+    if let SigningError::Workflow(w @ companion_domain::workflow::WorkflowError::OwnSubmission(_)) =
+        &e
+    {
+        return ApiError::new(StatusCode::FORBIDDEN, w.code(), e.pesan());
+    }
     let status = match &e {
         SigningError::Workflow(companion_domain::workflow::WorkflowError::NotAllowed(_)) => {
             StatusCode::FORBIDDEN

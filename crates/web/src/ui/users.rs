@@ -46,7 +46,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
                 input type="hidden" name="csrf" value=(me.csrf());
                 input name="username" placeholder="nama.pengguna" required aria-label="Nama pengguna";
                 input name="display_name" placeholder="Nama lengkap" aria-label="Nama lengkap";
-                select name="role" aria-label="Peran" { @for r in Role::ALL { option value=(r.as_str()) { (r.label()) } } }
+                // The least role is preselected: granting more is a deliberate choice.
+                select name="role" aria-label="Peran" { @for r in Role::ALL { option value=(r.as_str()) selected[r == Role::default()] { (r.label()) } } }
                 input name="password" type="password" placeholder="Kata sandi (kosong: dibuatkan)" autocomplete="new-password" aria-label="Kata sandi";
                 button.primary type="submit" { "Tambah" }
             }
@@ -113,8 +114,12 @@ pub async fn create(
     Client(addr): Client,
     Form(f): Form<CreateForm>,
 ) -> PageResult {
-    let Some(role) = Role::parse(&f.role) else {
-        return Ok(back("Peran tidak dikenal."));
+    let role = match f.role.trim() {
+        "" => Role::default(),
+        r => match Role::parse(r) {
+            Some(r) => r,
+            None => return Ok(back("Peran tidak dikenal.")),
+        },
     };
     let body = NewUser {
         username: f.username,
