@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod charts;
+pub mod csv_out;
 mod errors;
 pub mod files;
 pub mod geoip;

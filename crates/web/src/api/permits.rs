@@ -207,8 +207,8 @@ pub async fn dashboard(State(state): State<Shared>) -> Result<axum::Json<Dashboa
 pub async fn csv_body(state: &Shared, params: &ListParams) -> Result<Vec<u8>, ApiError> {
     let mut query = params.to_query(state.office_today())?;
     query.per_page = 500;
-    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let header = [
+    let mut out = crate::csv_out::CsvOut::new("permits");
+    out.row([
         "pendaftaran_id",
         "status",
         "pemohon",
@@ -219,18 +219,13 @@ pub async fn csv_body(state: &Shared, params: &ListParams) -> Result<Vec<u8>, Ap
         "status_tanggal_berlaku",
         "perusahaan",
         "alamat",
-    ];
-    let csv_err = |e: csv::Error| {
-        tracing::error!(error = %e, "CSV export failed");
-        ApiError::internal()
-    };
-    out.write_record(header).map_err(csv_err)?;
+    ])?;
     for page in 1.. {
         query.page = page;
         let (items, _) = state.db.list_permits(&query).await?;
         for p in &items {
             let d = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-            out.write_record([
+            out.row([
                 p.pendaftaran_id.as_str(),
                 p.status.as_str(),
                 p.applicant_name.as_deref().unwrap_or(""),
@@ -241,17 +236,13 @@ pub async fn csv_body(state: &Shared, params: &ListParams) -> Result<Vec<u8>, Ap
                 &p.expiry_status,
                 p.company_name.as_deref().unwrap_or(""),
                 p.applicant_address.as_deref().unwrap_or(""),
-            ])
-            .map_err(csv_err)?;
+            ])?;
         }
         if items.len() < query.per_page as usize {
             break;
         }
     }
-    out.into_inner().map_err(|e| {
-        tracing::error!(error = %e, "CSV export failed");
-        ApiError::internal()
-    })
+    out.finish()
 }
 
 pub fn csv_response(body: Vec<u8>) -> Response {

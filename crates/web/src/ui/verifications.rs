@@ -129,12 +129,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
 pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response, ApiError> {
     let since = chrono::Utc::now() - chrono::Duration::days(DAYS);
     let rows = state.db.verifications_since(since).await?;
-    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let write = |e: csv::Error| {
-        tracing::error!(error = %e, "verification CSV");
-        ApiError::internal()
-    };
-    out.write_record([
+    let mut out = crate::csv_out::CsvOut::new("verifications");
+    out.row([
         "waktu",
         "cara",
         "hasil",
@@ -143,10 +139,9 @@ pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response
         "alasan",
         "perangkat",
         "wilayah",
-    ])
-    .map_err(write)?;
+    ])?;
     for e in rows {
-        out.write_record([
+        out.row([
             state.office_time(e.at),
             e.method,
             e.result,
@@ -155,13 +150,9 @@ pub async fn csv(State(state): State<Shared>) -> Result<axum::response::Response
             e.reason.unwrap_or_default(),
             e.device,
             e.region.unwrap_or_default(),
-        ])
-        .map_err(write)?;
+        ])?;
     }
-    let body = out.into_inner().map_err(|e| {
-        tracing::error!(error = %e, "verification CSV");
-        ApiError::internal()
-    })?;
+    let body = out.finish()?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
