@@ -3,10 +3,13 @@
 
 mod common;
 
-use common::{Call, harness, session_for};
+use common::{Call, PASSWORD, harness, session_for};
 use companion_domain::{DataFlags, IncomingPermit, PermitStatus, Role, plan_page};
 
-companion_db::on_both_backends!(csv_exports_neutralise_formulas);
+companion_db::on_both_backends!(
+    csv_exports_neutralise_formulas,
+    login_redirects_only_to_local_paths
+);
 
 const FORMULA: &str = "=HYPERLINK(\"http://x\")";
 
@@ -73,5 +76,65 @@ async fn csv_exports_neutralise_formulas(backend: &str) {
     assert_eq!(stats.status, 200);
     assert!(stats.body.contains(",'=1+1,"), "{}", stats.body);
     assert!(stats.body.contains("'+CMD|"), "{}", stats.body);
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// `/masuk?next=…` leads only to a path on this site, after percent-decoding; anything else, and
+/// a value with control characters, goes to `/` (never a 500).
+async fn login_redirects_only_to_local_paths(backend: &str) {
+    let h = harness(backend).await;
+    let hostile = [
+        "//evil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "/%5Cevil.example",
+        "/%5C%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%252F/evil.example",
+        "https://evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "/%09/evil.example",
+        "/%0A/x",
+        "/%0D%0ASet-Cookie:x=1",
+        "/%00",
+        "%20//evil.example",
+    ];
+    let (sid, _) = session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    for next in hostile {
+        // The form carries the cleaned value; a signed-in caller is sent on at once.
+        let form = Call::new("GET", &format!("/masuk?next={next}"))
+            .send(&h.router)
+            .await;
+        assert_eq!(form.status, 200, "{next}");
+        assert!(
+            form.body.contains("name=\"next\" value=\"/\""),
+            "{next}: {}",
+            form.body
+        );
+        let signed_in = Call::new("GET", &format!("/masuk?next={next}"))
+            .cookie(format!("sc_session={sid}"))
+            .send(&h.router)
+            .await;
+        assert_eq!(signed_in.status, 303, "{next}: {}", signed_in.body);
+        assert_eq!(signed_in.location(), "/", "{next}");
+        // The login form's own field.
+        let csrf = form.set_cookie("sc_login").expect("login csrf");
+        let r = Call::new("POST", "/masuk")
+            .cookie(format!("sc_login={csrf}"))
+            .form(format!(
+                "csrf={csrf}&username=uji.staff&password={PASSWORD}&next={next}"
+            ))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 303, "{next}: {}", r.body);
+        assert_eq!(r.location(), "/", "{next}");
+    }
+    // A local path survives, query string included.
+    let r = Call::new("GET", "/masuk?next=%2Fizin%3Fq%3Dgin")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.location(), "/izin?q=gin");
     h.t.cleanup().await.expect("cleanup");
 }

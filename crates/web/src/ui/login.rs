@@ -20,12 +20,68 @@ pub struct NextParam {
     pub next: Option<String>,
 }
 
-/// Only local paths: an open redirect would help phishing.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".into(),
+/// Only a path on this site: an open redirect would help phishing. The value is checked as a
+/// browser would read it after percent-decoding (repeatedly, so `%252F` counts as `/`): it must
+/// start with one `/` followed by neither `/` nor `\`, and hold no backslash and no control
+/// character (browsers drop TAB and newlines, so `/%09/evil` would become `//evil`). Anything
+/// else, schemes included, goes to `/`. Spaces and non-ASCII are sent percent-encoded, so the
+/// `Location` header is always valid.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    let Some(raw) = next else {
+        return "/".into();
+    };
+    let mut seen = raw.to_string();
+    for _ in 0..4 {
+        if !is_local_path(&seen) {
+            return "/".into();
+        }
+        let decoded = percent_decode(&seen);
+        if decoded == seen {
+            break;
+        }
+        seen = decoded;
     }
+    if !is_local_path(&seen) || (seen.contains('%') && percent_decode(&seen) != seen) {
+        return "/".into();
+    }
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn is_local_path(p: &str) -> bool {
+    let mut chars = p.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are); `+` is left alone.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn render(state: &Shared, next: &str, error: Option<&str>, status: StatusCode) -> Response {
@@ -199,5 +255,30 @@ mod tests {
         assert_eq!(super::safe_next(Some("https://evil.example")), "/");
         assert_eq!(super::safe_next(Some("/\\evil")), "/");
         assert_eq!(super::safe_next(None), "/");
+        for bad in [
+            "/\n/evil.example",
+            "/\t/evil.example",
+            "/\r/x",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/%252F/evil.example",
+            "/%09/evil.example",
+            "/%0A/x",
+            "/%0D/x",
+            "/izin\\..",
+            "javascript:alert(1)",
+            "http:/evil.example",
+            " /izin",
+            "",
+        ] {
+            assert_eq!(super::safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(super::safe_next(Some("/izin?q=a b")), "/izin?q=a%20b");
+        assert_eq!(super::safe_next(Some("/izin?q=é")), "/izin?q=%C3%A9");
+        assert_eq!(
+            super::safe_next(Some("/izin/0142?x=%41")),
+            "/izin/0142?x=%41"
+        );
     }
 }
