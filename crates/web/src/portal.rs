@@ -236,9 +236,11 @@ pub fn record_verdict(
     }
 }
 
-/// Security headers for every portal answer: nothing from elsewhere, no framing, no sniffing.
-fn secured(state: &AppState, mut response: Response) -> Response {
-    let https = state.config.public_base_url.starts_with("https://");
+/// Security headers for every answer (portal, staff pages, API): nothing from elsewhere, no
+/// framing, no sniffing, HSTS under https. The router applies it to everything as
+/// [`security_headers`]; portal handlers also call it on the answers they build.
+pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
+    let https = state.config.cookie_secure || state.config.public_base_url.starts_with("https://");
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -262,6 +264,15 @@ fn secured(state: &AppState, mut response: Response) -> Response {
         );
     }
     response
+}
+
+/// [`secured`] as a router layer: every response of the application gets the headers.
+pub(crate) async fn security_headers(
+    axum::extract::State(state): axum::extract::State<crate::Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    secured(&state, next.run(req).await)
 }
 
 fn device_class(headers: &HeaderMap) -> &'static str {

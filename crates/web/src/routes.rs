@@ -655,6 +655,10 @@ pub fn router(state: AppState) -> Router {
     build()
         .router
         .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::portal::security_headers,
+        ))
         .layer(axum::middleware::from_fn(crate::http_metrics::record))
         // `authorize` finds the state here (route layers run inside this one).
         .layer(axum::Extension(state.clone()))

@@ -8,7 +8,8 @@ use companion_domain::{DataFlags, IncomingPermit, PermitStatus, Role, plan_page}
 
 companion_db::on_both_backends!(
     csv_exports_neutralise_formulas,
-    login_redirects_only_to_local_paths
+    login_redirects_only_to_local_paths,
+    security_headers_on_every_answer
 );
 
 const FORMULA: &str = "=HYPERLINK(\"http://x\")";
@@ -137,4 +138,152 @@ async fn login_redirects_only_to_local_paths(backend: &str) {
         .await;
     assert_eq!(r.location(), "/izin?q=gin");
     h.t.cleanup().await.expect("cleanup");
+}
+
+fn assert_secured(what: &str, r: &common::Reply, https: bool) {
+    let h = |name: &str| {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let csp = h("content-security-policy");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP {csp:?} lacks {directive}"
+        );
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
+    assert_eq!(h("x-frame-options"), "DENY", "{what}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+    let hsts = h("strict-transport-security");
+    if https {
+        assert!(hsts.starts_with("max-age="), "{what}: HSTS {hsts:?}");
+    } else {
+        assert!(hsts.is_empty(), "{what}: HSTS over plain http: {hsts:?}");
+    }
+}
+
+/// Every answer of the staff application, the login page, the API and the portal carries the
+/// security headers; HSTS only under https. The pages need nothing the policy forbids: no
+/// inline scripts, styles or event handlers, every script and style served from here.
+async fn security_headers_on_every_answer(backend: &str) {
+    let h = harness(backend).await;
+    let (sid, _) = session_for(&h.t.db, &h.users[&Role::Admin]).await;
+    let mut https_state = h.state.clone();
+    https_state.config.cookie_secure = true;
+    https_state.config.public_base_url = "https://izin.example.go.id".into();
+    let https_router = companion_web::router(https_state);
+    let pages = [
+        "/",
+        "/izin",
+        "/izin/0142307703072025",
+        "/dokumen",
+        "/tte",
+        "/pesan",
+        "/verifikasi",
+        "/sinkronisasi",
+        "/audit",
+        "/akun",
+        "/pengguna",
+        "/bantuan",
+        "/tidak-ada",
+    ];
+    for (router, https) in [(&h.router, false), (&https_router, true)] {
+        let cookie = if https {
+            format!("__Host-sc_session={sid}")
+        } else {
+            format!("sc_session={sid}")
+        };
+        for path in pages {
+            let r = Call::new("GET", path)
+                .cookie(cookie.clone())
+                .send(router)
+                .await;
+            assert!(
+                r.status == 200 || (path == "/tidak-ada" && r.status == 404),
+                "{path}: {} {}",
+                r.status,
+                r.body.chars().take(200).collect::<String>()
+            );
+            assert_secured(path, &r, https);
+            if r.status == 200 {
+                assert_page_fits_the_policy(path, &r.body);
+            }
+        }
+        let login = Call::new("GET", "/masuk").send(router).await;
+        assert_secured("/masuk", &login, https);
+        assert_page_fits_the_policy("/masuk", &login.body);
+        let anonymous = Call::new("GET", "/").send(router).await;
+        assert_eq!(anonymous.status, 303);
+        assert_secured("/ anonymous", &anonymous, https);
+        for path in ["/api/v1/me", "/api/v1/permits", "/api/v1/openapi.json"] {
+            let r = Call::new("GET", path)
+                .bearer(&h.tokens[&Role::Staff])
+                .send(router)
+                .await;
+            assert_eq!(r.status, 200, "{path}");
+            assert_secured(path, &r, https);
+        }
+        let refused = Call::new("GET", "/api/v1/me").send(router).await;
+        assert_eq!(refused.status, 401);
+        assert_secured("/api/v1/me anonymous", &refused, https);
+        let asset = Call::new("GET", "/static/app.js").send(router).await;
+        assert_eq!(asset.status, 200);
+        assert_secured("/static/app.js", &asset, https);
+    }
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// What a strict policy would block: inline scripts, inline styles, event handler attributes,
+/// `javascript:` links, scripts or styles from another origin.
+fn assert_page_fits_the_policy(path: &str, body: &str) {
+    let lower = body.to_lowercase();
+    for (i, _) in lower.match_indices("<script") {
+        let tag = &lower[i..lower[i..].find('>').map_or(lower.len(), |e| i + e)];
+        assert!(
+            tag.contains(" src=\"/static/"),
+            "{path}: inline or foreign script {tag}"
+        );
+    }
+    for (i, _) in lower.match_indices("<link") {
+        let tag = &lower[i..lower[i..].find('>').map_or(lower.len(), |e| i + e)];
+        assert!(
+            !tag.contains("stylesheet") || tag.contains(" href=\"/static/"),
+            "{path}: foreign stylesheet {tag}"
+        );
+    }
+    assert!(!lower.contains("<style"), "{path}: inline <style>");
+    assert!(
+        !lower.contains(" style=\""),
+        "{path}: inline style attribute"
+    );
+    assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
+    let handler = lower
+        .match_indices(" on")
+        .map(|(i, _)| &lower[i + 3..])
+        .find(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase())
+                .collect();
+            name.len() >= 3 && rest[name.len()..].starts_with("=\"")
+        });
+    assert!(
+        handler.is_none(),
+        "{path}: inline event handler {:?}",
+        handler.map(|h| &h[..h.len().min(40)])
+    );
 }
