@@ -455,10 +455,41 @@ async fn disabled_or_deleted_users_lose_access(backend: &str) {
         .await;
     assert_eq!(api.status, 401);
     assert_eq!(api.json()["error"]["code"], "unauthenticated");
-    // The password no longer opens a session either.
-    let r = login(&h.router, "uji.staff", PASSWORD).await;
-    assert_eq!(r.status, 401);
-    assert!(r.body.contains("dinonaktifkan"));
+    // The password no longer opens a session either, and the answer is exactly that of a
+    // wrong password (only the form's fresh CSRF token differs).
+    let right = login(&h.router, "uji.staff", PASSWORD).await;
+    let wrong = login(&h.router, "uji.staff", "bukan-kata-sandinya").await;
+    assert_eq!(right.status, 401);
+    assert_eq!(right.status, wrong.status);
+    assert!(right.set_cookie("sc_session").is_none());
+    let without_csrf = |r: &common::Reply| {
+        let token = r.set_cookie("sc_login").unwrap_or_default();
+        assert!(!token.is_empty(), "a fresh login form");
+        r.body.replace(&token, "CSRF")
+    };
+    assert_eq!(without_csrf(&right), without_csrf(&wrong));
+    assert!(!right.body.contains("dinonaktifkan"), "{}", right.body);
+    let names = |r: &common::Reply| {
+        let mut n: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&right), names(&wrong));
+    // The trail still tells the administrator why.
+    let (failed, _) =
+        h.t.db
+            .list_audit(&companion_db::AuditQuery {
+                action: Some("auth.login_failed".into()),
+                page: 1,
+                per_page: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    assert!(
+        failed.iter().any(|e| e.details.contains("disabled")),
+        "{failed:?}"
+    );
 
     // An administrator cannot disable themselves.
     let admin = &h.users[&Role::Admin];

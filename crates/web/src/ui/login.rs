@@ -181,11 +181,9 @@ pub async fn submit(
                     serde_json::json!({ "reason": reason, "failures": count }),
                 ))
                 .await;
-            let msg = if reason == "disabled" {
-                "Akun ini dinonaktifkan. Hubungi administrator."
-            } else {
-                "Nama pengguna atau kata sandi salah."
-            };
+            // The same answer whatever the reason: a disabled account with its right password
+            // must not tell a guesser that the password is right (the reason is in the trail).
+            let msg = "Nama pengguna atau kata sandi salah.";
             return Ok(render(&state, &next, Some(msg), StatusCode::UNAUTHORIZED));
         }
     };
