@@ -369,24 +369,44 @@ pub async fn end_session(state: &Shared, headers: &HeaderMap) -> Result<(), ApiE
     Ok(())
 }
 
-/// Failed logins slow further attempts: after [`FREE_FAILURES`] failures for one username or
-/// one client address, each attempt must wait twice as long as the last (capped), counted from
-/// the last failure. Kept in memory: a restart forgives, which is acceptable for this office.
+/// Failed logins slow further attempts: after [`FREE_FAILURES`] failures for one username from
+/// one client address, or [`FREE_FAILURES_PER_ADDRESS`] from one address whatever the username,
+/// each attempt must wait twice as long as the last (capped), counted from the last failure.
+/// Never per username alone: failures from one address must not lock the account for everyone
+/// else (its owner signs in from their own desk). Kept in memory: a restart forgives, which is
+/// acceptable for this office.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+/// Free failures for one username from one address.
 pub const FREE_FAILURES: u32 = 5;
+/// Free failures from one address over all usernames (an office behind one NAT address shares
+/// it, hence more).
+pub const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 
+/// The throttle keys of a login attempt: this username from this address, then this address.
+pub fn login_keys(username: &str, client: &str) -> [String; 2] {
+    [
+        format!("user:{username}|ip:{client}"),
+        format!("ip:{client}"),
+    ]
+}
+
 impl LoginThrottle {
-    fn wait_for(count: u32) -> Duration {
-        if count < FREE_FAILURES {
+    fn wait_for(key: &str, count: u32) -> Duration {
+        let free = if key.starts_with("ip:") {
+            FREE_FAILURES_PER_ADDRESS
+        } else {
+            FREE_FAILURES
+        };
+        if count < free {
             return Duration::ZERO;
         }
-        let exp = (count - FREE_FAILURES).min(16);
+        let exp = (count - free).min(16);
         Duration::from_secs(1u64 << exp).min(MAX_WAIT)
     }
 
@@ -394,8 +414,8 @@ impl LoginThrottle {
     pub fn must_wait(&self, keys: &[String]) -> Option<Duration> {
         let map = self.failures.lock().ok()?;
         keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter_map(|(count, last)| Self::wait_for(*count).checked_sub(last.elapsed()))
+            .filter_map(|k| map.get(k).map(|v| (k, v)))
+            .filter_map(|(k, (count, last))| Self::wait_for(k, *count).checked_sub(last.elapsed()))
             .filter(|d| !d.is_zero())
             .max()
     }
@@ -417,9 +437,11 @@ impl LoginThrottle {
             .unwrap_or(0)
     }
 
-    pub fn succeeded(&self, username_key: &str) {
+    /// A successful login forgets the failures of that username from that address (the
+    /// address's own count stays: one good account must not reset a guesser's budget).
+    pub fn succeeded(&self, pair_key: &str) {
         if let Ok(mut map) = self.failures.lock() {
-            map.remove(username_key);
+            map.remove(pair_key);
         }
     }
 }
@@ -431,7 +453,7 @@ mod tests {
     #[test]
     fn throttle_waits_double_after_free_failures() {
         let t = LoginThrottle::default();
-        let keys = vec!["user:budi".to_string(), "ip:1.2.3.4".to_string()];
+        let keys = login_keys("budi", "1.2.3.4");
         for _ in 0..FREE_FAILURES - 1 {
             t.failed(&keys);
         }
@@ -446,12 +468,25 @@ mod tests {
             t.must_wait(&keys)
                 .is_some_and(|d| d > Duration::from_secs(1))
         );
-        // Another user from another address is not slowed.
-        assert_eq!(t.must_wait(&["user:ani".into(), "ip:5.6.7.8".into()]), None);
-        t.succeeded("user:budi");
-        // The address still remembers.
-        assert!(t.must_wait(&["ip:1.2.3.4".into()]).is_some());
-        assert_eq!(LoginThrottle::wait_for(100), MAX_WAIT);
+        // The same user from another address, and another user from this one, are not slowed.
+        assert_eq!(t.must_wait(&login_keys("budi", "5.6.7.8")), None);
+        assert_eq!(t.must_wait(&login_keys("ani", "1.2.3.4")), None);
+        t.succeeded(&keys[0]);
+        assert_eq!(t.must_wait(&keys), None);
+        assert_eq!(LoginThrottle::wait_for("user:x|ip:y", 100), MAX_WAIT);
+    }
+
+    #[test]
+    fn one_address_trying_many_usernames_is_slowed() {
+        let t = LoginThrottle::default();
+        for i in 0..FREE_FAILURES_PER_ADDRESS {
+            let keys = login_keys(&format!("akun{i}"), "9.9.9.9");
+            assert_eq!(t.must_wait(&keys), None, "attempt {i}");
+            t.failed(&keys);
+        }
+        assert!(t.must_wait(&login_keys("akun.baru", "9.9.9.9")).is_some());
+        // Nobody else is.
+        assert_eq!(t.must_wait(&login_keys("akun1", "8.8.8.8")), None);
     }
 
     #[test]

@@ -301,7 +301,8 @@ companion_db::on_both_backends!(
     login_throttling_slows_and_logs,
     logout_and_password_change_end_sessions,
     submitter_never_decides_own_submission,
-    new_accounts_default_to_the_least_role
+    new_accounts_default_to_the_least_role,
+    throttling_is_per_address_not_per_account
 );
 
 async fn csrf_missing_or_wrong_is_refused(backend: &str) {
@@ -814,5 +815,63 @@ async fn new_accounts_default_to_the_least_role(backend: &str) {
             .any(|e| e.details.contains("admin.baru") && e.details.contains("\"admin\"")),
         "{created:?}"
     );
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// Logs in like `login`, from `ip` (the router trusts `X-Forwarded-For`).
+async fn login_from(
+    router: &axum::Router,
+    ip: &str,
+    username: &str,
+    password: &str,
+) -> common::Reply {
+    let form = Call::new("GET", "/masuk").send(router).await;
+    let csrf = form.set_cookie("sc_login").expect("login csrf cookie");
+    Call::new("POST", "/masuk")
+        .cookie(format!("sc_login={csrf}"))
+        .header("x-forwarded-for", ip)
+        .form(format!(
+            "csrf={csrf}&username={username}&password={password}"
+        ))
+        .send(router)
+        .await
+}
+
+/// Failures from one address slow that address (per username, and over all usernames), but
+/// never lock the account for its owner at another address.
+async fn throttling_is_per_address_not_per_account(backend: &str) {
+    let h = harness(backend).await;
+    let mut state = h.state.clone();
+    state.config.trust_forwarded_for = true;
+    let router = companion_web::router(state);
+    let attacker = "203.0.113.9";
+    for i in 0..companion_web::auth::FREE_FAILURES {
+        let r = login_from(&router, attacker, "uji.admin", "salah-salah-salah").await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    // The attacker's address waits, even with the right password …
+    let r = login_from(&router, attacker, "uji.admin", PASSWORD).await;
+    assert_eq!(r.status, 429);
+    // … the owner at their desk is not refused.
+    let r = login_from(&router, "10.1.2.3", "uji.admin", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.set_cookie("sc_session").is_some());
+
+    // One address trying many usernames is slowed as a whole.
+    let sprayer = "198.51.100.7";
+    for i in 0..companion_web::auth::FREE_FAILURES_PER_ADDRESS {
+        let r = login_from(
+            &router,
+            sprayer,
+            &format!("tebakan{i}"),
+            "salah-salah-salah",
+        )
+        .await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = login_from(&router, sprayer, "uji.staff", PASSWORD).await;
+    assert_eq!(r.status, 429);
+    let r = login_from(&router, "10.1.2.4", "uji.staff", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
     h.t.cleanup().await.expect("cleanup");
 }

@@ -141,7 +141,7 @@ pub async fn submit(
 ) -> PageResult {
     let next = safe_next(f.next.as_deref());
     let username = f.username.trim().to_lowercase();
-    let keys = [format!("user:{username}"), format!("ip:{}", addr.0)];
+    let keys = crate::auth::login_keys(&username, &addr.0);
     if let Some(wait) = state.throttle.must_wait(&keys) {
         tracing::warn!(username = %username, client = %addr.0, "login refused: throttled after repeated failures");
         let msg = format!(
