@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod letter;
+pub mod revisions;
 pub mod sign;
 pub mod stamp;
 pub mod timestamp;

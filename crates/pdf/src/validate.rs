@@ -89,6 +89,13 @@ pub struct SignatureReport {
     pub chain: Check,
     pub timestamp: Check,
     pub revocation: Check,
+    /// Made with one of this office's signing certificates (always true when the policy names
+    /// none).
+    pub office: bool,
+    /// A document timestamp (`/SubFilter /ETSI.RFC3161`), not a person's signature.
+    pub document_timestamp: bool,
+    /// Where the signed bytes end.
+    pub signed_end: usize,
 }
 
 impl SignatureReport {
@@ -111,68 +118,245 @@ pub struct Report {
     pub outcome: Outcome,
     /// The main reason for the outcome, in Bahasa Indonesia.
     pub reason: String,
+    /// The signature the verdict is about (the office's last one), when there is one.
+    pub decisive: Option<usize>,
+    /// Set when the file is validly signed, but by nobody of this office: who signed it.
+    pub foreign_signer: Option<String>,
 }
 
 impl Report {
-    /// The signature that decides: the last one (it must cover the whole file).
+    /// The signature the verdict is about: the office's last signature, else the last one.
     pub fn last(&self) -> Option<&SignatureReport> {
-        self.signatures.last()
+        match self.decisive {
+            Some(i) => self.signatures.get(i),
+            None => self.signatures.last(),
+        }
     }
 }
 
-/// Validates every signature of `pdf` against `anchors` (root certificates trusted for both
-/// signers and timestamp authorities) at `now`.
+/// What the validator trusts.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// Roots trusted for document signers.
+    pub signer_anchors: &'a [Certificate],
+    /// Roots trusted for timestamp authorities (a separate store: a TSA root does not vouch
+    /// for signers, nor the reverse).
+    pub tsa_anchors: &'a [Certificate],
+    /// This office's signing certificates. `Some`: only a signature by one of them makes the
+    /// document ASLI; `None`: not known here (any trusted signer counts).
+    pub office: Option<&'a [Certificate]>,
+}
+
+/// Validates every signature of `pdf` against `anchors` (roots trusted for both signers and
+/// timestamp authorities) at `now`, with no list of the office's certificates.
 pub fn validate(pdf: &[u8], anchors: &[Certificate], now: chrono::DateTime<chrono::Utc>) -> Report {
+    validate_with(
+        pdf,
+        &Policy {
+            signer_anchors: anchors,
+            tsa_anchors: anchors,
+            office: None,
+        },
+        now,
+    )
+}
+
+/// Validates every signature of `pdf` under `policy` at `now` (the validation time: tests and
+/// "how will this read in 2037" inject a later one).
+pub fn validate_with(
+    pdf: &[u8],
+    policy: &Policy<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Report {
     let sha256 = hex::encode(Sha256::digest(pdf));
     let found = find_signatures(pdf);
+    let end = effective_end(pdf);
     let mut signatures: Vec<SignatureReport> = found
         .iter()
-        .map(|s| check_signature(pdf, s, anchors, now))
+        .map(|s| check_signature(pdf, s, policy, now, end))
         .collect();
-    let (outcome, reason) = verdict(&mut signatures);
+    let verdict = verdict(pdf, end, &mut signatures, policy);
     Report {
         sha256,
         signatures,
-        outcome,
-        reason,
+        outcome: verdict.outcome,
+        reason: verdict.reason,
+        decisive: verdict.decisive,
+        foreign_signer: verdict.foreign_signer,
     }
 }
 
-fn verdict(signatures: &mut [SignatureReport]) -> (Outcome, String) {
-    let Some(last) = signatures.last() else {
-        return (
+/// The file's end for coverage: whitespace after the last `%%EOF` is not a change (peers
+/// tolerate a newline appended by a mail program or an editor).
+fn effective_end(pdf: &[u8]) -> usize {
+    let trimmed = pdf
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace() && *b != 0)
+        .map_or(0, |i| i + 1);
+    if pdf[..trimmed].ends_with(b"%%EOF") {
+        trimmed
+    } else {
+        pdf.len()
+    }
+}
+
+struct Verdict {
+    outcome: Outcome,
+    reason: String,
+    decisive: Option<usize>,
+    foreign_signer: Option<String>,
+}
+
+fn verdict(
+    pdf: &[u8],
+    end: usize,
+    signatures: &mut [SignatureReport],
+    policy: &Policy<'_>,
+) -> Verdict {
+    let plain = |outcome, reason: String, decisive| Verdict {
+        outcome,
+        reason,
+        decisive,
+        foreign_signer: None,
+    };
+    if signatures.is_empty() {
+        return plain(
             Outcome::Failed,
             "Berkas ini tidak bertanda tangan elektronik.".into(),
+            None,
         );
+    }
+    let n = signatures.len();
+    let name_of = |i: usize, s: &SignatureReport| {
+        let who = s
+            .signer_common_name
+            .clone()
+            .unwrap_or_else(|| "tanpa nama".into());
+        if n > 1 {
+            format!("Tanda tangan ke-{} ({who})", i + 1)
+        } else {
+            format!("Tanda tangan ({who})")
+        }
     };
     // Any broken signature makes the document untrustworthy, wherever it is.
-    if let Some(broken) = signatures
+    if let Some((i, broken)) = signatures
         .iter()
-        .find(|s| s.integrity.outcome == Outcome::Failed)
+        .enumerate()
+        .find(|(_, s)| s.integrity.outcome == Outcome::Failed)
     {
-        return (Outcome::Failed, broken.integrity.detail.clone());
+        let reason = if n > 1 {
+            format!("{}: {}", name_of(i, broken), broken.integrity.detail)
+        } else {
+            broken.integrity.detail.clone()
+        };
+        return plain(Outcome::Failed, reason, Some(i));
     }
-    for check in last.checks() {
+    // The verdict is about the office's last signature (a person's, not a document timestamp).
+    let office = signatures
+        .iter()
+        .rposition(|s| s.office && !s.document_timestamp);
+    let Some(o) = office else {
+        let valid_other = signatures.iter().rposition(|s| {
+            !s.document_timestamp
+                && s.integrity.outcome == Outcome::Passed
+                && s.chain.outcome == Outcome::Passed
+        });
+        if let (Some(_), Some(i)) = (policy.office, valid_other) {
+            let who = signatures[i]
+                .signer_common_name
+                .clone()
+                .or_else(|| signatures[i].signer.clone())
+                .unwrap_or_else(|| "penanda tangan lain".into());
+            return Verdict {
+                outcome: Outcome::Failed,
+                reason: format!(
+                    "Ditandatangani secara sah oleh {who}, tetapi bukan dokumen yang diterbitkan DPMPTSP Kabupaten Karo."
+                ),
+                decisive: Some(i),
+                foreign_signer: Some(who),
+            };
+        }
+        // Nobody of the office signed; say why the last signature does not stand.
+        let last = n - 1;
+        return decide(
+            &signatures[last],
+            last,
+            &name_of(last, &signatures[last]),
+            n,
+        );
+    };
+    // Everything after the office's signature must be a long-term-validation update.
+    let s = &mut signatures[o];
+    if s.signed_end < end {
+        match crate::revisions::permitted_after(pdf, s.signed_end) {
+            Ok(kinds) => {
+                s.coverage = Check::passed(format!(
+                    "Setelah tanda tangan ini hanya ditambahkan data validasi ({}).",
+                    kinds.join(", ")
+                ));
+            }
+            Err(crate::revisions::LaterChange::NotPermitted(what)) => {
+                s.coverage = Check::failed(format!(
+                    "Berkas diubah setelah tanda tangan kantor: {what}."
+                ));
+            }
+            Err(crate::revisions::LaterChange::Unreadable(_)) => {
+                s.coverage = Check::indeterminate(
+                    "Bagian yang ditambahkan setelah tanda tangan kantor tidak dapat diperiksa.",
+                );
+            }
+        }
+    }
+    let name = name_of(o, &signatures[o]);
+    decide(&signatures[o], o, &name, n)
+}
+
+/// The verdict from one signature's lines: a failed line fails, an indeterminate one leaves it
+/// open, else it stands.
+fn decide(s: &SignatureReport, index: usize, name: &str, n: usize) -> Verdict {
+    let with_name = |d: &str| {
+        if n > 1 {
+            format!("{name}: {d}")
+        } else {
+            d.to_string()
+        }
+    };
+    for check in s.checks() {
         if check.outcome == Outcome::Failed {
-            return (Outcome::Failed, check.detail.clone());
+            return Verdict {
+                outcome: Outcome::Failed,
+                reason: with_name(&check.detail),
+                decisive: Some(index),
+                foreign_signer: None,
+            };
         }
     }
-    for check in last.checks() {
+    for check in s.checks() {
         if check.outcome == Outcome::Indeterminate {
-            return (Outcome::Indeterminate, check.detail.clone());
+            return Verdict {
+                outcome: Outcome::Indeterminate,
+                reason: with_name(&check.detail),
+                decisive: Some(index),
+                foreign_signer: None,
+            };
         }
     }
-    (
-        Outcome::Passed,
-        "Tanda tangan utuh, mencakup seluruh berkas, dan diterbitkan oleh penerbit tepercaya."
-            .into(),
-    )
+    Verdict {
+        outcome: Outcome::Passed,
+        reason:
+            "Tanda tangan utuh, mencakup seluruh berkas, dan diterbitkan oleh penerbit tepercaya."
+                .into(),
+        decisive: Some(index),
+        foreign_signer: None,
+    }
 }
 
 /// A signature's place in the file: its byte ranges and its `/Contents` DER.
 struct Found {
     ranges: [usize; 4],
     claimed_time: Option<String>,
+    /// `/SubFilter /ETSI.RFC3161` in the same dictionary: a document timestamp.
+    document_timestamp: bool,
 }
 
 const MAX_SIGNATURES: usize = 32;
@@ -201,10 +385,26 @@ fn find_signatures(pdf: &[u8]) -> Vec<Found> {
             out.push(Found {
                 ranges,
                 claimed_time: claimed_time(pdf, at).or_else(|| claimed_time(pdf, c)),
+                document_timestamp: in_dictionary(pdf, at, c, b"/ETSI.RFC3161"),
             });
         }
     }
     out
+}
+
+/// Whether `needle` stands in the signature dictionary whose `/ByteRange` is at `at` and whose
+/// `/Contents` ends at `contents_end`: from the object's start (`obj`, at most 2 KB before) to
+/// its `endobj` (at most 2 KB after the contents).
+fn in_dictionary(pdf: &[u8], at: usize, contents_end: usize, needle: &[u8]) -> bool {
+    let from = at.saturating_sub(2048);
+    let start = pdf[from..at]
+        .windows(3)
+        .rposition(|w| w == b"obj")
+        .map_or(from, |i| from + i);
+    let to = (contents_end + 2048).min(pdf.len());
+    let end = find(&pdf[contents_end.min(to)..to], b"endobj").map_or(to, |i| contents_end + i);
+    find(&pdf[start..at], needle).is_some()
+        || find(&pdf[contents_end.min(end)..end], needle).is_some()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -347,8 +547,33 @@ fn signer_certificate<'a>(si: &SignerInfo, certs: &'a [Certificate]) -> Option<&
             c.tbs_certificate.issuer == ias.issuer
                 && c.tbs_certificate.serial_number == ias.serial_number
         }),
-        SignerIdentifier::SubjectKeyIdentifier(_) => certs.first(),
+        SignerIdentifier::SubjectKeyIdentifier(ski) => certs
+            .iter()
+            .find(|c| subject_key_id(c).is_some_and(|id| id.as_slice() == ski.0.as_bytes())),
     }
+}
+
+/// The certificate's SubjectKeyIdentifier extension, else RFC 5280's method 1 (SHA-1 of the
+/// public key bits), which is what signers without the extension use.
+fn subject_key_id(cert: &Certificate) -> Option<Vec<u8>> {
+    use x509_cert::ext::pkix::SubjectKeyIdentifier;
+    let from_ext = cert
+        .tbs_certificate
+        .extensions
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER)
+        .and_then(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
+        .map(|k| k.0.as_bytes().to_vec());
+    from_ext.or_else(|| {
+        let bits = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        Some(openssl::sha::sha1(bits).to_vec())
+    })
 }
 
 fn attribute(
@@ -378,6 +603,25 @@ fn check_signer(si: &SignerInfo, cert: &Certificate, content: &[&[u8]]) -> Resul
             "Algoritme hash tanda tangan tidak didukung.",
         ));
     };
+    let alg = if si.signature_algorithm.oid == RSA_ENCRYPTION {
+        si.digest_alg.oid
+    } else {
+        si.signature_algorithm.oid
+    };
+    if attrs.is_none() {
+        // CMS without signed attributes (RFC 5652 §5.4): the signature is over the content
+        // itself.
+        let message = content.concat();
+        return match rsa_verify(cert, &alg, &message, si.signature.as_bytes()) {
+            Some(true) => Ok(()),
+            Some(false) => Err(Check::failed(
+                "Isi berkas tidak sama dengan yang ditandatangani: berkas telah diubah.",
+            )),
+            None => Err(Check::indeterminate(
+                "Algoritme tanda tangan tidak didukung oleh pemeriksa ini.",
+            )),
+        };
+    }
     let stated = attribute(attrs, ID_MESSAGE_DIGEST)
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .map(|o| o.as_bytes().to_vec());
@@ -388,11 +632,6 @@ fn check_signer(si: &SignerInfo, cert: &Certificate, content: &[&[u8]]) -> Resul
     }
     let Some(signed) = si.signed_attrs.as_ref().and_then(|a| a.to_der().ok()) else {
         return Err(Check::failed("Atribut tanda tangan tidak ada."));
-    };
-    let alg = if si.signature_algorithm.oid == RSA_ENCRYPTION {
-        si.digest_alg.oid
-    } else {
-        si.signature_algorithm.oid
     };
     match rsa_verify(cert, &alg, &signed, si.signature.as_bytes()) {
         Some(true) => Ok(()),
@@ -405,64 +644,195 @@ fn check_signer(si: &SignerInfo, cert: &Certificate, content: &[&[u8]]) -> Resul
     }
 }
 
-/// Walks from `cert` up to an anchor through `pool`, each link's signature verified and each
-/// certificate valid at `at`.
-fn chain_to_anchor(
+/// What a certificate is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Usage {
+    /// Signing documents: keyUsage digitalSignature or nonRepudiation, not a TSA certificate.
+    Document,
+    /// Signing timestamps: extended key usage timeStamping (RFC 3161).
+    Timestamp,
+}
+
+const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+
+/// RFC 5280 path validation by OpenSSL's verifier (`X509_verify_cert`, strict), from `cert`
+/// through the certificates the file carries up to one of `anchors`, at the time `at`:
+/// basicConstraints and path length, keyUsage keyCertSign for issuers, unknown critical
+/// extensions, name chaining, every signature, validity of every certificate. The purpose is
+/// checked as well (a timestamp authority's certificate for timestamps, a document signer's for
+/// documents, never the one for the other). Returns the check and the validated chain
+/// (leaf first) when it passed.
+fn verify_path(
     cert: &Certificate,
     pool: &[Certificate],
     anchors: &[Certificate],
     at: chrono::DateTime<chrono::Utc>,
-) -> Check {
-    let mut current = cert.clone();
-    for _ in 0..8 {
-        let validity = &current.tbs_certificate.validity;
-        if at < time(validity.not_before) || at > time(validity.not_after) {
-            return Check::failed(format!(
-                "Sertifikat {} tidak berlaku pada waktu penandatanganan.",
-                current.tbs_certificate.subject
-            ));
-        }
-        if anchors.iter().any(|a| a == &current) {
-            return Check::passed(format!(
-                "Rantai sertifikat sampai ke akar tepercaya ({}).",
-                current.tbs_certificate.subject
-            ));
-        }
-        let Ok(tbs) = current.tbs_certificate.to_der() else {
-            return Check::failed("Sertifikat rusak.");
-        };
-        // Several certificates may carry the issuer's name; the issuer is the one whose key
-        // verifies this certificate. A name without such a key is an unknown issuer, not proof
-        // of forgery (ETSI: no chain found, indeterminate).
-        let mut unsupported = false;
-        let issuer = anchors.iter().chain(pool).find(|c| {
-            if c.tbs_certificate.subject != current.tbs_certificate.issuer || *c == &current {
-                return false;
+    usage: Usage,
+) -> (Check, Vec<Certificate>) {
+    use openssl::stack::Stack;
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
+    use openssl::x509::{X509, X509PurposeId, X509StoreContext};
+
+    let subject = cert.tbs_certificate.subject.to_string();
+    if let Err(problem) = usage_problem(cert, usage) {
+        return (Check::failed(problem), Vec::new());
+    }
+    let to_openssl = |c: &Certificate| c.to_der().ok().and_then(|d| X509::from_der(&d).ok());
+    let run = |strict: bool| -> Result<(bool, i32, String, Vec<Certificate>), openssl::error::ErrorStack> {
+        let mut store = X509StoreBuilder::new()?;
+        for a in anchors {
+            if let Some(x) = to_openssl(a) {
+                // A duplicate anchor is not an error worth failing for.
+                let _ = store.add_cert(x);
             }
-            match current
-                .signature
-                .as_bytes()
-                .and_then(|sig| rsa_verify(c, &current.signature_algorithm.oid, &tbs, sig))
-            {
-                Some(ok) => ok,
-                None => {
-                    unsupported = true;
-                    false
+        }
+        let mut param = X509VerifyParam::new()?;
+        if strict {
+            param.set_flags(X509VerifyFlags::X509_STRICT)?;
+        }
+        param.set_time(at.timestamp() as _);
+        param.set_depth(8);
+        param.set_purpose(match usage {
+            Usage::Document => X509PurposeId::ANY,
+            Usage::Timestamp => X509PurposeId::TIMESTAMP_SIGN,
+        })?;
+        store.set_param(&param)?;
+        let store = store.build();
+        let mut untrusted = Stack::new()?;
+        for c in pool {
+            if let Some(x) = to_openssl(c) {
+                untrusted.push(x)?;
+            }
+        }
+        let Some(leaf) = to_openssl(cert) else {
+            return Ok((false, -1, "certificate cannot be read".into(), Vec::new()));
+        };
+        let mut ctx = X509StoreContext::new()?;
+        ctx.init(&store, &leaf, &untrusted, |c| {
+            let ok = c.verify_cert()?;
+            let err = c.error();
+            let chain = c
+                .chain()
+                .map(|chain| {
+                    chain
+                        .iter()
+                        .filter_map(|x| x.to_der().ok())
+                        .filter_map(|d| Certificate::from_der(&d).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((ok, err.as_raw(), err.error_string().to_string(), chain))
+        })
+    };
+    // Strict first (RFC 5280's profile: key identifiers, critical basic constraints, …); a
+    // chain that fails only the strict profile is no proof of forgery (peers such as pyHanko
+    // accept it), so it is indeterminate, with the reason.
+    let result = match run(true) {
+        Ok((false, _, strict_text, _)) => match run(false) {
+            Ok((true, _, _, _)) => {
+                return (
+                    Check::indeterminate(format!(
+                        "Sertifikat dalam rantai {subject} tidak memenuhi profil RFC 5280 ({strict_text}); keasliannya tidak dapat dipastikan."
+                    )),
+                    Vec::new(),
+                );
+            }
+            other => other,
+        },
+        other => other,
+    };
+    match result {
+        Ok((true, _, _, chain)) => {
+            let root = chain
+                .last()
+                .map(|c: &Certificate| c.tbs_certificate.subject.to_string())
+                .unwrap_or_default();
+            (
+                Check::passed(format!(
+                    "Rantai sertifikat sampai ke akar tepercaya ({root})."
+                )),
+                chain,
+            )
+        }
+        Ok((false, code, text, _)) => (path_failure(code, &text, &subject), Vec::new()),
+        Err(e) => (
+            Check::indeterminate(format!("Rantai sertifikat tidak dapat diperiksa ({e}).")),
+            Vec::new(),
+        ),
+    }
+}
+
+/// Why a path failed, as ETSI EN 319 102-1 classes it: no chain to a trusted root or a
+/// certificate outside its validity is indeterminate (not proof of forgery); a broken
+/// signature or constraint on the chain (an end-entity certificate used as a CA, a missing
+/// keyCertSign, an unknown critical extension, a wrong purpose) is a failure.
+fn path_failure(code: i32, text: &str, subject: &str) -> Check {
+    use openssl_sys as ffi;
+    match code {
+        ffi::X509_V_ERR_CERT_HAS_EXPIRED | ffi::X509_V_ERR_CERT_NOT_YET_VALID => {
+            Check::indeterminate(format!(
+                "Sertifikat dalam rantai {subject} tidak berlaku pada waktu yang terbukti ({text}); perlu data validasi jangka panjang."
+            ))
+        }
+        ffi::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+        | ffi::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | ffi::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+        | ffi::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+        | ffi::X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+        | ffi::X509_V_ERR_CERT_CHAIN_TOO_LONG => Check::indeterminate(format!(
+            "Penerbit sertifikat tidak dikenal ({subject}): keasliannya tidak dapat dipastikan."
+        )),
+        _ => Check::failed(format!("Rantai sertifikat tidak sah ({subject}): {text}.")),
+    }
+}
+
+/// A document signer must be allowed to sign (keyUsage digitalSignature or nonRepudiation when
+/// the extension is present) and must not be a timestamp authority; a TSA certificate must carry
+/// timeStamping (OpenSSL's purpose check enforces the rest).
+fn usage_problem(cert: &Certificate, usage: Usage) -> Result<(), String> {
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
+    let exts = cert.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
+    let find = |oid: ObjectIdentifier| exts.iter().find(|e| e.extn_id == oid);
+    let eku = find(const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)
+        .and_then(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok());
+    let timestamping = eku
+        .as_ref()
+        .is_some_and(|u| u.0.contains(&ID_KP_TIME_STAMPING));
+    let subject = cert.tbs_certificate.subject.to_string();
+    match usage {
+        Usage::Document => {
+            if timestamping {
+                return Err(format!(
+                    "Sertifikat {subject} adalah sertifikat otoritas cap waktu, bukan untuk menandatangani dokumen."
+                ));
+            }
+            if let Some(ext) = find(const_oid::db::rfc5280::ID_CE_KEY_USAGE) {
+                let ku = KeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|_| format!("Penggunaan kunci sertifikat {subject} rusak."))?;
+                if !(ku.0.contains(KeyUsages::DigitalSignature)
+                    || ku.0.contains(KeyUsages::NonRepudiation))
+                {
+                    return Err(format!(
+                        "Sertifikat {subject} tidak diizinkan untuk tanda tangan elektronik (penggunaan kunci)."
+                    ));
                 }
             }
-        });
-        let Some(issuer) = issuer else {
-            if unsupported {
-                return Check::indeterminate("Algoritme sertifikat tidak didukung.");
-            }
-            return Check::indeterminate(format!(
-                "Penerbit sertifikat tidak dikenal ({}): keasliannya tidak dapat dipastikan.",
-                current.tbs_certificate.issuer
-            ));
-        };
-        current = issuer.clone();
+            Ok(())
+        }
+        Usage::Timestamp if !timestamping => Err(format!(
+            "Sertifikat {subject} bukan sertifikat otoritas cap waktu."
+        )),
+        Usage::Timestamp => Ok(()),
     }
-    Check::indeterminate("Rantai sertifikat terlalu panjang.")
+}
+
+/// The first certificate of `chain` (leaf first) that has expired by `now`, if any: once one has,
+/// a signature stands only on long-term validation evidence.
+fn expired_in(chain: &[Certificate], now: chrono::DateTime<chrono::Utc>) -> Option<&Certificate> {
+    chain
+        .iter()
+        .find(|c| now > time(c.tbs_certificate.validity.not_after))
 }
 
 /// The timestamp token over the signature value: imprint, token signature, TSA chain.
@@ -480,10 +850,21 @@ fn check_timestamp(
             None,
         );
     };
-    let bad = |d: &str| (Check::failed(format!("Cap waktu tidak sah: {d}.")), None);
     let Ok(ci) = token.decode_as::<ContentInfo>() else {
-        return bad("token rusak");
+        return (Check::failed("Cap waktu tidak sah: token rusak."), None);
     };
+    verify_token(&ci, &[si.signature.as_bytes()], anchors, now)
+}
+
+/// An RFC 3161 token (a CMS SignedData over a TSTInfo): its imprint over `imprinted`, its
+/// signature, its TSA's chain at the token's time. Returns the proven time when it stands.
+fn verify_token(
+    ci: &ContentInfo,
+    imprinted: &[&[u8]],
+    anchors: &[Certificate],
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Check, Option<chrono::DateTime<chrono::Utc>>) {
+    let bad = |d: &str| (Check::failed(format!("Cap waktu tidak sah: {d}.")), None);
     let Ok(sd) = ci.content.decode_as::<SignedData>() else {
         return bad("token rusak");
     };
@@ -498,12 +879,9 @@ fn check_timestamp(
     let Ok(tst) = x509_tsp::TstInfo::from_der(tst_der.as_bytes()) else {
         return bad("isi token rusak");
     };
-    let imprint = digest(
-        &tst.message_imprint.hash_algorithm.oid,
-        &[si.signature.as_bytes()],
-    );
+    let imprint = digest(&tst.message_imprint.hash_algorithm.oid, imprinted);
     if imprint.as_deref() != Some(tst.message_imprint.hashed_message.as_bytes()) {
-        return bad("cap waktu bukan untuk tanda tangan ini");
+        return bad("cap waktu bukan untuk isi ini");
     }
     let certs = certificates(&sd);
     let Some(tsa_si) = sd.signer_infos.0.iter().next() else {
@@ -525,9 +903,20 @@ fn check_timestamp(
         );
     }
     let at = chrono::DateTime::<chrono::Utc>::from(tst.gen_time.to_system_time());
-    let chain = chain_to_anchor(tsa_cert, &certs, anchors, at.min(now));
+    if at > now {
+        return bad("waktu cap waktu di masa depan");
+    }
+    let (chain, validated) = verify_path(tsa_cert, &certs, anchors, at, Usage::Timestamp);
     let tsa = tsa_cert.tbs_certificate.subject.to_string();
     match chain.outcome {
+        // The timestamp proves the time only while its own chain still stands (or long-term
+        // evidence keeps it standing, which this validator does not read yet).
+        Outcome::Passed if expired_in(&validated, now).is_some() => (
+            Check::indeterminate(format!(
+                "Sertifikat otoritas cap waktu ({tsa}) sudah kedaluwarsa; perlu data validasi jangka panjang."
+            )),
+            None,
+        ),
         Outcome::Passed => (
             Check::passed(format!(
                 "Cap waktu sah dari {} pada {} UTC.",
@@ -546,14 +935,63 @@ fn check_timestamp(
     }
 }
 
+/// A document timestamp (`/SubFilter /ETSI.RFC3161`): its token's imprint is over the byte
+/// ranges, like a signature's digest; it names a TSA, not a person.
+fn check_document_timestamp(
+    mut report: SignatureReport,
+    der: &[u8],
+    content: &[&[u8]],
+    policy: &Policy<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> SignatureReport {
+    report.office = false;
+    let Ok(ci) = ContentInfo::from_der(trim_der(der)) else {
+        return report;
+    };
+    let (check, at) = verify_token(&ci, content, policy.tsa_anchors, now);
+    report.signer_common_name = Some("cap waktu dokumen".into());
+    report.integrity = match check.outcome {
+        // A token whose imprint or signature fails is a broken seal over the file.
+        Outcome::Failed if check.detail.contains("bukan untuk isi ini") => Check::failed(
+            "Isi berkas tidak sama dengan yang diberi cap waktu dokumen: berkas telah diubah.",
+        ),
+        _ => Check::passed("Isi berkas sama persis dengan yang diberi cap waktu dokumen."),
+    };
+    report.chain = Check {
+        outcome: check.outcome,
+        detail: check.detail.clone(),
+    };
+    report.timestamp = check;
+    report.timestamp_time = at;
+    report.revocation = Check::passed("Cap waktu dokumen: tidak ada sertifikat penanda tangan.");
+    report
+}
+
+/// The DER value without the zero padding that fills the rest of `/Contents`.
+fn trim_der(der: &[u8]) -> &[u8] {
+    let mut reader = match der::SliceReader::new(der) {
+        Ok(r) => r,
+        Err(_) => return der,
+    };
+    match der::Header::decode(&mut reader) {
+        Ok(h) => {
+            let len = u32::from(h.length) as usize
+                + u32::from(h.encoded_len().unwrap_or_default()) as usize;
+            &der[..len.min(der.len())]
+        }
+        Err(_) => der,
+    }
+}
+
 fn check_signature(
     pdf: &[u8],
     found: &Found,
-    anchors: &[Certificate],
+    policy: &Policy<'_>,
     now: chrono::DateTime<chrono::Utc>,
+    end: usize,
 ) -> SignatureReport {
     let [_, b, c, d] = found.ranges;
-    let coverage = if c + d == pdf.len() {
+    let coverage = if c + d >= end {
         Check::passed("Tanda tangan mencakup seluruh berkas.")
     } else {
         Check::failed("Ada bagian yang ditambahkan setelah tanda tangan: berkas telah diubah.")
@@ -571,10 +1009,16 @@ fn check_signature(
         chain: Check::indeterminate("Rantai sertifikat tidak diperiksa."),
         timestamp: Check::indeterminate("Cap waktu tidak diperiksa."),
         revocation: Check::indeterminate("Status pencabutan tidak diperiksa."),
+        office: policy.office.is_none(),
+        document_timestamp: found.document_timestamp,
+        signed_end: c + d,
     };
     let Some(der) = unhex(&pdf[b + 1..c - 1]) else {
         return report;
     };
+    if found.document_timestamp {
+        return check_document_timestamp(report, &der, &[&pdf[..b], &pdf[c..c + d]], policy, now);
+    }
     let mut reader = match der::SliceReader::new(&der) {
         Ok(r) => r,
         Err(_) => return report,
@@ -603,11 +1047,30 @@ fn check_signature(
         Ok(()) => Check::passed("Isi berkas sama persis dengan yang ditandatangani."),
         Err(check) => check,
     };
-    let (timestamp, at) = check_timestamp(si, anchors, now);
+    let (timestamp, at) = check_timestamp(si, policy.tsa_anchors, now);
     report.timestamp = timestamp;
     report.timestamp_time = at;
-    // Without a trusted time the certificate must be valid now.
-    report.chain = chain_to_anchor(cert, &certs, anchors, at.unwrap_or(now));
+    // Certificates are judged at the time the signature is proven to exist: the timestamp's,
+    // else now. Once one of them has expired, the signature stands only on long-term
+    // validation evidence, which this validator does not read yet: indeterminate, not valid.
+    let (chain, validated) = verify_path(
+        cert,
+        &certs,
+        policy.signer_anchors,
+        at.unwrap_or(now),
+        Usage::Document,
+    );
+    report.chain = match (chain.outcome, expired_in(&validated, now)) {
+        (Outcome::Passed, Some(expired)) => Check::indeterminate(format!(
+            "Sertifikat {} sudah kedaluwarsa; tanpa data validasi jangka panjang keabsahan tanda tangan tidak dapat dipastikan.",
+            expired.tbs_certificate.subject
+        )),
+        _ => chain,
+    };
+    report.office = match policy.office {
+        None => true,
+        Some(office) => office.iter().any(|o| o == cert),
+    };
     report.revocation = revocation(cert);
     report
 }
@@ -771,6 +1234,30 @@ pub fn english(text: &str) -> String {
             "the timestamp is not for this signature",
         ),
         ("token tanpa penanda tangan", "token without a signer"),
+        (
+            "cap waktu bukan untuk isi ini",
+            "the timestamp is not for this content",
+        ),
+        (
+            "waktu cap waktu di masa depan",
+            "the timestamp's time lies in the future",
+        ),
+        (
+            "Isi berkas sama persis dengan yang diberi cap waktu dokumen.",
+            "The file's content is exactly what the document timestamp covers.",
+        ),
+        (
+            "Isi berkas tidak sama dengan yang diberi cap waktu dokumen: berkas telah diubah.",
+            "The file's content differs from what the document timestamp covers: the file has been changed.",
+        ),
+        (
+            "Cap waktu dokumen: tidak ada sertifikat penanda tangan.",
+            "Document timestamp: there is no signer certificate.",
+        ),
+        (
+            "Bagian yang ditambahkan setelah tanda tangan kantor tidak dapat diperiksa.",
+            "What was added after the office's signature cannot be checked.",
+        ),
     ];
     if let Some((_, en)) = FIXED.iter().find(|(id, _)| *id == text) {
         return (*en).to_string();
@@ -804,6 +1291,78 @@ pub fn english(text: &str) -> String {
             " UTC.",
         ),
         ("Cap waktu: ", "", "Timestamp: ", ""),
+        (
+            "Sertifikat dalam rantai ",
+            "; perlu data validasi jangka panjang.",
+            "A certificate in the chain of ",
+            "; long-term validation data is needed.",
+        ),
+        (
+            "Rantai sertifikat tidak dapat diperiksa (",
+            ").",
+            "The certificate chain cannot be checked (",
+            ").",
+        ),
+        (
+            "Sertifikat dalam rantai ",
+            "; keasliannya tidak dapat dipastikan.",
+            "A certificate in the chain of ",
+            "; authenticity cannot be established.",
+        ),
+        (
+            "Sertifikat otoritas cap waktu (",
+            ") sudah kedaluwarsa; perlu data validasi jangka panjang.",
+            "The timestamp authority's certificate (",
+            ") has expired; long-term validation data is needed.",
+        ),
+        (
+            "Sertifikat ",
+            " sudah kedaluwarsa; tanpa data validasi jangka panjang keabsahan tanda tangan tidak dapat dipastikan.",
+            "Certificate ",
+            " has expired; without long-term validation data the signature's validity cannot be established.",
+        ),
+        (
+            "Sertifikat ",
+            " adalah sertifikat otoritas cap waktu, bukan untuk menandatangani dokumen.",
+            "Certificate ",
+            " is a timestamp authority's certificate, not one for signing documents.",
+        ),
+        (
+            "Sertifikat ",
+            " tidak diizinkan untuk tanda tangan elektronik (penggunaan kunci).",
+            "Certificate ",
+            " is not allowed to make electronic signatures (key usage).",
+        ),
+        (
+            "Sertifikat ",
+            " bukan sertifikat otoritas cap waktu.",
+            "Certificate ",
+            " is not a timestamp authority's certificate.",
+        ),
+        (
+            "Penggunaan kunci sertifikat ",
+            " rusak.",
+            "The key usage of certificate ",
+            " is damaged.",
+        ),
+        (
+            "Setelah tanda tangan ini hanya ditambahkan data validasi (",
+            ").",
+            "After this signature only validation data was added (",
+            ").",
+        ),
+        (
+            "Berkas diubah setelah tanda tangan kantor: ",
+            ".",
+            "The file was changed after the office's signature: ",
+            ".",
+        ),
+        (
+            "Ditandatangani secara sah oleh ",
+            ", tetapi bukan dokumen yang diterbitkan DPMPTSP Kabupaten Karo.",
+            "Validly signed by ",
+            ", but not a document issued by DPMPTSP Kabupaten Karo.",
+        ),
     ];
     for (pre, post, en_pre, en_post) in FRAMED {
         if let Some(inner) = text.strip_prefix(pre).and_then(|t| t.strip_suffix(post)) {
@@ -814,6 +1373,17 @@ pub fn english(text: &str) -> String {
             };
             return format!("{en_pre}{inner}{en_post}");
         }
+    }
+    if let Some(rest) = text.strip_prefix("Rantai sertifikat tidak sah (")
+        && let Some((subject, detail)) = rest.split_once("): ")
+    {
+        return format!("Invalid certificate chain ({subject}): {detail}");
+    }
+    if let Some(rest) = text.strip_prefix("Tanda tangan ke-")
+        && let Some((head, detail)) = rest.split_once("): ")
+        && let Some((n, who)) = head.split_once(" (")
+    {
+        return format!("Signature {n} ({who}): {}", english(detail));
     }
     if let Some(rest) = text.strip_prefix("Otoritas cap waktu (")
         && let Some((tsa, detail)) = rest.split_once("): ")

@@ -1,0 +1,484 @@
+//! The validator against forged and odd files made here: certificates that break RFC 5280
+//! (an end-entity certificate used as a CA, a wrong key usage, a TSA certificate signing a
+//! document and a signer certificate acting as a TSA, an unknown critical extension, an expired
+//! intermediate), time (validation in 2037), a signature by someone who is not the office,
+//! a visibly altered permit re-signed by another trusted certificate, bytes hidden after the
+//! signature, whitespace after `%%EOF`, and separate trust stores for signers and TSAs.
+//! Certificates are made with OpenSSL's builder, signatures with the product's own signer.
+
+use std::time::SystemTime;
+
+use companion_pdf::keys::{SigningIdentity, issue_signer, issue_tsa, new_ca};
+use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature_with_dss};
+use companion_pdf::timestamp::{
+    add_timestamp, request, respond, signature_imprint, token_from_response,
+};
+use companion_pdf::validate::{Outcome, Policy, Report, validate_with};
+use der::{Decode, Encode};
+use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
+use openssl::x509::{X509, X509Builder, X509Extension, X509NameBuilder};
+use rsa::pkcs8::DecodePrivateKey;
+use x509_cert::Certificate;
+
+fn letter() -> Vec<u8> {
+    companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0)
+}
+
+fn info(name: &str) -> SignatureInfo {
+    SignatureInfo {
+        name: name.into(),
+        reason: "Penerbitan surat izin".into(),
+        location: "Kabanjahe".into(),
+        time: chrono::Utc::now().fixed_offset(),
+        visible: None,
+    }
+}
+
+fn root(id: &SigningIdentity) -> Certificate {
+    id.chain
+        .last()
+        .cloned()
+        .unwrap_or_else(|| id.certificate.clone())
+}
+
+/// Signs `pdf` with `signer` (B-B, or B-T with `tsa`).
+fn sign(pdf: &[u8], signer: &SigningIdentity, tsa: Option<&SigningIdentity>) -> Vec<u8> {
+    let chain = signer.chain_der().expect("chain");
+    let prepared = prepare_signature_with_dss(pdf, 1, &info("Uji"), &chain).expect("prepare");
+    let cms = signer.sign_digest(&prepared.digest).expect("cms");
+    let cms = match tsa {
+        None => cms,
+        Some(tsa) => {
+            let imprint = signature_imprint(&cms).expect("imprint");
+            let req = request(&imprint, 9).expect("request");
+            let resp = respond(tsa, &req, 1, SystemTime::now()).expect("respond");
+            let token = token_from_response(&resp, &imprint, 9).expect("token");
+            add_timestamp(&cms, &token).expect("add")
+        }
+    };
+    prepared.finish(&cms).expect("finish")
+}
+
+fn pkey(id: &SigningIdentity) -> PKey<openssl::pkey::Private> {
+    PKey::private_key_from_pem(id.key_pem().expect("pem").as_bytes()).expect("pkey")
+}
+
+fn openssl_cert(c: &Certificate) -> X509 {
+    X509::from_der(&c.to_der().expect("der")).expect("x509")
+}
+
+enum Shape {
+    /// A CA certificate (basicConstraints CA, keyCertSign).
+    Ca,
+    /// An end-entity certificate with this key usage (None: no extension).
+    Leaf(Option<KeyUsage>),
+    /// An end-entity certificate with an unknown critical extension.
+    UnknownCritical,
+    /// A timestamp authority's certificate.
+    Tsa,
+}
+
+/// A certificate for `cn` issued by `issuer` (its key signs), valid from `from_days` to
+/// `to_days` (relative to now).
+fn make(
+    issuer: &SigningIdentity,
+    cn: &str,
+    shape: Shape,
+    from_days: i64,
+    to_days: i64,
+) -> SigningIdentity {
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("key");
+    let der = {
+        use rsa::pkcs8::EncodePrivateKey;
+        key.to_pkcs8_der().expect("pkcs8")
+    };
+    let subject_key = PKey::private_key_from_pkcs8(der.as_bytes()).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", cn).expect("cn");
+    name.append_entry_by_text("O", "DPMPTSP Kabupaten Karo")
+        .expect("o");
+    let name = name.build();
+    let issuer_cert = openssl_cert(&issuer.certificate);
+    let mut b = X509Builder::new().expect("builder");
+    b.set_version(2).expect("v3");
+    let serial = BigNum::from_u32(rand::random::<u32>() | 1).expect("bn");
+    b.set_serial_number(&serial.to_asn1_integer().expect("serial"))
+        .expect("serial");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(issuer_cert.subject_name())
+        .expect("issuer");
+    b.set_pubkey(&subject_key).expect("pubkey");
+    let now = chrono::Utc::now().timestamp();
+    b.set_not_before(&Asn1Time::from_unix(now + from_days * 86_400).expect("t"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::from_unix(now + to_days * 86_400).expect("t"))
+        .expect("na");
+    match shape {
+        Shape::Ca => {
+            b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
+                .expect("bc");
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .expect("ku"),
+            )
+            .expect("ku");
+        }
+        Shape::Leaf(ku) => {
+            b.append_extension(BasicConstraints::new().critical().build().expect("bc"))
+                .expect("bc");
+            if let Some(ku) = ku {
+                b.append_extension(ku.build().expect("ku")).expect("ku");
+            }
+        }
+        Shape::UnknownCritical => {
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .non_repudiation()
+                    .build()
+                    .expect("ku"),
+            )
+            .expect("ku");
+            let oid = Asn1Object::from_str("1.3.6.1.4.1.55555.1").expect("oid");
+            let value = Asn1OctetString::new_from_bytes(&[0x05, 0x00]).expect("value");
+            b.append_extension(X509Extension::new_from_der(&oid, true, &value).expect("ext"))
+                .expect("ext");
+        }
+        Shape::Tsa => {
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .build()
+                    .expect("ku"),
+            )
+            .expect("ku");
+            b.append_extension(
+                ExtendedKeyUsage::new()
+                    .critical()
+                    .time_stamping()
+                    .build()
+                    .expect("eku"),
+            )
+            .expect("eku");
+        }
+    }
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(Some(&issuer_cert), None))
+        .expect("ski");
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(&issuer_cert), None))
+        .expect("aki");
+    b.append_extension(ski).expect("ski");
+    b.append_extension(aki).expect("aki");
+    b.sign(&pkey(issuer), MessageDigest::sha256())
+        .expect("sign");
+    let cert = Certificate::from_der(&b.build().to_der().expect("der")).expect("cert");
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(der.as_bytes()).expect("key back");
+    let mut chain = vec![issuer.certificate.clone()];
+    chain.extend(issuer.chain.iter().cloned());
+    SigningIdentity::new(key, cert, chain)
+}
+
+fn signing_leaf() -> Option<KeyUsage> {
+    let mut ku = KeyUsage::new();
+    ku.critical().digital_signature().non_repudiation();
+    Some(ku)
+}
+
+struct World {
+    ca: SigningIdentity,
+    office: SigningIdentity,
+    tsa_root: SigningIdentity,
+    tsa: SigningIdentity,
+}
+
+fn world() -> World {
+    let ca = new_ca("Uji CA", 20).expect("ca");
+    let office = issue_signer(&ca, "Kepala DPMPTSP Kabupaten Karo", 700).expect("signer");
+    let tsa_root = new_ca("Uji TSA Root", 20).expect("tsa root");
+    let tsa = issue_tsa(&tsa_root, "Uji TSA", 3000).expect("tsa");
+    World {
+        ca,
+        office,
+        tsa_root,
+        tsa,
+    }
+}
+
+fn check(w: &World, pdf: &[u8], at: chrono::DateTime<chrono::Utc>) -> Report {
+    let signers = [root(&w.ca)];
+    let tsas = [w.tsa_root.certificate.clone()];
+    let office = [w.office.certificate.clone()];
+    validate_with(
+        pdf,
+        &Policy {
+            signer_anchors: &signers,
+            tsa_anchors: &tsas,
+            office: Some(&office),
+        },
+        at,
+    )
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[test]
+fn the_genuine_permit_passes_and_tolerates_whitespace_after_eof() {
+    let w = world();
+    let signed = sign(&letter(), &w.office, Some(&w.tsa));
+    let r = check(&w, &signed, now());
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    for tail in [&b"\n"[..], b"\r\n", b"\n\n  \n"] {
+        let mut padded = signed.clone();
+        padded.extend_from_slice(tail);
+        let r = check(&w, &padded, now());
+        assert_eq!(r.outcome, Outcome::Passed, "{tail:?}: {}", r.reason);
+    }
+}
+
+#[test]
+fn a_certificate_issued_by_an_end_entity_is_not_trusted() {
+    let w = world();
+    // Any official with a certificate under the trusted root mints "the office's head".
+    let official = make(&w.ca, "Pejabat Lain", Shape::Leaf(signing_leaf()), -1, 300);
+    let minted = make(
+        &official,
+        "Kepala DPMPTSP Kabupaten Karo",
+        Shape::Leaf(signing_leaf()),
+        -1,
+        300,
+    );
+    let forged = sign(&letter(), &minted, Some(&w.tsa));
+    let signers = [root(&w.ca)];
+    let tsas = [w.tsa_root.certificate.clone()];
+    // Even where the office's certificates are not known, the chain must fail.
+    let r = validate_with(
+        &forged,
+        &Policy {
+            signer_anchors: &signers,
+            tsa_anchors: &tsas,
+            office: None,
+        },
+        now(),
+    );
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    assert_eq!(r.last().unwrap().chain.outcome, Outcome::Failed);
+}
+
+#[test]
+fn wrong_key_usage_unknown_critical_extension_and_tsa_certificates_do_not_sign_documents() {
+    let w = world();
+    let signers = [root(&w.ca)];
+    let tsas = [w.tsa_root.certificate.clone()];
+    let any = Policy {
+        signer_anchors: &signers,
+        tsa_anchors: &tsas,
+        office: None,
+    };
+    let mut encipher_only = KeyUsage::new();
+    encipher_only.critical().key_encipherment();
+    for (label, id) in [
+        (
+            "key usage",
+            make(
+                &w.ca,
+                "Kunci Enkripsi",
+                Shape::Leaf(Some(encipher_only)),
+                -1,
+                300,
+            ),
+        ),
+        (
+            "critical",
+            make(&w.ca, "Ekstensi Aneh", Shape::UnknownCritical, -1, 300),
+        ),
+        ("tsa", make(&w.ca, "TSA Menyamar", Shape::Tsa, -1, 300)),
+    ] {
+        let pdf = sign(&letter(), &id, None);
+        let r = validate_with(&pdf, &any, now());
+        assert_eq!(r.outcome, Outcome::Failed, "{label}: {r:#?}");
+        assert_eq!(r.last().unwrap().chain.outcome, Outcome::Failed, "{label}");
+    }
+    // A good leaf passes under the same policy (the cases above fail for their flaw only).
+    let good = make(&w.ca, "Pejabat Baik", Shape::Leaf(signing_leaf()), -1, 300);
+    let r = validate_with(&sign(&letter(), &good, None), &any, now());
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}
+
+#[test]
+fn a_signer_certificate_cannot_act_as_timestamp_authority_and_stores_are_separate() {
+    let w = world();
+    // The office's own signer certificate (no timeStamping) issues the timestamp.
+    let signed = sign(&letter(), &w.office, Some(&w.office));
+    let signers = [root(&w.ca)];
+    let r = validate_with(
+        &signed,
+        &Policy {
+            signer_anchors: &signers,
+            tsa_anchors: &signers,
+            office: None,
+        },
+        now(),
+    );
+    assert_ne!(r.outcome, Outcome::Passed, "{r:#?}");
+    assert_ne!(r.last().unwrap().timestamp.outcome, Outcome::Passed);
+    // A genuine TSA whose root is trusted only for signers does not vouch for the time.
+    let signed = sign(&letter(), &w.office, Some(&w.tsa));
+    let both = [root(&w.ca), w.tsa_root.certificate.clone()];
+    let r = validate_with(
+        &signed,
+        &Policy {
+            signer_anchors: &both,
+            tsa_anchors: &signers,
+            office: None,
+        },
+        now(),
+    );
+    assert_eq!(
+        r.last().unwrap().timestamp.outcome,
+        Outcome::Indeterminate,
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn in_2037_without_long_term_data_the_answer_is_cannot_be_established() {
+    let w = world();
+    let signed = sign(&letter(), &w.office, Some(&w.tsa));
+    let later = chrono::DateTime::parse_from_rfc3339("2037-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let r = check(&w, &signed, later);
+    assert_eq!(r.outcome, Outcome::Indeterminate, "{r:#?}");
+    assert!(r.reason.contains("jangka panjang"), "{}", r.reason);
+    // B-B (no timestamp) after the certificate expired: the same, never TIDAK ASLI.
+    let bb = sign(&letter(), &w.office, None);
+    let r = check(&w, &bb, later);
+    assert_eq!(r.outcome, Outcome::Indeterminate, "{r:#?}");
+}
+
+#[test]
+fn an_expired_intermediate_is_not_a_valid_chain() {
+    let w = world();
+    let old_ca = make(&w.ca, "CA Lama", Shape::Ca, -400, -10);
+    let leaf = make(&old_ca, "Pejabat", Shape::Leaf(signing_leaf()), -300, 300);
+    let pdf = sign(&letter(), &leaf, None);
+    let signers = [root(&w.ca)];
+    let r = validate_with(
+        &pdf,
+        &Policy {
+            signer_anchors: &signers,
+            tsa_anchors: &signers,
+            office: None,
+        },
+        now(),
+    );
+    assert_ne!(r.outcome, Outcome::Passed, "{r:#?}");
+}
+
+#[test]
+fn a_valid_signature_by_someone_else_is_not_an_office_document() {
+    let w = world();
+    let other = make(&w.ca, "Dinas Lain", Shape::Leaf(signing_leaf()), -1, 300);
+    let pdf = sign(&letter(), &other, Some(&w.tsa));
+    let r = check(&w, &pdf, now());
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    assert_eq!(r.foreign_signer.as_deref(), Some("Dinas Lain"));
+    assert!(
+        r.reason.contains("bukan dokumen yang diterbitkan"),
+        "{}",
+        r.reason
+    );
+}
+
+/// Appends an incremental update that draws `text` on page 1 (a new content stream added to
+/// the page's /Contents).
+fn overlay(pdf: &[u8], text: &str) -> Vec<u8> {
+    use lopdf::{Document, IncrementalDocument, Object, Stream, dictionary};
+    let prev = Document::load_mem(pdf).expect("load");
+    let page_id = prev.get_pages()[&1];
+    let mut inc = IncrementalDocument::create_from(pdf.to_vec(), prev);
+    inc.opt_clone_object_to_new_document(page_id)
+        .expect("clone page");
+    let content = format!("BT /F1 28 Tf 60 520 Td ({text}) Tj ET");
+    let stream_id = inc
+        .new_document
+        .add_object(Stream::new(dictionary! {}, content.into_bytes()));
+    let page = inc
+        .new_document
+        .get_object_mut(page_id)
+        .and_then(Object::as_dict_mut)
+        .expect("page");
+    let old = page.get(b"Contents").cloned().expect("contents");
+    let mut contents = match old {
+        Object::Array(a) => a,
+        other => vec![other],
+    };
+    contents.push(Object::Reference(stream_id));
+    page.set("Contents", Object::Array(contents));
+    let mut out = Vec::new();
+    inc.save_to(&mut out).expect("save");
+    out
+}
+
+#[test]
+fn a_visibly_altered_permit_signed_again_by_another_trusted_certificate_is_not_asli() {
+    let w = world();
+    let genuine = sign(&letter(), &w.office, Some(&w.tsa));
+    let altered = overlay(&genuine, "PEMEGANG: PT PENIPU");
+    // Unsigned alteration.
+    let r = check(&w, &altered, now());
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    // The alteration signed by another official under the same trusted root: the later
+    // signature covers the file, the office's no longer does.
+    let other = make(&w.ca, "Pejabat Lain", Shape::Leaf(signing_leaf()), -1, 300);
+    let resigned = sign(&altered, &other, Some(&w.tsa));
+    let r = check(&w, &resigned, now());
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    assert!(
+        r.reason.contains("setelah tanda tangan kantor"),
+        "{}",
+        r.reason
+    );
+    assert_eq!(r.decisive, Some(0));
+}
+
+#[test]
+fn bytes_hidden_after_the_signature_are_a_change() {
+    let w = world();
+    let genuine = sign(&letter(), &w.office, Some(&w.tsa));
+    // An object outside any cross-reference table, then a fake end marker.
+    let mut hidden = genuine.clone();
+    hidden.extend_from_slice(b"\n99 0 obj\n<< /Type /Page >>\nendobj\n%%EOF\n");
+    let r = check(&w, &hidden, now());
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    // Plain garbage without an end marker.
+    let mut junk = genuine;
+    junk.extend_from_slice(b"garbage");
+    assert_eq!(check(&w, &junk, now()).outcome, Outcome::Failed);
+}
+
+#[test]
+fn a_second_office_signature_over_an_unchanged_file_passes() {
+    let w = world();
+    let once = sign(&letter(), &w.office, Some(&w.tsa));
+    let twice = sign(&once, &w.office, Some(&w.tsa));
+    let r = check(&w, &twice, now());
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    assert_eq!(r.decisive, Some(1));
+}
