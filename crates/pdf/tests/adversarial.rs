@@ -482,3 +482,77 @@ fn a_second_office_signature_over_an_unchanged_file_passes() {
     assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
     assert_eq!(r.decisive, Some(1));
 }
+
+/// pyHanko's verdict (`pyhanko sign validate`, trusting the same roots, revocation not checked:
+/// none of these certificates names a source): true when it finds every signature valid and
+/// trusted.
+fn pyhanko_valid(w: &World, pdf: &[u8]) -> bool {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("corpus.pdf");
+    std::fs::write(&file, pdf).expect("write");
+    let mut args = vec!["sign".to_string(), "validate".into(), "--no-revocation-check".into(), "--trust-replace".into()];
+    for (i, c) in [root(&w.ca), w.tsa_root.certificate.clone()].iter().enumerate() {
+        let path = dir.path().join(format!("root{i}.pem"));
+        std::fs::write(&path, openssl_cert(c).to_pem().expect("pem")).expect("write");
+        args.push("--trust".into());
+        args.push(path.display().to_string());
+    }
+    args.push(file.display().to_string());
+    let out = std::process::Command::new("pyhanko")
+        .args(&args)
+        .output()
+        .expect("pyhanko is installed by scripts/test.sh");
+    out.status.success()
+}
+
+/// Every corpus file through both validators: ours is never more lenient than pyHanko (ASLI
+/// where pyHanko does not find the file valid), and never says TIDAK ASLI where pyHanko says
+/// VALID — except where ours answers another question on purpose (listed, and in the README).
+#[test]
+fn pyhanko_is_the_reference_for_the_corpus() {
+    let w = world();
+    let genuine = sign(&letter(), &w.office, Some(&w.tsa));
+    let other = make(&w.ca, "Pejabat Lain", Shape::Leaf(signing_leaf()), -1, 300);
+    let official = make(&w.ca, "Pejabat Biasa", Shape::Leaf(signing_leaf()), -1, 300);
+    let minted = make(&official, "Kepala DPMPTSP Kabupaten Karo", Shape::Leaf(signing_leaf()), -1, 300);
+    let mut encipher_only = KeyUsage::new();
+    encipher_only.critical().key_encipherment();
+    let wrong_ku = make(&w.ca, "Kunci Enkripsi", Shape::Leaf(Some(encipher_only)), -1, 300);
+    let critical = make(&w.ca, "Ekstensi Aneh", Shape::UnknownCritical, -1, 300);
+    let mut newline = genuine.clone();
+    newline.extend_from_slice(b"\n");
+    let altered = overlay(&genuine, "PEMEGANG: PT PENIPU");
+    let mut changed = genuine.clone();
+    let at = genuine.len() / 3;
+    changed[at] ^= 0x01;
+    // (name, file, ours may be stricter than pyHanko's VALID because …)
+    let corpus: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("genuine", genuine.clone(), None),
+        ("newline after %%EOF", newline, None),
+        ("signed twice by the office", sign(&genuine, &w.office, Some(&w.tsa)), None),
+        ("one byte changed", changed, None),
+        ("overlay, unsigned", altered.clone(), None),
+        ("overlay, signed by another official", sign(&altered, &other, Some(&w.tsa)), None),
+        ("leaf used as CA", sign(&letter(), &minted, Some(&w.tsa)), None),
+        ("wrong key usage", sign(&letter(), &wrong_ku, None), None),
+        ("unknown critical extension", sign(&letter(), &critical, None), None),
+        (
+            "valid signature by another official",
+            sign(&letter(), &other, Some(&w.tsa)),
+            Some("a valid signature by someone outside the office is not an office document"),
+        ),
+    ];
+    let mut table = Vec::new();
+    for (name, pdf, stricter_because) in &corpus {
+        let ours = check(&w, pdf, now());
+        let theirs = pyhanko_valid(&w, pdf);
+        table.push(format!("{name}: ours {:?}, pyHanko {}", ours.outcome, if theirs { "VALID" } else { "not valid" }));
+        if ours.outcome == Outcome::Passed {
+            assert!(theirs, "more lenient than pyHanko on {name}: {}", ours.reason);
+        }
+        if theirs && ours.outcome == Outcome::Failed {
+            assert!(stricter_because.is_some(), "TIDAK ASLI where pyHanko says VALID on {name}: {}", ours.reason);
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+}
