@@ -426,6 +426,45 @@ impl Database {
         })
     }
 
+    /// Whether the document is a file of a revoked signing case (its original, stamped or
+    /// signed version): no applicant link may serve it any more.
+    pub async fn document_revoked(&self, document_id: i64) -> Result<bool> {
+        on_backend!(self, pool => {
+            let hit: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM signing_cases WHERE state = 'revoked' \
+                 AND (original_document_id = $1 OR stamped_document_id = $2 OR signed_document_id = $3) LIMIT 1",
+            )
+            .bind(document_id)
+            .bind(document_id)
+            .bind(document_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(hit.is_some())
+        })
+    }
+
+    /// Revokes every open link to the files of signing case `case_id`; returns the link ids.
+    pub async fn revoke_links_of_case(&self, case_id: i64, by: &str) -> Result<Vec<i64>> {
+        let now = crate::now();
+        on_backend!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "UPDATE document_links SET revoked_at = $1, revoked_by = $2 \
+                 WHERE revoked_at IS NULL AND document_id IN ( \
+                   SELECT original_document_id FROM signing_cases WHERE id = $3 \
+                   UNION SELECT stamped_document_id FROM signing_cases WHERE id = $4 \
+                   UNION SELECT signed_document_id FROM signing_cases WHERE id = $5) \
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(case_id)
+            .bind(case_id)
+            .bind(case_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     pub async fn record_link_use(&self, id: i64) -> Result<()> {
         let now = crate::now();
         on_backend!(self, pool => {

@@ -129,6 +129,9 @@ pub enum ImportError {
     UnknownPermit(String),
     #[error("these bytes are already stored for permit {0}")]
     OtherPermit(String),
+    /// The document belongs to a revoked signing case: no new applicant link.
+    #[error("the document was revoked")]
+    Revoked,
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("database: {0}")]
@@ -142,6 +145,7 @@ impl ImportError {
             ImportError::Rejected(p) => p.code(),
             ImportError::UnknownPermit(_) => "unknown_permit",
             ImportError::OtherPermit(_) => "belongs_to_other_permit",
+            ImportError::Revoked => "document_revoked",
             ImportError::Storage(_) => "storage_unavailable",
             ImportError::Db(_) => "database_error",
         }
@@ -161,6 +165,10 @@ impl ImportError {
             }
             ImportError::OtherPermit(id) => {
                 format!("Berkas yang sama persis sudah tersimpan untuk izin {id}.")
+            }
+            ImportError::Revoked => {
+                "Dokumen ini sudah dicabut; tautan unduhan untuk pemohon tidak dapat dibuat lagi."
+                    .into()
             }
             ImportError::Storage(_) => {
                 "Penyimpanan berkas sedang tidak dapat dihubungi; coba lagi nanti.".into()

@@ -1,5 +1,6 @@
 //! Links an applicant can open without an account: signed (the token's MAC binds link, document
-//! and expiry), expiring, and revocable (the row is checked on every use).
+//! and expiry), expiring, and revocable (the row is checked on every use). A document whose
+//! signing case is revoked serves no link, old or new.
 
 use chrono::{DateTime, Duration, Utc};
 use companion_db::{Document, DocumentLink};
@@ -71,6 +72,9 @@ impl Documents {
         note: &str,
         actor: &Actor,
     ) -> Result<NewLink, ImportError> {
+        if self.inner.db.document_revoked(document.id).await? {
+            return Err(ImportError::Revoked);
+        }
         let days = days.clamp(1, MAX_LINK_DAYS);
         // Whole seconds: the token carries the expiry as unix seconds.
         let expires_at =
@@ -138,6 +142,10 @@ impl Documents {
             .get_document(link.document_id)
             .await?
             .ok_or(LinkError::Gone)?;
+        // Revoking the document ends every link to its files, whenever it was made.
+        if self.inner.db.document_revoked(document.id).await? {
+            return Err(LinkError::Refused(LinkRefusal::Revoked));
+        }
         Ok((document, link))
     }
 }

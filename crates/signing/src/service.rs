@@ -654,7 +654,24 @@ impl SigningService {
             revoked_by: Some(who.actor.name.clone()),
             ..Default::default()
         };
-        self.user_step(case_id, Action::Revoke, who, Some(reason), changes)
-            .await
+        let revoked = self
+            .user_step(case_id, Action::Revoke, who, Some(reason), changes)
+            .await?;
+        // Every applicant link to the case's files ends with it (they are refused on use even
+        // if this step did not run; marking them shows it to staff and in the trail).
+        let links = self
+            .db
+            .revoke_links_of_case(revoked.id, &who.actor.name)
+            .await?;
+        if !links.is_empty() {
+            self.db
+                .append_audit(&who.actor.record(
+                    "document.link_revoke",
+                    Some(("permit", revoked.pendaftaran_id.clone())),
+                    serde_json::json!({"case_id": revoked.id, "link_ids": links, "because": "document.revoke"}),
+                ))
+                .await?;
+        }
+        Ok(revoked)
     }
 }

@@ -3,13 +3,14 @@
 
 mod common;
 
-use common::{Call, PASSWORD, harness, session_for};
+use common::{Call, PASSWORD, approved_case, harness, harness_with_signing, session_for};
 use companion_domain::{DataFlags, IncomingPermit, PermitStatus, Role, plan_page};
 
 companion_db::on_both_backends!(
     csv_exports_neutralise_formulas,
     login_redirects_only_to_local_paths,
-    security_headers_on_every_answer
+    security_headers_on_every_answer,
+    revocation_ends_applicant_links
 );
 
 const FORMULA: &str = "=HYPERLINK(\"http://x\")";
@@ -286,4 +287,123 @@ fn assert_page_fits_the_policy(path: &str, body: &str) {
         "{path}: inline event handler {:?}",
         handler.map(|h| &h[..h.len().min(40)])
     );
+}
+
+/// Revoking a document ends every applicant link to its files (original, stamped, signed) made
+/// before, and no new link can be made for them: through the API and the page alike.
+async fn revocation_ends_applicant_links(backend: &str) {
+    let h = harness_with_signing(backend).await;
+    let case = approved_case(&h, "0142307703072025", "503/0112/IUT/DPM-PTSP/2024").await;
+    let steps = format!("/api/v1/signing/cases/{case}/steps");
+    let r = Call::new("POST", &steps)
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "sign"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.json()["state"], "published", "{}", r.body);
+    let files: Vec<i64> = [
+        "original_document_id",
+        "stamped_document_id",
+        "signed_document_id",
+    ]
+    .iter()
+    .map(|k| r.json()[*k].as_i64().expect(k))
+    .collect();
+    let staff = &h.tokens[&Role::Staff];
+    let mut urls = Vec::new();
+    for doc in &files {
+        let link = Call::new("POST", &format!("/api/v1/documents/{doc}/links"))
+            .bearer(staff)
+            .json(serde_json::json!({"days": 30, "note": "WA pemohon"}))
+            .send(&h.router)
+            .await;
+        assert_eq!(link.status, 201, "{}", link.body);
+        let url = link.json()["url"].as_str().expect("url").to_string();
+        let path = url
+            .split_once("8080")
+            .map(|(_, p)| p.to_string())
+            .expect("path");
+        assert_eq!(Call::new("GET", &path).send(&h.router).await.status, 200);
+        urls.push(path);
+    }
+
+    let r = Call::new("POST", &steps)
+        .bearer(&h.tokens[&Role::Official])
+        .json(serde_json::json!({"action": "revoke", "reason": "Salah data"}))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.json()["state"], "revoked", "{}", r.body);
+
+    // Every earlier link is dead, and shown as revoked to staff.
+    for path in &urls {
+        let r = Call::new("GET", path).send(&h.router).await;
+        assert_eq!(r.status, 410, "{path}: {}", r.body);
+        assert!(r.body.contains("dicabut"), "{}", r.body);
+        assert!(!r.bytes.starts_with(b"%PDF"), "no file");
+    }
+    for doc in &files {
+        let list = Call::new("GET", &format!("/api/v1/documents/{doc}/links"))
+            .bearer(staff)
+            .send(&h.router)
+            .await;
+        let items = list.json();
+        let items = items
+            .as_array()
+            .or_else(|| items["items"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        assert!(!items.is_empty(), "{}", list.body);
+        assert!(
+            items.iter().all(|l| !l["revoked_at"].is_null()),
+            "{}",
+            list.body
+        );
+    }
+    // A link row made behind the service's back is refused on use all the same.
+    let sneaked =
+        h.t.db
+            .create_link(
+                files[2],
+                chrono::Utc::now() + chrono::Duration::days(3),
+                "",
+                "uji",
+            )
+            .await
+            .expect("link");
+    let r = Call::new(
+        "GET",
+        &format!("/unduh/{}", h.documents.link_token(&sneaked)),
+    )
+    .send(&h.router)
+    .await;
+    assert_eq!(r.status, 410, "{}", r.body);
+
+    // No new link, through the API or the page.
+    for doc in &files {
+        let r = Call::new("POST", &format!("/api/v1/documents/{doc}/links"))
+            .bearer(staff)
+            .json(serde_json::json!({"days": 7}))
+            .send(&h.router)
+            .await;
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], "document_revoked", "{}", r.body);
+    }
+    let (sid, csrf) = session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    let r = Call::new("POST", &format!("/berkas/{}/tautan", files[2]))
+        .cookie(format!("sc_session={sid}"))
+        .form(format!("csrf={csrf}&days=7"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().contains("dicabut"), "{}", r.location());
+    let open =
+        h.t.db
+            .links_for_document(files[2])
+            .await
+            .expect("links")
+            .into_iter()
+            .filter(|l| l.revoked_at.is_none())
+            .count();
+    assert_eq!(open, 1, "only the sneaked row, which is refused anyway");
+    h.t.cleanup().await.expect("cleanup");
 }

@@ -27,7 +27,9 @@ pub fn actor(me: &Principal, client: &ClientAddr) -> Actor {
 pub fn import_error(e: ImportError) -> ApiError {
     match &e {
         ImportError::UnknownPermit(_) => ApiError::not_found(e.pesan()),
-        ImportError::OtherPermit(_) => ApiError::new(StatusCode::CONFLICT, e.code(), e.pesan()),
+        ImportError::OtherPermit(_) | ImportError::Revoked => {
+            ApiError::new(StatusCode::CONFLICT, e.code(), e.pesan())
+        }
         ImportError::Rejected(_) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.pesan())
         }
