@@ -145,6 +145,11 @@ pub async fn backup(settings: &Settings, dir: &Path, json: bool) -> Result<(), C
                 .strip_prefix(keys_dir)
                 .map_err(|e| CliError::Internal(e.into()))?
                 .to_path_buf();
+            // `keys init` writes plain files; `restore` accepts nothing else.
+            if !rel.to_str().is_some_and(is_plain_file_name) {
+                tracing::warn!(file = %entry.display(), "not a plain file in the keys folder: left out of the backup");
+                continue;
+            }
             let target = dir.join("keys").join(&rel);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
@@ -188,6 +193,62 @@ pub async fn backup(settings: &Settings, dir: &Path, json: bool) -> Result<(), C
 }
 
 /// Every file under `dir` (depth-first).
+/// A plain file name: one normal path component, no separator, no `..`, not absolute.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
+        && matches!(
+            Path::new(name).components().collect::<Vec<_>>().as_slice(),
+            [std::path::Component::Normal(_)]
+        )
+}
+
+/// A store key: relative segments, none empty, `.` or `..`.
+fn is_store_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains(['\\', '\0'])
+        && !key.chars().any(char::is_control)
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+/// Everything the manifest names is checked before anything is written: a crafted manifest
+/// must not make `restore` read or write outside the backup folder and the targets (key files
+/// are plain names in the keys folder, objects are named by their hash).
+fn check_manifest(m: &Manifest) -> Result<(), CliError> {
+    if let Some(bad) = m.keys.iter().find(|k| !is_plain_file_name(k)) {
+        return Err(user(format!(
+            "the backup manifest names the key file {bad:?}, which is not a plain file name: refused"
+        )));
+    }
+    if !is_plain_file_name(&m.database) {
+        return Err(user(format!(
+            "the backup manifest names the database file {:?}, which is not a plain file name: refused",
+            m.database
+        )));
+    }
+    for o in &m.objects {
+        if o.sha256.len() != 64 || !o.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(user(format!(
+                "the backup manifest has an object hash {:?} that is not SHA-256: refused",
+                o.sha256
+            )));
+        }
+        if !is_store_key(&o.key) {
+            return Err(user(format!(
+                "the backup manifest has a store key {:?} outside the store: refused",
+                o.key
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -222,6 +283,7 @@ pub async fn restore(settings: &Settings, dir: &Path, json: bool) -> Result<(), 
             manifest.format
         )));
     }
+    check_manifest(&manifest)?;
     let backend = if settings.database_url.starts_with("sqlite:") {
         "sqlite"
     } else {
@@ -369,5 +431,55 @@ pub async fn restore(settings: &Settings, dir: &Path, json: bool) -> Result<(), 
         Err(user(
             "the restored system does not match the backup (see above)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    fn manifest(keys: &[&str]) -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            created_at: chrono::Utc::now(),
+            backend: "sqlite".into(),
+            database: "database.sqlite".into(),
+            figures: Figures::default(),
+            objects: vec![ObjectEntry {
+                key: "permits/2026/0142/v1-original.pdf".into(),
+                sha256: "ab".repeat(32),
+                size: 1,
+            }],
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_plain_key_file_names_pass() {
+        assert!(check_manifest(&manifest(&["ca.pem", "ca-key.pem", "seal.pub"])).is_ok());
+        for bad in [
+            "../ca.pem",
+            "..",
+            ".",
+            "",
+            "sub/ca.pem",
+            "/etc/cron.d/x",
+            "..\\ca.pem",
+            "c:\\x",
+            "a\nb",
+            "nul\0",
+        ] {
+            let e = check_manifest(&manifest(&[bad])).expect_err(bad);
+            assert!(e.to_string().contains("plain file name"), "{bad:?}: {e}");
+        }
+        let mut m = manifest(&[]);
+        m.database = "../../etc/passwd".into();
+        assert!(check_manifest(&m).is_err());
+        let mut m = manifest(&[]);
+        m.objects[0].key = "../outside.pdf".into();
+        assert!(check_manifest(&m).is_err());
+        let mut m = manifest(&[]);
+        m.objects[0].sha256 = "../../x".into();
+        assert!(check_manifest(&m).is_err());
     }
 }

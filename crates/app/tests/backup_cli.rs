@@ -227,3 +227,54 @@ async fn backup_wipe_restore_gives_the_same_system(backend: &str) {
     drop_pg(pg_name).await;
     t.cleanup().await.expect("cleanup");
 }
+
+/// A crafted manifest whose key entry is not a plain file name (`..`, a folder, an absolute
+/// path) is refused before anything is written: no file outside the keys folder, no database.
+#[test]
+fn restore_refuses_key_entries_that_are_not_plain_file_names() {
+    for bad in [
+        "../../outside.pem",
+        "sub/ca.pem",
+        "/tmp/companion-restore-abs.pem",
+        "..",
+    ] {
+        let root = tempfile::tempdir().expect("dir");
+        let backup = root.path().join("cadangan");
+        std::fs::create_dir_all(backup.join("keys/sub")).expect("keys");
+        std::fs::create_dir_all(backup.join("objects")).expect("objects");
+        std::fs::write(backup.join("keys/sub/ca.pem"), "kunci").expect("key");
+        std::fs::write(root.path().join("outside.pem"), "kunci").ok();
+        std::fs::write(backup.join("database.sqlite"), "").expect("db");
+        let manifest = serde_json::json!({
+            "format": "sicantik-companion-backup/1",
+            "created_at": "2026-12-01T00:00:00Z",
+            "backend": "sqlite",
+            "database": "database.sqlite",
+            "figures": companion_db::backup::Figures::default(),
+            "objects": [],
+            "keys": [bad],
+        });
+        std::fs::write(backup.join("manifest.json"), manifest.to_string()).expect("manifest");
+        let target = root.path().join("baru");
+        let db_file = target.join("companion.db");
+        let env = vec![
+            ("DATABASE_URL", format!("sqlite://{}", db_file.display())),
+            (
+                "STORAGE_URL",
+                format!("file://{}/objects", target.display()),
+            ),
+            ("KEYS_DIR", target.join("keys/aktif").display().to_string()),
+            ("INBOX_DIR", String::new()),
+            ("RUST_LOG", "warn".into()),
+        ];
+        let (code, out, err) = run(&env, &["restore", &backup.display().to_string()]);
+        assert_eq!(code, 1, "{bad}: {out}{err}");
+        assert!(err.contains("not a plain file name"), "{bad}: {err}");
+        assert!(!db_file.exists(), "{bad}: nothing restored");
+        assert!(!target.join("keys").exists(), "{bad}: no key written");
+        assert!(
+            !std::path::Path::new("/tmp/companion-restore-abs.pem").exists(),
+            "{bad}"
+        );
+    }
+}
