@@ -103,6 +103,13 @@ pub async fn backup(settings: &Settings, dir: &Path, json: bool) -> Result<(), C
     } else {
         let file = dir.join("database.sqlite");
         db.sqlite_snapshot(&file).await?;
+        // The snapshot holds password hashes and personal data, like the database itself.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("cannot protect", &file, e))?;
+        }
         let snapshot =
             companion_db::Database::connect(&format!("sqlite://{}", file.display())).await?;
         let figures = snapshot.figures().await?;
@@ -318,9 +325,16 @@ pub async fn restore(settings: &Settings, dir: &Path, json: bool) -> Result<(), 
             }
         }
         if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+            crate::server::create_private_dir(parent)
+                .map_err(|e| io("cannot create", parent, e))?;
         }
         std::fs::copy(&source, &target).map_err(|e| io("cannot copy", &source, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("cannot protect", &target, e))?;
+        }
     } else {
         let db = companion_db::Database::connect(&settings.database_url).await?;
         let blank = db.is_blank().await?;
@@ -374,7 +388,8 @@ pub async fn restore(settings: &Settings, dir: &Path, json: bool) -> Result<(), 
             let from = dir.join("keys").join(rel);
             let to = keys_dir.join(rel);
             if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+                crate::server::create_private_dir(parent)
+                    .map_err(|e| io("cannot create", parent, e))?;
             }
             let bytes = std::fs::read(&from).map_err(|e| io("cannot read", &from, e))?;
             write_private(&to, &bytes)?;

@@ -366,7 +366,7 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
 
 pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError> {
     crate::telemetry::metrics();
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+    create_private_dir(std::path::Path::new(&settings.data_dir)).map_err(|e| {
         CliError::User(format!(
             "cannot create the data folder {}: {e}",
             settings.data_dir
@@ -775,6 +775,15 @@ async fn demo_logins(db: &Database, data_dir: &str) -> Result<Vec<DemoLogin>, Cl
 }
 
 /// Writes `bytes` to `path`, readable by the owner only (keys, logins, backups).
+/// Creates `path` (and missing parents) readable only by this account (0700 on Unix).
+pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();

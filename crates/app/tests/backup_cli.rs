@@ -182,6 +182,15 @@ async fn backup_wipe_restore_gives_the_same_system(backend: &str) {
     let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["figures_match"], true, "{report}");
+    // A restored SQLite database is private: the file 0600, the folder 0700.
+    #[cfg(unix)]
+    if backend == "sqlite" {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        let folder = fresh.path().join("restored");
+        assert_eq!(mode(&folder.join("companion.db")), 0o600);
+        assert_eq!(mode(&folder), 0o700);
+    }
 
     // The restored system, checked from outside.
     let restored = companion_db::Database::connect(&url)

@@ -112,6 +112,61 @@ pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
     t.trunc_subsecs(6)
 }
 
+/// The SQLite file and its folder are private to the service's account: a new folder is made
+/// 0700 and a new file 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files the
+/// database file's mode), and an existing file readable by others is narrowed to 0600: it holds
+/// password hashes, sessions and personal data.
+fn private_sqlite_file(file: &std::path::Path) -> Result<()> {
+    let folder_error = |path: &std::path::Path, source| DbError::Folder {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(parent)
+            .map_err(|e| folder_error(parent, e))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+                    let Ok(meta) = std::fs::metadata(&path) else {
+                        continue;
+                    };
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        match std::fs::set_permissions(
+                            &path,
+                            std::fs::Permissions::from_mode(0o600),
+                        ) {
+                            Ok(()) => {
+                                tracing::warn!(file = %path.display(), "the database file was readable by others: now 0600")
+                            }
+                            Err(e) => {
+                                tracing::warn!(file = %path.display(), error = %e, "the database file is readable by others and cannot be narrowed")
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(folder_error(file, e)),
+        }
+    }
+    Ok(())
+}
+
 impl Database {
     /// Opens (and for SQLite creates) the database named by `url`.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -127,15 +182,9 @@ impl Database {
                 // 64 MiB of page cache per connection (the default is 2 MiB): the bulk sync
                 // touches every index of a table that soon outgrows 2 MiB.
                 .pragma("cache_size", "-65536");
-            if let Some(parent) = opts
-                .get_filename()
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
+            let file = opts.get_filename().to_path_buf();
+            if file.to_str() != Some(":memory:") && !file.as_os_str().is_empty() {
+                private_sqlite_file(&file)?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
