@@ -726,6 +726,19 @@ async fn submitter_never_decides_own_submission(backend: &str) {
         assert_eq!(r.status, 303, "{step}: {}", r.body);
         assert!(r.location().contains("empat"), "{step}: {}", r.location());
     }
+    // The page offers the submitter no decision buttons on their own submission.
+    let page = Call::new("GET", "/izin/0142307703072025")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert!(page.body.contains("data-own-submission"), "{}", page.body);
+    assert!(
+        !page
+            .body
+            .contains(&format!("action=\"/tte/{case}/setujui\"")),
+        "{}",
+        page.body
+    );
     let still =
         h.t.db
             .get_signing_case(case)

@@ -123,8 +123,13 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
             td.actions {
                 @if let Some(id) = c.signed_document_id { a href={ "/berkas/" (id) } { "Berkas bertanda tangan" } " " }
                 @if decide && st == Some(DocState::Submitted) {
-                    (step_form(me, c.id, "setujui", "Setujui", false))
-                    (step_form(me, c.id, "tolak", "Tolak", true))
+                    // Four eyes by person (the service refuses it too): no buttons for one's own.
+                    @if companion_domain::workflow::check_four_eyes(companion_domain::workflow::Action::Approve, c.submitted_by.as_deref(), &me.user.username).is_ok() {
+                        (step_form(me, c.id, "setujui", "Setujui", false))
+                        (step_form(me, c.id, "tolak", "Tolak", true))
+                    } @else {
+                        span.muted data-own-submission { "Anda yang mengajukan; pejabat lain yang memutuskan." }
+                    }
                 }
                 @if decide && st == Some(DocState::Stamped) { @if let Some(svc) = &state.signing { (sign_form(me, svc, c.id)) } }
                 @if decide && matches!(st, Some(DocState::Signed | DocState::Published)) { (step_form(me, c.id, "cabut", "Cabut", true)) }
