@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use companion_pdf::validate::{Check, Outcome, Report, validate};
+use companion_pdf::validate::{Check, Outcome, Policy, Report, validate_with};
 use x509_cert::Certificate;
 
 use crate::CliError;
@@ -62,7 +62,11 @@ pub fn report_json(r: &Report) -> serde_json::Value {
         "verdict": r.outcome.word(),
         "reason": r.reason,
         "sha256": r.sha256,
+        "decisive_signature": r.decisive,
+        "foreign_signer": r.foreign_signer,
         "signatures": r.signatures.iter().map(|s| serde_json::json!({
+            "office": s.office,
+            "document_timestamp": s.document_timestamp,
             "signer": s.signer,
             "signer_name": s.signer_common_name,
             "issuer": s.issuer,
@@ -89,11 +93,50 @@ fn mark(c: &Check) -> &'static str {
     }
 }
 
+/// The certificates this office signs with, as the portal knows them: those recorded from the
+/// signed files in this installation's database and store (when a database is there; `verify`
+/// never creates one), plus the local signer's certificate in `KEYS_DIR`. `None` when neither
+/// exists: then the report cannot tell the office's signatures from others' and says which
+/// trusted signer signed.
+pub async fn office_certificates(settings: &Settings) -> Option<Vec<Certificate>> {
+    let mut certs = Vec::new();
+    let chain = Path::new(&settings.keys_dir).join(crate::keys_cmd::SIGNER_CHAIN);
+    let local = std::fs::read(&chain)
+        .ok()
+        .and_then(|pem| Certificate::load_pem_chain(&pem).ok())
+        .and_then(|c| c.into_iter().next());
+    certs.extend(local);
+    let url = settings.database_url.trim();
+    let sqlite_file = url
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p));
+    let database_exists = match sqlite_file {
+        Some(path) => Path::new(path).exists(),
+        None => !url.is_empty(),
+    };
+    let mut known = false;
+    if database_exists
+        && let Ok(db) = companion_db::Database::connect(url).await
+        && db.migrate().await.is_ok()
+        && let Ok(docs) = crate::server::open_documents(settings, &db).await
+        && let Ok(recorded) = companion_documents::office::refresh(&docs).await
+    {
+        known = true;
+        for c in recorded {
+            if !certs.contains(&c) {
+                certs.push(c);
+            }
+        }
+    }
+    (known || !certs.is_empty()).then_some(certs)
+}
+
 pub fn run(
     settings: &Settings,
     file: Option<PathBuf>,
     json: bool,
     qr: Option<String>,
+    office: Option<Vec<Certificate>>,
 ) -> Result<(), CliError> {
     if let Some(payload) = qr {
         return verify_qr(settings, &payload, json);
@@ -106,7 +149,16 @@ pub fn run(
     let bytes = std::fs::read(&file)
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
     let anchors = trust_anchors(settings)?;
-    let report = validate(&bytes, &anchors, chrono::Utc::now());
+    // The same validator and policy as the portal's upload and QR pages.
+    let report = validate_with(
+        &bytes,
+        &Policy {
+            signer_anchors: &anchors,
+            tsa_anchors: &anchors,
+            office: office.as_deref(),
+        },
+        chrono::Utc::now(),
+    );
     if json {
         println!("{}", report_json(&report));
     } else {

@@ -96,10 +96,16 @@ async fn a_thousand_mutated_pdfs_and_an_oversized_request() {
     let (docs, service) = companion_signing::testing::local_services(&t.db, &objects, &keys)
         .await
         .expect("services");
+    // Two people: the submitter never approves their own submission.
     let who = |role| Participant {
         actor: Actor {
             user_id: None,
-            name: "uji".into(),
+            name: if role == Role::Staff {
+                "petugas"
+            } else {
+                "pejabat"
+            }
+            .into(),
             source: "test".into(),
         },
         role,

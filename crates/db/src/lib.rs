@@ -20,6 +20,7 @@ pub mod documents;
 pub mod expiry;
 pub mod jobs;
 pub mod notifications;
+pub mod office_certificates;
 pub mod permits;
 pub mod signing;
 pub mod signing_batches;

@@ -6,6 +6,7 @@
 mod inbox;
 mod integrity;
 mod links;
+pub mod office;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -186,6 +186,39 @@ pub fn validate_with(
     }
 }
 
+/// The signer certificates of the file's signatures (document timestamps excluded), as the CMS
+/// names them. No validation: for recording which certificates the office signs with.
+pub fn signer_certificates(pdf: &[u8]) -> Vec<Certificate> {
+    let mut out: Vec<Certificate> = Vec::new();
+    for found in find_signatures(pdf) {
+        if found.document_timestamp {
+            continue;
+        }
+        let [_, b, c, _] = found.ranges;
+        let Some(der) = unhex(&pdf[b + 1..c - 1]) else {
+            continue;
+        };
+        let Ok(ci) = ContentInfo::from_der(trim_der(&der)) else {
+            continue;
+        };
+        let Ok(sd) = ci.content.decode_as::<SignedData>() else {
+            continue;
+        };
+        let certs = certificates(&sd);
+        if let Some(cert) = sd
+            .signer_infos
+            .0
+            .iter()
+            .next()
+            .and_then(|si| signer_certificate(si, &certs))
+            && !out.contains(cert)
+        {
+            out.push(cert.clone());
+        }
+    }
+    out
+}
+
 /// The file's end for coverage: whitespace after the last `%%EOF` is not a change (peers
 /// tolerate a newline appended by a mail program or an editor).
 fn effective_end(pdf: &[u8]) -> usize {

@@ -396,6 +396,38 @@ impl LogWriter {
     }
 }
 
+/// The certificates this office signs with (see `companion_documents::office`), or `None` when
+/// this instance keeps no documents (then any trusted signer counts, as the report says).
+async fn office_certificates(state: &AppState) -> Option<Arc<Vec<x509_cert::Certificate>>> {
+    let documents = state.documents.as_ref()?;
+    match companion_documents::office::refresh(documents).await {
+        Ok(certs) => Some(Arc::new(certs)),
+        Err(e) => {
+            tracing::warn!(error = %e, "office certificates unavailable");
+            // Unknown is not "anyone": an empty list makes no signature the office's.
+            Some(Arc::new(Vec::new()))
+        }
+    }
+}
+
+/// One validator for the QR page, the upload page and `verify`: the trust anchors for signers
+/// and timestamp authorities, the office's certificates, the present time.
+fn validate_file(
+    bytes: &[u8],
+    anchors: &[x509_cert::Certificate],
+    office: Option<Arc<Vec<x509_cert::Certificate>>>,
+) -> Report {
+    companion_pdf::validate::validate_with(
+        bytes,
+        &companion_pdf::validate::Policy {
+            signer_anchors: anchors,
+            tsa_anchors: anchors,
+            office: office.as_deref().map(Vec::as_slice),
+        },
+        chrono::Utc::now(),
+    )
+}
+
 /// The stored signed file's validation, computed once per document (the file never changes).
 async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Report>> {
     let id = case.signed_document_id?;
@@ -411,11 +443,10 @@ async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Repor
         .await
         .ok()?;
     let anchors = state.trust_anchors.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        companion_pdf::validate::validate(&bytes, &anchors, chrono::Utc::now())
-    })
-    .await
-    .ok()?;
+    let office = office_certificates(state).await;
+    let report = tokio::task::spawn_blocking(move || validate_file(&bytes, &anchors, office))
+        .await
+        .ok()?;
     let report = Arc::new(report);
     if let Ok(mut cache) = state.portal_reports.lock() {
         cache.insert(id, report.clone());
@@ -1051,14 +1082,13 @@ pub async fn check_upload(
         ));
     };
     let anchors = state.trust_anchors.clone();
+    let office = office_certificates(&state).await;
     let data = bytes.clone();
     // Bounded in time: validation is linear in the file, but a pathological one must not hold
     // a worker (the blocking thread finishes on its own; the visitor gets an answer now).
     let report = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        tokio::task::spawn_blocking(move || {
-            companion_pdf::validate::validate(&data, &anchors, chrono::Utc::now())
-        }),
+        tokio::task::spawn_blocking(move || validate_file(&data, &anchors, office)),
     )
     .await;
     let Ok(Ok(report)) = report else {
