@@ -108,12 +108,11 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
             let new_form = obj
                 .as_dict()
                 .map_err(|_| LaterChange::NotPermitted("formulir dokumen rusak".into()))?;
-            if let Some(old_form) = old.and_then(|o| o.as_dict().ok()) {
-                if !same_except(old_form, new_form, &[b"Fields", b"SigFlags", b"DR", b"DA"])
-                    || !grows(old_form, new_form, b"Fields")
-                {
-                    return Err(LaterChange::NotPermitted("formulir dokumen diubah".into()));
-                }
+            if let Some(old_form) = old.and_then(|o| o.as_dict().ok())
+                && (!same_except(old_form, new_form, &[b"Fields", b"SigFlags", b"DR", b"DA"])
+                    || !grows(old_form, new_form, b"Fields"))
+            {
+                return Err(LaterChange::NotPermitted("formulir dokumen diubah".into()));
             }
             check_new_fields(&after, new_form, old.and_then(|o| o.as_dict().ok()))?;
             kinds.insert("formulir (bidang tanda tangan)");
