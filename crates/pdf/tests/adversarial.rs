@@ -490,8 +490,16 @@ fn pyhanko_valid(w: &World, pdf: &[u8]) -> bool {
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("corpus.pdf");
     std::fs::write(&file, pdf).expect("write");
-    let mut args = vec!["sign".to_string(), "validate".into(), "--no-revocation-check".into(), "--trust-replace".into()];
-    for (i, c) in [root(&w.ca), w.tsa_root.certificate.clone()].iter().enumerate() {
+    let mut args = vec![
+        "sign".to_string(),
+        "validate".into(),
+        "--no-revocation-check".into(),
+        "--trust-replace".into(),
+    ];
+    for (i, c) in [root(&w.ca), w.tsa_root.certificate.clone()]
+        .iter()
+        .enumerate()
+    {
         let path = dir.path().join(format!("root{i}.pem"));
         std::fs::write(&path, openssl_cert(c).to_pem().expect("pem")).expect("write");
         args.push("--trust".into());
@@ -514,10 +522,22 @@ fn pyhanko_is_the_reference_for_the_corpus() {
     let genuine = sign(&letter(), &w.office, Some(&w.tsa));
     let other = make(&w.ca, "Pejabat Lain", Shape::Leaf(signing_leaf()), -1, 300);
     let official = make(&w.ca, "Pejabat Biasa", Shape::Leaf(signing_leaf()), -1, 300);
-    let minted = make(&official, "Kepala DPMPTSP Kabupaten Karo", Shape::Leaf(signing_leaf()), -1, 300);
+    let minted = make(
+        &official,
+        "Kepala DPMPTSP Kabupaten Karo",
+        Shape::Leaf(signing_leaf()),
+        -1,
+        300,
+    );
     let mut encipher_only = KeyUsage::new();
     encipher_only.critical().key_encipherment();
-    let wrong_ku = make(&w.ca, "Kunci Enkripsi", Shape::Leaf(Some(encipher_only)), -1, 300);
+    let wrong_ku = make(
+        &w.ca,
+        "Kunci Enkripsi",
+        Shape::Leaf(Some(encipher_only)),
+        -1,
+        300,
+    );
     let critical = make(&w.ca, "Ekstensi Aneh", Shape::UnknownCritical, -1, 300);
     let mut newline = genuine.clone();
     newline.extend_from_slice(b"\n");
@@ -529,13 +549,29 @@ fn pyhanko_is_the_reference_for_the_corpus() {
     let corpus: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         ("genuine", genuine.clone(), None),
         ("newline after %%EOF", newline, None),
-        ("signed twice by the office", sign(&genuine, &w.office, Some(&w.tsa)), None),
+        (
+            "signed twice by the office",
+            sign(&genuine, &w.office, Some(&w.tsa)),
+            None,
+        ),
         ("one byte changed", changed, None),
         ("overlay, unsigned", altered.clone(), None),
-        ("overlay, signed by another official", sign(&altered, &other, Some(&w.tsa)), None),
-        ("leaf used as CA", sign(&letter(), &minted, Some(&w.tsa)), None),
+        (
+            "overlay, signed by another official",
+            sign(&altered, &other, Some(&w.tsa)),
+            None,
+        ),
+        (
+            "leaf used as CA",
+            sign(&letter(), &minted, Some(&w.tsa)),
+            None,
+        ),
         ("wrong key usage", sign(&letter(), &wrong_ku, None), None),
-        ("unknown critical extension", sign(&letter(), &critical, None), None),
+        (
+            "unknown critical extension",
+            sign(&letter(), &critical, None),
+            None,
+        ),
         (
             "valid signature by another official",
             sign(&letter(), &other, Some(&w.tsa)),
@@ -546,12 +582,24 @@ fn pyhanko_is_the_reference_for_the_corpus() {
     for (name, pdf, stricter_because) in &corpus {
         let ours = check(&w, pdf, now());
         let theirs = pyhanko_valid(&w, pdf);
-        table.push(format!("{name}: ours {:?}, pyHanko {}", ours.outcome, if theirs { "VALID" } else { "not valid" }));
+        table.push(format!(
+            "{name}: ours {:?}, pyHanko {}",
+            ours.outcome,
+            if theirs { "VALID" } else { "not valid" }
+        ));
         if ours.outcome == Outcome::Passed {
-            assert!(theirs, "more lenient than pyHanko on {name}: {}", ours.reason);
+            assert!(
+                theirs,
+                "more lenient than pyHanko on {name}: {}",
+                ours.reason
+            );
         }
         if theirs && ours.outcome == Outcome::Failed {
-            assert!(stricter_because.is_some(), "TIDAK ASLI where pyHanko says VALID on {name}: {}", ours.reason);
+            assert!(
+                stricter_because.is_some(),
+                "TIDAK ASLI where pyHanko says VALID on {name}: {}",
+                ours.reason
+            );
         }
     }
     eprintln!("{}", table.join("\n"));
