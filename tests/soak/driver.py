@@ -301,6 +301,10 @@ class Soak:
             s.timed("verify_upload", self.verify_upload, other, vid)
 
     def register(self, pid, phone):
+        # DAFTAR is accepted only from the number SICANTIK holds for the permit (issue 18, item
+        # 2): the simulator's permits carry none, so the driver records the new number as
+        # SICANTIK's first, as the applicant's form would.
+        psql(f"UPDATE permits SET applicant_phone = '{phone}' WHERE pendaftaran_id = '{pid}'")
         form = urllib.parse.urlencode({"from": phone, "text": f"DAFTAR {pid}"}).encode()
         http("POST", f"{self.a.whatsapp}/telepon/kirim", form,
              {"Content-Type": "application/x-www-form-urlencoded"}, expect=(200, 302, 303))

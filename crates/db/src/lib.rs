@@ -38,8 +38,8 @@ pub use documents::{
 };
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use notifications::{
-    Claim, ConsentEntry, Contact, ExpiringPermit, MessageDay, MessageQuery, NewMessage, Receipt,
-    Renewal, TemplateOverride, WaMessage,
+    Claim, ConsentEntry, Contact, DaftarRequest, ExpiringPermit, MessageDay, MessageQuery,
+    NewMessage, Receipt, Renewal, TemplateOverride, WaMessage,
 };
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use signing::{CaseChanges, SigningCase};

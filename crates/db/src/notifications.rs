@@ -44,6 +44,23 @@ pub struct ConsentEntry {
     pub at: DateTime<Utc>,
 }
 
+/// A `DAFTAR <id>` from a number that is not the permit's own, waiting for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DaftarRequest {
+    pub id: i64,
+    pub pendaftaran_id: String,
+    /// The sender (E.164).
+    pub phone: String,
+    /// `pending`, `confirmed` or `rejected`.
+    pub state: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The permit's applicant and SICANTIK's number for it (free text), for the person deciding.
+    pub applicant_name: Option<String>,
+    pub applicant_phone: Option<String>,
+}
+
 /// A message to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
@@ -374,6 +391,87 @@ impl Database {
             .await?;
         });
         Ok(())
+    }
+
+    /// The number recorded for a permit in the companion itself (staff form, CSV import, a
+    /// DAFTAR message) and its source; `None` when only SICANTIK's number is known.
+    pub async fn permit_contact(&self, pendaftaran_id: &str) -> Result<Option<(String, String)>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT phone, source FROM permit_contacts WHERE pendaftaran_id = $1",
+            )
+            .bind(pendaftaran_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Holds a `DAFTAR` for a person to decide (asking again makes a decided one pending again).
+    pub async fn add_daftar_request(
+        &self,
+        pendaftaran_id: &str,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        on_backend!(self, pool => {
+            sqlx::query(
+                "INSERT INTO wa_daftar_requests (pendaftaran_id, phone, state, requested_at) \
+                 VALUES ($1, $2, 'pending', $3) ON CONFLICT (pendaftaran_id, phone) DO UPDATE SET \
+                 state = 'pending', requested_at = excluded.requested_at, decided_by = NULL, decided_at = NULL",
+            )
+            .bind(pendaftaran_id)
+            .bind(phone)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    const DAFTAR_COLUMNS: &str = "r.id, r.pendaftaran_id, r.phone, r.state, r.requested_at, r.decided_by, \
+         r.decided_at, p.applicant_name, p.applicant_phone \
+         FROM wa_daftar_requests r LEFT JOIN permits p ON p.pendaftaran_id = r.pendaftaran_id";
+
+    /// Requests in `state` (`pending`…), oldest first.
+    pub async fn daftar_requests(&self, state: &str, limit: i64) -> Result<Vec<DaftarRequest>> {
+        let sql = format!(
+            "SELECT {} WHERE r.state = $1 ORDER BY r.requested_at, r.id LIMIT $2",
+            Self::DAFTAR_COLUMNS
+        );
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(&sql).bind(state).bind(limit).fetch_all(pool).await?)
+        })
+    }
+
+    /// A person's decision on a pending request (`confirmed` or `rejected`); `None` when it is
+    /// not pending (decided meanwhile, or unknown).
+    pub async fn decide_daftar_request(
+        &self,
+        id: i64,
+        state: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DaftarRequest>> {
+        let n = on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE wa_daftar_requests SET state = $2, decided_by = $3, decided_at = $4 \
+                 WHERE id = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(by)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n != 1 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {} WHERE r.id = $1", Self::DAFTAR_COLUMNS);
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+        })
     }
 
     /// The applicant's number as staff set it, else SICANTIK's free text (not normalised).

@@ -12,7 +12,8 @@
 //!   resent blindly.
 //! - **Schedules**: expiry reminders (90/60/30 days), documents pending > 24 h, the staff's daily
 //!   digest, renewal notices.
-//! - **Webhooks**: receipts move messages forward only; inbound "DAFTAR <id>" opts in,
+//! - **Webhooks**: receipts move messages forward only; inbound "DAFTAR <id>" opts in when it
+//!   comes from the number held for that permit (else it waits for staff on `/pesan/kontak`),
 //!   "STOP"/"BERHENTI" opts out at once.
 
 use std::collections::HashSet;
@@ -1019,17 +1020,14 @@ impl Notifier {
                     .get(1)
                     .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
                     .unwrap_or("");
-                match self.db.get_permit(id).await? {
-                    Some(p) if !id.is_empty() => {
-                        self.db.set_permit_contact(&p.pendaftaran_id, &phone, "daftar", None, now).await?;
-                        self.db.record_consent(&phone, "opt_in", "daftar", None, now).await?;
-                        Some(format!(
-                            "Terima kasih. Nomor ini terdaftar untuk pemberitahuan izin {} (pendaftaran {}). Balas STOP untuk berhenti.",
-                            p.permit_type_name.unwrap_or_else(|| "Anda".into()),
-                            p.pendaftaran_id
-                        ))
-                    }
-                    _ => Some("Nomor pendaftaran tidak ditemukan. Kirim DAFTAR diikuti nomor pendaftaran pada tanda terima Anda.".to_string()),
+                let permit = if id.is_empty() {
+                    None
+                } else {
+                    self.db.get_permit(id).await?
+                };
+                match permit {
+                    Some(p) => Some(self.daftar(&p, &phone, now).await?),
+                    None => Some("Nomor pendaftaran tidak ditemukan. Kirim DAFTAR diikuti nomor pendaftaran pada tanda terima Anda.".to_string()),
                 }
             }
             _ => None,
@@ -1053,6 +1051,57 @@ impl Notifier {
             self.db.enqueue_messages(&[m]).await?;
         }
         Ok(())
+    }
+
+    /// `DAFTAR <id>` for a known permit. Only the number the office holds for the permit opts
+    /// in by message: SICANTIK's number (normalised), or the number already recorded for it.
+    /// Any other number (anyone can read a registration id off a receipt) is held for a person
+    /// on `/pesan/kontak`, and so is SICANTIK's number when staff recorded another one at the
+    /// counter: a recorded number is never replaced without a person.
+    async fn daftar(
+        &self,
+        p: &companion_domain::permits::PermitView,
+        from: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let sicantik = p
+            .applicant_phone
+            .as_deref()
+            .and_then(|t| phone::normalize(t).ok());
+        let recorded = self.db.permit_contact(&p.pendaftaran_id).await?;
+        let accepted = match &recorded {
+            // The number recorded for the permit itself (e.g. subscribing again after STOP).
+            Some((number, _)) if number == from => true,
+            // Only an earlier DAFTAR recorded a number: SICANTIK's own number may replace it.
+            Some((_, source)) if source != "daftar" => false,
+            _ => sicantik.as_deref() == Some(from),
+        };
+        if !accepted {
+            self.db
+                .add_daftar_request(&p.pendaftaran_id, from, now)
+                .await?;
+            tracing::warn!(
+                permit = %p.pendaftaran_id,
+                from = %from,
+                "DAFTAR from a number not held for the permit: held for staff confirmation"
+            );
+            metrics::counter!("companion_whatsapp_daftar_total", "outcome" => "held").increment(1);
+            return Ok("Permintaan Anda sudah kami terima. Nomor ini belum tercatat untuk pendaftaran tersebut, sehingga petugas DPMPTSP Kabupaten Karo akan memeriksanya terlebih dahulu. Pemberitahuan dikirim ke nomor ini setelah petugas menyetujuinya.".to_string());
+        }
+        if recorded.as_ref().is_none_or(|(number, _)| number != from) {
+            self.db
+                .set_permit_contact(&p.pendaftaran_id, from, "daftar", None, now)
+                .await?;
+        }
+        self.db
+            .record_consent(from, "opt_in", "daftar", None, now)
+            .await?;
+        metrics::counter!("companion_whatsapp_daftar_total", "outcome" => "accepted").increment(1);
+        Ok(format!(
+            "Terima kasih. Nomor ini terdaftar untuk pemberitahuan izin {} (pendaftaran {}). Balas STOP untuk berhenti.",
+            p.permit_type_name.as_deref().unwrap_or("Anda"),
+            p.pendaftaran_id
+        ))
     }
 
     /// A test message from the provider settings page (a free-form text: the recipient must

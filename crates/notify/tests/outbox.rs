@@ -162,6 +162,7 @@ companion_db::on_both_backends!(
     retries_back_off_and_uncertain_sends_are_reconciled,
     receipts_only_move_forward,
     daftar_opts_in_and_stop_opts_out_at_once,
+    daftar_from_another_number_waits_for_a_person,
     each_event_is_planned_once,
 );
 
@@ -558,7 +559,7 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
         "0142307703072025",
         "503/9/2027",
         (start + Duration::days(80)).date_naive(),
-        None,
+        Some("0813-7777-0000"),
     )
     .await;
     let inbound = |text: &str, id: &str| WebhookEvent::Inbound {
@@ -640,6 +641,109 @@ async fn daftar_opts_in_and_stop_opts_out_at_once(backend: &str) {
             .expect("c")
             .expect("c")
             .may_receive()
+    );
+    s.t.cleanup().await.expect("cleanup");
+}
+
+/// Issue 18 (2): a registration id is printed on receipts, so `DAFTAR <id>` from a number the
+/// office does not hold for that permit records no consent and changes no number; it waits for
+/// a person. SICANTIK's own number is accepted, but never replaces a number staff recorded at
+/// the counter.
+async fn daftar_from_another_number_waits_for_a_person(backend: &str) {
+    let start = utc(2027, 3, 1, 3);
+    let s = setup(backend, start, NotifyConfig::default()).await;
+    let db = &s.t.db;
+    let expiry = (start + Duration::days(80)).date_naive();
+    permit(db, "P-OWN", "503/10/2027", expiry, Some("0812 4444 0001")).await;
+    permit(db, "P-NONE", "503/11/2027", expiry, None).await;
+    permit(db, "P-LOKET", "503/12/2027", expiry, Some("0812 4444 0003")).await;
+    let inbound = |from: &str, text: &str, id: &str| WebhookEvent::Inbound {
+        from: from.into(),
+        text: text.into(),
+        provider_message_id: id.into(),
+        at: None,
+    };
+    const THIEF: &str = "+6281399990000";
+    // Someone else's number, for a permit with a number and one without.
+    s.notifier
+        .handle_webhook(vec![
+            inbound(THIEF, "DAFTAR P-OWN", "h-1"),
+            inbound(THIEF, "DAFTAR P-NONE", "h-2"),
+        ])
+        .await
+        .expect("hijack");
+    let c = db.contact(THIEF).await.expect("c").expect("contact");
+    assert!(!c.may_receive(), "no consent for a stranger: {c:?}");
+    assert!(db.consent_log(THIEF).await.expect("log").is_empty());
+    assert_eq!(db.permit_contact("P-OWN").await.expect("pc"), None);
+    assert_eq!(db.permit_contact("P-NONE").await.expect("pc"), None);
+    assert_eq!(
+        db.permit_phone("P-OWN").await.expect("p"),
+        Some(("0812 4444 0001".into(), "sicantik".into()))
+    );
+    let held = db.daftar_requests("pending", 10).await.expect("held");
+    assert_eq!(
+        held.iter()
+            .map(|r| (r.pendaftaran_id.as_str(), r.phone.as_str()))
+            .collect::<Vec<_>>(),
+        [("P-OWN", THIEF), ("P-NONE", THIEF)]
+    );
+    // The number SICANTIK holds (written differently) is accepted.
+    s.notifier
+        .handle_webhook(vec![inbound("6281244440001", "daftar P-OWN", "h-3")])
+        .await
+        .expect("owner");
+    assert!(
+        db.contact("+6281244440001")
+            .await
+            .expect("c")
+            .expect("c")
+            .may_receive()
+    );
+    assert_eq!(
+        db.permit_phone("P-OWN").await.expect("p"),
+        Some(("+6281244440001".into(), "daftar".into()))
+    );
+    // A number recorded at the counter is not replaced, not even by SICANTIK's number.
+    db.set_permit_contact("P-LOKET", "+6281255556666", "staff", Some("loket1"), start)
+        .await
+        .expect("counter");
+    db.record_consent("+6281255556666", "opt_in", "loket", Some("loket1"), start)
+        .await
+        .expect("consent");
+    s.notifier
+        .handle_webhook(vec![
+            inbound("+6281244440003", "DAFTAR P-LOKET", "h-4"),
+            inbound(THIEF, "DAFTAR P-LOKET", "h-5"),
+        ])
+        .await
+        .expect("loket");
+    assert_eq!(
+        db.permit_phone("P-LOKET").await.expect("p"),
+        Some(("+6281255556666".into(), "staff".into()))
+    );
+    assert!(
+        db.consent_log("+6281244440003")
+            .await
+            .expect("l")
+            .is_empty()
+    );
+    assert_eq!(db.daftar_requests("pending", 10).await.expect("h").len(), 4);
+    // Each sender got one polite answer; the stranger's names no permit.
+    dispatch_all(&s.notifier).await;
+    let to_thief: Vec<String> = s
+        .fake
+        .sent()
+        .iter()
+        .filter(|(_, m)| m.to == THIEF)
+        .map(|(_, m)| m.content.text().to_string())
+        .collect();
+    assert_eq!(to_thief.len(), 3, "{to_thief:?}");
+    assert!(
+        to_thief
+            .iter()
+            .all(|t| t.contains("petugas") && !t.contains("Izin Usaha")),
+        "{to_thief:?}"
     );
     s.t.cleanup().await.expect("cleanup");
 }

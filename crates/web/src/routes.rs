@@ -358,6 +358,12 @@ fn build() -> Routes {
         post(ui::messages::contact_action),
     )
     .add(
+        "POST",
+        "/pesan/kontak/daftar",
+        Signed(Permission::ManageNotifications),
+        post(ui::messages::decide_daftar),
+    )
+    .add(
         "GET",
         "/pesan/penyedia",
         Signed(Permission::ManageNotifications),

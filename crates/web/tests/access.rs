@@ -26,6 +26,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/pesan/kontak", "DAADD"),
     ("POST", "/pesan/kontak/impor", "DAADD"),
     ("POST", "/pesan/kontak/aksi", "DAADD"),
+    ("POST", "/pesan/kontak/daftar", "DAADD"),
     ("GET", "/pesan/penyedia", "DAADD"),
     ("POST", "/pesan/penyedia/templat", "DAADD"),
     ("POST", "/pesan/penyedia/uji", "DAADD"),

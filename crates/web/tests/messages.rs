@@ -221,6 +221,7 @@ async fn whatsapp_pages_for_staff(backend: &str) {
     message_log(&h, &staff, &auditor).await;
     templates(&h, &staff, &auditor, &notifier).await;
     contacts(&h, &staff, &auditor).await;
+    daftar_requests(&h, &staff, &auditor, &notifier).await;
     provider(&h, &staff, &auditor, &fake).await;
     renewals(&h, &staff, &auditor).await;
 
@@ -593,6 +594,124 @@ async fn contacts(h: &Harness, staff: &Session, auditor: &Session) {
     assert_eq!(r.status, 403);
 }
 
+/// Issue 18 (2): `DAFTAR <id>` from a number not held for the permit waits on /pesan/kontak
+/// until a person confirms (the number and consent are then recorded in their name) or rejects.
+async fn daftar_requests(h: &Harness, staff: &Session, auditor: &Session, notifier: &Notifier) {
+    const PERMIT: &str = "0142307703072025";
+    let before = h.t.db.permit_phone(PERMIT).await.expect("phone");
+    let inbound = |from: &str, id: &str| WebhookEvent::Inbound {
+        from: from.into(),
+        text: format!("DAFTAR {PERMIT}"),
+        provider_message_id: id.into(),
+        at: None,
+    };
+    notifier
+        .handle_webhook(vec![
+            inbound("+6281977771111", "d-1"),
+            inbound("+6281977772222", "d-2"),
+        ])
+        .await
+        .expect("inbound");
+    assert_eq!(h.t.db.permit_phone(PERMIT).await.expect("phone"), before);
+    let held = h.t.db.daftar_requests("pending", 10).await.expect("held");
+    assert_eq!(held.len(), 2);
+    let page = get(h, auditor, "/pesan/kontak").await;
+    assert!(
+        page.body.contains("id=\"daftar-requests\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("+6281977771111"));
+    assert!(
+        !page.body.contains("/pesan/kontak/daftar"),
+        "no buttons for the auditor"
+    );
+    let id = |i: usize| held[i].id.to_string();
+    let r = post(
+        h,
+        auditor,
+        "/pesan/kontak/daftar",
+        &[("id", &id(0)), ("aksi", "confirm")],
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let page = get(h, staff, "/pesan/kontak").await;
+    assert!(page.body.contains("/pesan/kontak/daftar"));
+
+    let r = post(
+        h,
+        staff,
+        "/pesan/kontak/daftar",
+        &[("id", &id(0)), ("aksi", "confirm")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        notice(r.location()).contains("diperiksa petugas"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(
+        h.t.db.permit_phone(PERMIT).await.expect("phone"),
+        Some(("+6281977771111".into(), "daftar".into()))
+    );
+    let log = h.t.db.consent_log("+6281977771111").await.expect("log");
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.action.as_str(), e.source.as_str(), e.actor.as_deref()))
+            .collect::<Vec<_>>(),
+        [("opt_in", "daftar", Some("uji.staff"))]
+    );
+    // Decided once only.
+    let r = post(
+        h,
+        staff,
+        "/pesan/kontak/daftar",
+        &[("id", &id(0)), ("aksi", "reject")],
+    )
+    .await;
+    assert!(notice(r.location()).contains("sudah diputuskan"));
+    let r = post(
+        h,
+        staff,
+        "/pesan/kontak/daftar",
+        &[("id", &id(1)), ("aksi", "reject")],
+    )
+    .await;
+    assert!(notice(r.location()).contains("ditolak"));
+    assert!(
+        h.t.db
+            .consent_log("+6281977772222")
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert!(
+        h.t.db
+            .daftar_requests("pending", 10)
+            .await
+            .expect("held")
+            .is_empty()
+    );
+    let actions = audit_actions(h, "uji.staff").await;
+    assert!(
+        actions.iter().any(|a| a == "whatsapp.daftar_confirmed"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "whatsapp.daftar_rejected"),
+        "{actions:?}"
+    );
+    let r = post(
+        h,
+        staff,
+        "/pesan/kontak/daftar",
+        &[("id", "x"), ("aksi", "confirm")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+}
+
 async fn provider(h: &Harness, staff: &Session, auditor: &Session, fake: &FakeProvider) {
     assert_eq!(get(h, auditor, "/pesan/penyedia").await.status, 403);
     let page = get(h, staff, "/pesan/penyedia").await;
@@ -818,7 +937,7 @@ async fn whatsapp_routes_by_role() {
         .into_iter()
         .filter(|r| r.path.starts_with("/pesan"))
         .collect();
-    assert_eq!(routes.len(), 15, "{routes:?}");
+    assert_eq!(routes.len(), 16, "{routes:?}");
     let mut failures = Vec::new();
     for r in &routes {
         let manage = matches!(

@@ -690,6 +690,7 @@ async fn contacts_view(
         Some(p) => Some(state.db.consent_log(p).await?),
         None => None,
     };
+    let held = state.db.daftar_requests("pending", CONTACTS).await?;
     let manage = may_manage(me);
     let import_action = format!(
         "/pesan/kontak/impor?{}",
@@ -739,6 +740,34 @@ async fn contacts_view(
                     textarea name="csv" rows="4" cols="60" aria-label="Isi CSV" placeholder="pendaftaran_id,telepon,persetujuan" {}
                     br; button type="submit" { "Impor teks" }
                 }
+            }
+        }
+        @if !held.is_empty() {
+            section.card #daftar-requests { h2 { "Permintaan DAFTAR menunggu pemeriksaan" }
+                p.muted { "Pesan DAFTAR dari nomor yang tidak tercatat untuk izin itu (nomor SICANTIK atau nomor dari loket) belum berlaku. "
+                    "Setujui hanya bila pemohon memastikan nomor ini miliknya (misalnya lewat telepon ke nomor yang tercatat atau datang ke loket)." }
+                div.table-wrap { table #daftar {
+                    thead { tr { th { "Diterima" } th { "Nomor pengirim" } th { "Pendaftaran" } th { "Pemohon" } th { "Nomor di SICANTIK" } th {} } }
+                    tbody { @for r in &held {
+                        tr data-request=(r.id) data-phone=(r.phone) {
+                            td { (state.office_time(r.requested_at)) }
+                            td { (r.phone) }
+                            td { a href={ "/izin/" (r.pendaftaran_id) } { (r.pendaftaran_id) } }
+                            td { (r.applicant_name.as_deref().unwrap_or("—")) }
+                            td { (r.applicant_phone.as_deref().unwrap_or("—")) }
+                            td { @if manage {
+                                @for (action, text) in [("confirm", "Setujui"), ("reject", "Tolak")] {
+                                    form.inline method="post" action="/pesan/kontak/daftar" {
+                                        (csrf_field(me))
+                                        input type="hidden" name="id" value=(r.id);
+                                        input type="hidden" name="aksi" value=(action);
+                                        " " button.link.danger[action == "reject"] type="submit" { (text) }
+                                    }
+                                }
+                            } }
+                        }
+                    } }
+                } }
             }
         }
         @if let (Some(p), Some(h)) = (&history_phone, &history) {
@@ -1200,6 +1229,92 @@ pub async fn contact_action(
         axum::response::Redirect::to(&format!("{path}&{}", query_string(&[("pesan", &msg)])))
             .into_response(),
     )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DaftarForm {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub aksi: String,
+}
+
+/// `POST /pesan/kontak/daftar`: a person confirms or rejects a held `DAFTAR` request. Confirming
+/// records the sender's number for the permit and their consent, in the staff member's name.
+pub async fn decide_daftar(
+    State(state): State<Shared>,
+    Me(me): Me,
+    Client(addr): Client,
+    Form(f): Form<DaftarForm>,
+) -> PageResult {
+    let decision = match f.aksi.as_str() {
+        "confirm" => "confirmed",
+        "reject" => "rejected",
+        _ => {
+            return Ok(redirect_with_notice(
+                "/pesan/kontak",
+                "Tindakan tidak dikenal.",
+            ));
+        }
+    };
+    let Ok(id) = f.id.trim().parse::<i64>() else {
+        return Ok(redirect_with_notice(
+            "/pesan/kontak",
+            "Permintaan tidak dikenal.",
+        ));
+    };
+    let at = now(&state);
+    let Some(r) = state
+        .db
+        .decide_daftar_request(id, decision, &me.user.username, at)
+        .await?
+    else {
+        return Ok(redirect_with_notice(
+            "/pesan/kontak",
+            "Permintaan ini sudah diputuskan atau tidak ada lagi.",
+        ));
+    };
+    if decision == "confirmed" {
+        state
+            .db
+            .set_permit_contact(
+                &r.pendaftaran_id,
+                &r.phone,
+                "daftar",
+                Some(&me.user.username),
+                at,
+            )
+            .await?;
+        state
+            .db
+            .upsert_contact(&r.phone, r.applicant_name.as_deref(), None, at)
+            .await?;
+        state
+            .db
+            .record_consent(&r.phone, "opt_in", "daftar", Some(&me.user.username), at)
+            .await?;
+    }
+    audit(
+        &state,
+        &me,
+        &addr,
+        &format!("whatsapp.daftar_{decision}"),
+        Some(("permit", r.pendaftaran_id.clone())),
+        serde_json::json!({ "phone": r.phone, "request": r.id }),
+    )
+    .await;
+    let msg = if decision == "confirmed" {
+        format!(
+            "Nomor {} disimpan untuk izin {} dengan persetujuan (DAFTAR, diperiksa petugas).",
+            r.phone, r.pendaftaran_id
+        )
+    } else {
+        format!(
+            "Permintaan DAFTAR dari {} untuk izin {} ditolak.",
+            r.phone, r.pendaftaran_id
+        )
+    };
+    Ok(redirect_with_notice("/pesan/kontak", &msg))
 }
 
 // --- the provider -------------------------------------------------------------------------
