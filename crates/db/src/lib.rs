@@ -235,6 +235,24 @@ impl Database {
         Ok(())
     }
 
+    /// Whether the database takes writes (readiness): a row written in a transaction that is
+    /// rolled back. A read-only database (a read-only file or mount, a PostgreSQL standby or
+    /// `default_transaction_read_only`) fails here while `SELECT 1` still answers.
+    pub async fn ping_write(&self) -> Result<()> {
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO kv (key, value, updated_at) VALUES ('readyz.probe', 'probe', $1) \
+                 ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
+            )
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+        });
+        Ok(())
+    }
+
     pub async fn close(&self) {
         on_backend!(self, pool => pool.close().await)
     }

@@ -38,6 +38,8 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the storage folder {0} is missing or not a folder")]
+    FolderGone(String),
     #[error("invalid object key {0:?}")]
     BadKey(String),
     #[error("object {0} already exists (objects are never overwritten)")]
@@ -84,6 +86,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// `file:///abs/folder` or `s3://bucket/prefix`, for logs and pages (no secrets).
     describe: String,
+    /// The folder of a local store.
+    root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -123,6 +127,7 @@ impl Storage {
             return Ok(Self {
                 store: Arc::new(store),
                 describe: format!("file://{}", abs.display()),
+                root: Some(abs),
             });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
@@ -151,6 +156,7 @@ impl Storage {
             return Ok(Self {
                 store,
                 describe: format!("s3://{bucket}/{prefix}"),
+                root: None,
             });
         }
         Err(StorageError::UnsupportedUrl(url.to_string()))
@@ -295,6 +301,45 @@ impl Storage {
 
     pub async fn delete(&self, key: &str) -> Result<()> {
         Ok(self.store.delete(&key_path(key)?).await?)
+    }
+
+    /// Whether the store takes and gives back objects (readiness): a local folder must still
+    /// exist (a write would quietly make a new, empty one), and a small probe object is
+    /// written, read back and deleted. A store that refuses deletes (write-once buckets) is
+    /// still ready: the probe's key is one per process, so at most one stays behind.
+    pub async fn probe(&self) -> Result<()> {
+        if let Some(root) = &self.root
+            && !std::fs::metadata(root).is_ok_and(|m| m.is_dir())
+        {
+            return Err(StorageError::FolderGone(root.display().to_string()));
+        }
+        static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            format!("readyz/probe-{}-{nanos:x}", std::process::id())
+        });
+        let path = key_path(key)?;
+        let data = Bytes::from(format!("readyz {}", std::process::id()));
+        let opts = PutOptions {
+            mode: PutMode::Overwrite,
+            ..Default::default()
+        };
+        self.store
+            .put_opts(&path, PutPayload::from(data.clone()), opts)
+            .await?;
+        let back = self.store.get(&path).await?.bytes().await?;
+        if back != data {
+            return Err(StorageError::Store(object_store::Error::Generic {
+                store: "probe",
+                source: "the probe object read back differs from what was written".into(),
+            }));
+        }
+        // A refused delete is not a failure (see above).
+        let _ = self.store.delete(&path).await;
+        Ok(())
     }
 
     /// Whether the store answers (readiness): a listing of at most one entry.

@@ -10,38 +10,60 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database and the object store answer.
+/// How long each readiness check may take (a SQLite writer holding the lock makes the write
+/// check wait).
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ready only when the database takes writes (a write in a transaction that is rolled back) and
+/// the object store takes, gives back and deletes a probe object (a local folder must still
+/// exist). 503 otherwise, with a short reason; details go to the log.
 pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
-    let database = match state.db.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
+        Err(_) => "timeout",
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             "unreachable"
         }
+        Ok(Ok(())) => match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping_write()).await {
+            Err(_) => "timeout",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database does not take writes");
+                "not writable"
+            }
+            Ok(Ok(())) => "ok",
+        },
     };
     let storage = match state.documents.as_ref().map(|d| d.storage()) {
         None => "not configured",
-        Some(s) => match s.ping().await {
-            Ok(()) => "ok",
-            Err(e) => {
-                tracing::warn!(error = %e, storage = s.describe(), "readiness: object store unreachable");
-                "unreachable"
+        Some(s) => match tokio::time::timeout(CHECK_TIMEOUT, s.probe()).await {
+            Err(_) => "timeout",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, storage = s.describe(), "readiness: object store check failed");
+                "failing"
             }
+            Ok(Ok(())) => "ok",
         },
     };
-    let ready = database == "ok" && storage != "unreachable";
+    let ready = database == "ok" && matches!(storage, "ok" | "not configured");
+    let mut body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": database,
+        "storage": storage,
+    });
+    if !ready {
+        let reason = match (database, storage) {
+            ("ok", s) => format!("storage {s}"),
+            (d, "ok" | "not configured") => format!("database {d}"),
+            (d, s) => format!("database {d}, storage {s}"),
+        };
+        body["reason"] = reason.into();
+    }
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        format!(
-            "{}: database {database}, storage {storage}\n",
-            if ready { "ready" } else { "not ready" }
-        ),
-    )
+    (status, axum::Json(body))
 }
 
 pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {

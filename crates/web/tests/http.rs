@@ -6,7 +6,10 @@ mod common;
 use common::{harness, session_for};
 use companion_domain::Role;
 
-companion_db::on_both_backends!(health_api_and_pages);
+companion_db::on_both_backends!(
+    health_api_and_pages,
+    readiness_needs_a_writable_database_and_store
+);
 
 async fn health_api_and_pages(backend: &str) {
     let h = harness(backend).await;
@@ -217,11 +220,74 @@ async fn readiness_reports_database_and_storage() {
     let router = companion_web::router(state);
     let r = common::Call::new("GET", "/readyz").send(&router).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, "ready: database ok, storage ok\n");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status": "ready", "database": "ok", "storage": "ok"})
+    );
     // The database gone: not ready, and the answer says which part.
     t.db.close().await;
     let r = common::Call::new("GET", "/readyz").send(&router).await;
     assert_eq!(r.status, 503);
-    assert!(r.body.contains("database unreachable"), "{}", r.body);
+    assert_eq!(r.json()["database"], "unreachable", "{}", r.body);
+    assert_eq!(r.json()["reason"], "database unreachable", "{}", r.body);
+    t.cleanup().await.expect("cleanup");
+}
+
+/// Issue 18 (10): a database that still answers `SELECT 1` but takes no writes, or an object
+/// folder that is gone, is not ready (the old check said ready while every request failed).
+async fn readiness_needs_a_writable_database_and_store(backend: &str) {
+    let t = companion_db::testing::TestDb::new(backend)
+        .await
+        .expect("db");
+    let local = companion_storage::testing::LocalStore::new().expect("store");
+    let documents = companion_documents::Documents::new(
+        t.db.clone(),
+        local.storage.clone(),
+        Default::default(),
+    )
+    .await
+    .expect("documents");
+    let router_on = |db: &companion_db::Database| {
+        let mut state = companion_web::AppState::new(db.clone(), chrono_tz::Asia::Jakarta);
+        state.documents = Some(documents.clone());
+        companion_web::router(state)
+    };
+    let router = router_on(&t.db);
+    let r = common::Call::new("GET", "/readyz").send(&router).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        local.storage.list("").await.expect("list").is_empty(),
+        "the probe object is removed"
+    );
+
+    // The same database opened read-only: reads work, writes do not.
+    let sep = if t.url.contains('?') { '&' } else { '?' };
+    let read_only_url = match backend {
+        "postgres" => format!(
+            "{}{sep}options=-c%20default_transaction_read_only%3Don",
+            t.url
+        ),
+        _ => format!("{}{sep}mode=ro", t.url),
+    };
+    let ro = companion_db::Database::connect(&read_only_url)
+        .await
+        .expect("read-only");
+    ro.ping().await.expect("reads still work");
+    let r = common::Call::new("GET", "/readyz")
+        .send(&router_on(&ro))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["database"], "not writable", "{}", r.body);
+    assert_eq!(r.json()["reason"], "database not writable");
+    ro.close().await;
+
+    // The object folder removed: not ready, and the check does not make a new empty one.
+    std::fs::remove_dir_all(&local.dir).expect("remove");
+    let r = common::Call::new("GET", "/readyz").send(&router).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["storage"], "failing", "{}", r.body);
+    assert_eq!(r.json()["database"], "ok");
+    assert_eq!(r.json()["reason"], "storage failing");
+    assert!(!local.dir.exists());
     t.cleanup().await.expect("cleanup");
 }
