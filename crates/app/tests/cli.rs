@@ -13,7 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 companion_db::on_both_backends!(
     sync_once_json_prints_the_contract_summary,
     kill_9_during_expiry_sync_then_restart,
-    an_unreadable_page_makes_the_sync_partial_and_exit_non_zero
+    an_unreadable_page_makes_the_sync_partial_and_exit_non_zero,
+    a_killed_sync_reads_interrupted_within_a_minute
 );
 
 /// A command with only the given configuration (the developer's environment does not leak in).
@@ -329,5 +330,57 @@ async fn an_unreadable_page_makes_the_sync_partial_and_exit_non_zero(backend: &s
     assert_eq!(summary["outcome"], "succeeded");
     let counts = t.db.status_counts().await.unwrap();
     assert_eq!(counts.issued + counts.in_process, 800);
+    t.cleanup().await.unwrap();
+}
+
+/// A sync killed with kill -9 shows as interrupted within a minute (its heartbeat goes stale),
+/// not as running for ten.
+async fn a_killed_sync_reads_interrupted_within_a_minute(backend: &str) {
+    let sim = start_sim(SicantikSimConfig {
+        permits: 2000,
+        latency: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let t = TestDb::new(backend).await.unwrap();
+    let env = vec![
+        ("DATABASE_URL", t.url.clone()),
+        ("SICANTIK_BASE_URL", sim.base_url()),
+        ("SICANTIK_RATE_LIMIT", "1000".to_string()),
+        ("SICANTIK_PAGE_SIZE", "20".to_string()),
+    ];
+    let mut child = companion(&["sync", "--once", "--json"], &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let run_id = loop {
+        let runs = t.db.list_runs(5).await.unwrap();
+        if let Some(r) = runs.iter().find(|r| r.outcome == "running") {
+            break r.id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no run started"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed = Instant::now();
+    loop {
+        let run = t.db.get_run(run_id).await.unwrap().unwrap();
+        if run.outcome == "interrupted" {
+            break;
+        }
+        assert_eq!(run.outcome, "running");
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "still 'running' a minute after kill -9"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     t.cleanup().await.unwrap();
 }
