@@ -106,6 +106,10 @@ pub struct Settings {
     pub portal_uploads_per_minute: u32,
     /// Seconds a rendered QR page is reused (0: never); workflow steps clear it at once.
     pub portal_page_cache_seconds: u64,
+    /// Bearer token that opens `/metrics` to callers not on this machine (empty: loopback only).
+    /// A secret: set it from the environment.
+    #[serde(deserialize_with = "lenient_string")]
+    pub metrics_token: String,
     /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, DB-IP Lite) for the coarse
     /// region in the verification log; empty: regions are "tidak diketahui".
     pub geoip_database: String,
@@ -242,6 +246,7 @@ pub const KEYS: &[&str] = &[
     "portal_requests_per_minute",
     "portal_uploads_per_minute",
     "portal_page_cache_seconds",
+    "metrics_token",
     "geoip_database",
     "whatsapp_base_url",
     "whatsapp_timeout_seconds",
@@ -334,6 +339,7 @@ impl Default for Settings {
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
             portal_page_cache_seconds: 5,
+            metrics_token: String::new(),
             geoip_database: String::new(),
             whatsapp_base_url: String::new(),
             whatsapp_timeout_seconds: 20,
@@ -501,6 +507,11 @@ impl Settings {
                 self.max_pdf_mb
             ));
         }
+        if !self.metrics_token.trim().is_empty() && self.metrics_token.trim().len() < 16 {
+            return bad(
+                "METRICS_TOKEN must be at least 16 characters (or empty for loopback only)".into(),
+            );
+        }
         if !self.link_secret.is_empty() && self.link_secret.len() < 32 {
             return bad(
                 "LINK_SECRET must be at least 32 characters (or empty to generate one)".into(),
@@ -591,6 +602,7 @@ impl Settings {
             portal_requests_per_minute: self.portal_requests_per_minute,
             portal_uploads_per_minute: self.portal_uploads_per_minute,
             portal_page_cache: std::time::Duration::from_secs(self.portal_page_cache_seconds),
+            metrics_token: Some(self.metrics_token.trim().to_string()).filter(|t| !t.is_empty()),
         }
     }
 
@@ -655,10 +667,22 @@ mod tests {
         s.database_url = "postgres://app:hunter2@db/companion".into();
         s.bsre_password = "bsre-hunter3".into();
         s.link_secret = "link-secret-hunter4-0123456789abcdef".into();
+        s.metrics_token = "metrics-hunter5-0123456789".into();
+        assert!(s.validate().is_ok());
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("hunter3"), "{shown}");
         assert!(!shown.contains("hunter4"), "{shown}");
+        assert!(!shown.contains("hunter5"), "{shown}");
+        assert_eq!(
+            s.web_config().metrics_token.as_deref(),
+            Some("metrics-hunter5-0123456789")
+        );
+        s.metrics_token = "short".into();
+        assert!(
+            s.validate().is_err(),
+            "a guessable metrics token is refused"
+        );
     }
 
     #[test]

@@ -165,6 +165,43 @@ async fn resolve(state: &Shared, headers: &HeaderMap) -> Result<Option<Principal
     }))
 }
 
+/// `Access::Local`: the socket's peer is a loopback address and no proxy header says the
+/// request came from further away (a reverse proxy on this machine forwards from 127.0.0.1),
+/// or the request carries the configured metrics token. Missing peer information is not local.
+fn local_or_token(state: &Shared, req: &Request) -> Result<(), ApiError> {
+    let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| match c.0.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            // `::ffff:127.0.0.1` from a dual-stack socket counts as loopback too.
+            std::net::IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        });
+    if loopback && !proxied {
+        return Ok(());
+    }
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Hanya dapat dibuka dari server ini (METRICS_TOKEN belum diatur).",
+        ));
+    };
+    match bearer(req.headers()) {
+        Some(given) if constant_time_eq(given, expected) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Token metrik tidak ada atau tidak berlaku.",
+        )),
+    }
+}
+
 /// The address the nearest proxy saw: the last valid IP in `X-Forwarded-For`.
 fn forwarded_for(headers: &HeaderMap) -> Option<String> {
     headers
@@ -246,6 +283,12 @@ pub async fn authorize(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(ClientAddr(addr));
     if spec.access == Access::Asset {
         return next.run(req).await;
+    }
+    if spec.access == Access::Local {
+        return match local_or_token(&state, &req) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        };
     }
     let deny = |e: ApiError| -> Response {
         if spec.kind == RouteKind::Page && e.status != StatusCode::UNAUTHORIZED {

@@ -91,6 +91,9 @@ pub struct WebConfig {
     pub portal_uploads_per_minute: u32,
     /// How long a rendered QR page is reused (`PORTAL_PAGE_CACHE_SECONDS`; 0: never).
     pub portal_page_cache: std::time::Duration,
+    /// `/metrics` for callers not on this machine, with `Authorization: Bearer <token>`
+    /// (`METRICS_TOKEN`); `None`: loopback only.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -103,6 +106,7 @@ impl Default for WebConfig {
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
             portal_page_cache: std::time::Duration::from_secs(5),
+            metrics_token: None,
         }
     }
 }

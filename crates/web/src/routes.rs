@@ -18,6 +18,10 @@ pub enum Access {
     Public,
     /// Static files: no lookup of the caller at all.
     Asset,
+    /// Operations data (`/metrics`): callers on this machine (a loopback socket with no proxy
+    /// header), or anyone with `Authorization: Bearer <METRICS_TOKEN>` when that is set; no
+    /// account lookup.
+    Local,
     /// A signed-in user whose role grants the permission.
     Signed(Permission),
 }
@@ -71,7 +75,7 @@ impl Routes {
     }
 }
 
-use Access::{Asset, Public, Signed};
+use Access::{Asset, Local, Public, Signed};
 use Permission::{
     DecideDocuments as Decide, ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers,
     RunSync, ViewAudit, ViewPermits as View, WorkflowSteps,
@@ -92,7 +96,7 @@ fn build() -> Routes {
     // Operations.
     .add("GET", "/healthz", Public, get(health::healthz))
     .add("GET", "/readyz", Public, get(health::readyz))
-    .add("GET", "/metrics", Public, get(health::metrics))
+    .add("GET", "/metrics", Local, get(health::metrics))
     .add("GET", "/static/{file}", Asset, get(static_files::serve))
     // WhatsApp provider webhooks (signature or secret token checked in the handler).
     .add(

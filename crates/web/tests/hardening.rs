@@ -1,5 +1,6 @@
 //! Findings of the attacker's test (issue 18), each over HTTP through the real router: CSV
-//! formula injection, the login redirect, security headers, revoked documents' links.
+//! formula injection, the login redirect, security headers, revoked documents' links, who may
+//! read `/metrics`.
 
 mod common;
 
@@ -10,7 +11,8 @@ companion_db::on_both_backends!(
     csv_exports_neutralise_formulas,
     login_redirects_only_to_local_paths,
     security_headers_on_every_answer,
-    revocation_ends_applicant_links
+    revocation_ends_applicant_links,
+    metrics_for_this_machine_or_a_token
 );
 
 const FORMULA: &str = "=HYPERLINK(\"http://x\")";
@@ -405,5 +407,53 @@ async fn revocation_ends_applicant_links(backend: &str) {
             .filter(|l| l.revoked_at.is_none())
             .count();
     assert_eq!(open, 1, "only the sneaked row, which is refused anyway");
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// Issue 18 (13): `/metrics` answers loopback callers; anyone else needs the METRICS_TOKEN
+/// bearer (401 without or with a wrong one), and without a configured token gets 403. A proxy
+/// header from a loopback peer (a reverse proxy on this machine) is not this machine.
+async fn metrics_for_this_machine_or_a_token(backend: &str) {
+    let mut h = harness(backend).await;
+    let metrics = |h: &common::Harness, peer: &str, token: Option<&str>| {
+        let mut call = Call::new("GET", "/metrics").peer(peer);
+        if let Some(t) = token {
+            call = call.header("authorization", format!("Bearer {t}"));
+        }
+        let router = h.router.clone();
+        async move { call.send(&router).await }
+    };
+    for peer in ["127.0.0.1:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"] {
+        assert_eq!(metrics(&h, peer, None).await.status, 200, "{peer}");
+    }
+    let outside = "203.0.113.7:40000";
+    let r = metrics(&h, outside, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(metrics(&h, outside, Some("tebakan")).await.status, 403);
+    // No peer information at all is not this machine.
+    assert_eq!(
+        Call::new("GET", "/metrics").send(&h.router).await.status,
+        403
+    );
+    let proxied = Call::new("GET", "/metrics")
+        .peer("127.0.0.1:40000")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send(&h.router)
+        .await;
+    assert_eq!(proxied.status, 403);
+
+    const TOKEN: &str = "metrik-rahasia-0123456789";
+    let mut state = h.state.clone();
+    state.config.metrics_token = Some(TOKEN.into());
+    h.router = companion_web::router(state);
+    assert_eq!(metrics(&h, outside, Some(TOKEN)).await.status, 200);
+    for wrong in [None, Some("metrik-rahasia-012345678"), Some("")] {
+        let r = metrics(&h, outside, wrong).await;
+        assert_eq!(r.status, 401, "{wrong:?}: {}", r.body);
+    }
+    // An API token of a real account is not the metrics token.
+    let api = h.tokens[&Role::Admin].clone();
+    assert_eq!(metrics(&h, outside, Some(&api)).await.status, 401);
+    assert_eq!(metrics(&h, "127.0.0.1:40000", None).await.status, 200);
     h.t.cleanup().await.expect("cleanup");
 }

@@ -189,6 +189,8 @@ pub struct Call<'a> {
     pub headers: Vec<(&'static str, String)>,
     /// Raw body bytes (content type set with `header`).
     pub raw: Option<Vec<u8>>,
+    /// The socket's peer, as the server's `ConnectInfo` gives it (none when unset).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 const BOUNDARY: &str = "companion-test-boundary-7d1f";
@@ -223,7 +225,12 @@ impl<'a> Call<'a> {
             multipart: None,
             headers: Vec::new(),
             raw: None,
+            peer: None,
         }
+    }
+    pub fn peer(mut self, addr: &str) -> Self {
+        self.peer = Some(addr.parse().expect("socket address"));
+        self
     }
     pub fn body(mut self, bytes: Vec<u8>) -> Self {
         self.raw = Some(bytes);
@@ -289,11 +296,12 @@ impl<'a> Call<'a> {
         } else {
             Body::empty()
         };
-        let response = router
-            .clone()
-            .oneshot(req.body(body).expect("request"))
-            .await
-            .expect("infallible");
+        let mut req = req.body(body).expect("request");
+        if let Some(peer) = self.peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
+        let response = router.clone().oneshot(req).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), 50 << 20)
