@@ -58,6 +58,20 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
     let acroform_after = root_after
         .and_then(|r| after.get_dictionary(r).ok())
         .and_then(|c| c.get(b"AcroForm").and_then(Object::as_reference).ok());
+    // The DSS (and its arrays when they are indirect) may grow: validation data is added to
+    // it, never taken away.
+    let dss_after = root_after
+        .and_then(|r| after.get_dictionary(r).ok())
+        .and_then(|c| c.get(b"DSS").and_then(Object::as_reference).ok());
+    let dss_arrays: Vec<ObjectId> = dss_after
+        .and_then(|d| after.get_dictionary(d).ok())
+        .map(|d| {
+            [&b"Certs"[..], b"OCSPs", b"CRLs"]
+                .iter()
+                .filter_map(|k| d.get(k).and_then(Object::as_reference).ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let pages_before: BTreeSet<ObjectId> = before.get_pages().into_values().collect();
     let pages_after: BTreeSet<ObjectId> = after.get_pages().into_values().collect();
     if pages_before != pages_after {
@@ -99,6 +113,39 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
                     return Err(LaterChange::NotPermitted("katalog dokumen diubah".into()));
                 }
             }
+        }
+        if Some(*id) == dss_after {
+            let ok = match (old.and_then(|o| o.as_dict().ok()), obj.as_dict()) {
+                (Some(o), Ok(n)) => {
+                    same_except(o, n, &[b"Certs", b"OCSPs", b"CRLs", b"VRI"])
+                        && [&b"Certs"[..], b"OCSPs", b"CRLs"]
+                            .iter()
+                            .all(|k| grows(o, n, k))
+                }
+                (None, Ok(_)) => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(LaterChange::NotPermitted(
+                    "data validasi (DSS) dihapus atau diganti".into(),
+                ));
+            }
+            kinds.insert("DSS");
+            continue;
+        }
+        if dss_arrays.contains(id) {
+            let grew = match (old, obj) {
+                (Some(Object::Array(o)), Object::Array(n)) => o.iter().all(|x| n.contains(x)),
+                (None, Object::Array(_)) => true,
+                _ => false,
+            };
+            if !grew {
+                return Err(LaterChange::NotPermitted(
+                    "data validasi (DSS) dihapus atau diganti".into(),
+                ));
+            }
+            kinds.insert("DSS");
+            continue;
         }
         if Some(*id) == info_after {
             kinds.insert("informasi berkas");

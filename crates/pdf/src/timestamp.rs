@@ -7,7 +7,7 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{EncapsulatedContentInfo, SignedData};
 use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec};
 use der::oid::ObjectIdentifier;
-use der::{Any, Decode, Encode};
+use der::{Any, Decode, Encode, Tagged};
 use sha2::{Digest, Sha256};
 use x509_cert::attr::Attribute;
 use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
@@ -92,6 +92,56 @@ fn uint(v: u64) -> Result<Int, der::Error> {
     Int::new(&canonical)
 }
 
+/// What a TSTInfo says that matters here, read leniently: RFC 3161 allows a fraction of a second
+/// in `genTime` ("20261201235544.816841Z"), which real TSAs (and pyHanko) write and the `der`
+/// crate's GeneralizedTime refuses. The fields are taken by position (version, policy,
+/// messageImprint, serialNumber, genTime) and the nonce as the first INTEGER after them.
+pub struct TstEssentials {
+    pub message_imprint: MessageImprint,
+    pub gen_time: chrono::DateTime<chrono::Utc>,
+    pub nonce: Option<Int>,
+}
+
+pub fn tst_essentials(der: &[u8]) -> Result<TstEssentials, String> {
+    let fields: Vec<Any> = Vec::<Any>::from_der(der).map_err(|e| e.to_string())?;
+    if fields.len() < 5 {
+        return Err("TSTInfo too short".into());
+    }
+    let message_imprint: MessageImprint = fields[2].decode_as().map_err(|e| e.to_string())?;
+    if fields[4].tag() != der::Tag::GeneralizedTime {
+        return Err("genTime is not a GeneralizedTime".into());
+    }
+    let gen_time = generalized_time(fields[4].value())?;
+    let nonce = fields[5..]
+        .iter()
+        .find(|f| f.tag() == der::Tag::Integer)
+        .and_then(|f| f.decode_as::<Int>().ok());
+    Ok(TstEssentials {
+        message_imprint,
+        gen_time,
+        nonce,
+    })
+}
+
+/// `YYYYMMDDHHMMSS[.f…]Z` (DER: UTC, no trailing zeros in the fraction).
+fn generalized_time(value: &[u8]) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = std::str::from_utf8(value).map_err(|_| "genTime is not text".to_string())?;
+    let body = text
+        .strip_suffix('Z')
+        .ok_or_else(|| format!("genTime {text:?} is not in UTC"))?;
+    let (whole, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let base = chrono::NaiveDateTime::parse_from_str(whole, "%Y%m%d%H%M%S")
+        .map_err(|e| format!("genTime {text:?}: {e}"))?;
+    let nanos = if fraction.is_empty() {
+        0
+    } else if fraction.len() <= 9 && fraction.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{fraction:0<9}").parse::<u32>().unwrap_or(0)
+    } else {
+        return Err(format!("genTime {text:?}: bad fraction"));
+    };
+    Ok(base.and_utc() + chrono::Duration::nanoseconds(i64::from(nanos)))
+}
+
 fn int_u64(i: &Int) -> Option<u64> {
     let bytes = i.as_bytes();
     let bytes = if bytes.len() > 8 && bytes[0] == 0 {
@@ -128,7 +178,7 @@ pub fn token_from_response(
         .as_ref()
         .ok_or_else(|| TsaError::BadResponse("no TSTInfo".into()))?;
     let tst_octets: OctetString = tst_der.decode_as().map_err(|e| bad(&e))?;
-    let tst = TstInfo::from_der(tst_octets.as_bytes()).map_err(|e| bad(&e))?;
+    let tst = tst_essentials(tst_octets.as_bytes()).map_err(|e| bad(&e))?;
     let same_imprint = tst.message_imprint.hashed_message.as_bytes() == imprint;
     let same_nonce = tst.nonce.as_ref().and_then(int_u64) == Some(nonce);
     if !(same_imprint && same_nonce) {

@@ -909,7 +909,7 @@ fn verify_token(
     else {
         return bad("token tanpa isi");
     };
-    let Ok(tst) = x509_tsp::TstInfo::from_der(tst_der.as_bytes()) else {
+    let Ok(tst) = crate::timestamp::tst_essentials(tst_der.as_bytes()) else {
         return bad("isi token rusak");
     };
     let imprint = digest(&tst.message_imprint.hash_algorithm.oid, imprinted);
@@ -935,7 +935,7 @@ fn verify_token(
             None,
         );
     }
-    let at = chrono::DateTime::<chrono::Utc>::from(tst.gen_time.to_system_time());
+    let at = tst.gen_time;
     if at > now {
         return bad("waktu cap waktu di masa depan");
     }

@@ -604,3 +604,77 @@ fn pyhanko_is_the_reference_for_the_corpus() {
     }
     eprintln!("{}", table.join("\n"));
 }
+
+/// What pyHanko adds to a genuine permit to keep it verifiable (someone else's DSS with
+/// validation data and a document timestamp, `PdfTimeStamper.timestamp_pdf`): a permitted
+/// long-term-validation update, so the office's signature stays ASLI, as pyHanko says VALID.
+#[test]
+fn a_later_dss_and_document_timestamp_by_someone_else_stays_asli() {
+    const SCRIPT: &str = r#"
+import sys
+from asn1crypto import keys, pem, x509
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+src, out, cert_pem, key_pem, root_pem, signer_root = sys.argv[1:7]
+def load(path):
+    data = open(path, 'rb').read()
+    return pem.unarmor(data, multiple=True)
+cert = x509.Certificate.load(next(load(cert_pem))[2])
+key = keys.PrivateKeyInfo.load(next(load(key_pem))[2])
+roots = [x509.Certificate.load(d) for _, _, d in load(root_pem)] + [x509.Certificate.load(d) for _, _, d in load(signer_root)]
+stamper = DummyTimeStamper(tsa_cert=cert, tsa_key=key, certs_to_embed=SimpleCertificateStore.from_certs(roots))
+vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode='soft-fail')
+with open(src, 'rb') as f:
+    w = IncrementalPdfFileWriter(f)
+    with open(out, 'wb') as o:
+        signers.PdfTimeStamper(stamper).timestamp_pdf(w, 'sha256', validation_context=vc, output=o)
+"#;
+    let w = world();
+    let genuine = sign(&letter(), &w.office, Some(&w.tsa));
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("in.pdf"), &genuine).unwrap();
+    std::fs::write(
+        p("tsa.pem"),
+        openssl_cert(&w.tsa.certificate).to_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(p("tsa-key.pem"), w.tsa.key_pem().unwrap()).unwrap();
+    std::fs::write(
+        p("tsa-root.pem"),
+        openssl_cert(&w.tsa_root.certificate).to_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(p("ca.pem"), openssl_cert(&root(&w.ca)).to_pem().unwrap()).unwrap();
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .args(
+            [
+                "in.pdf",
+                "out.pdf",
+                "tsa.pem",
+                "tsa-key.pem",
+                "tsa-root.pem",
+                "ca.pem",
+            ]
+            .map(&p),
+        )
+        .output()
+        .expect("python3 with pyHanko (scripts/test.sh installs it)");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let updated = std::fs::read(p("out.pdf")).unwrap();
+    assert!(updated.len() > genuine.len());
+    let r = check(&w, &updated, now());
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    assert_eq!(r.decisive, Some(0));
+    assert!(r.signatures.iter().any(|s| s.document_timestamp), "{r:#?}");
+    assert!(pyhanko_valid(&w, &updated), "pyHanko agrees");
+}
