@@ -1,7 +1,8 @@
 // WhatsApp in the demo, as people see it: the simulator's phone page (phone viewport) shows the
 // demo's "permit ready" and "approval needed" messages with read ticks (the receipts came back
 // through our signed webhook); a citizen writes "DAFTAR <registration id>" from the phone page
-// and gets the confirmation reply; staff see the messages, their states and the opt-in on
+// from a number SICANTIK does not hold for it, gets the "held for staff" reply, and staff
+// confirm it on /pesan/kontak; staff see the messages, their states and the opt-in on
 // /pesan and /pesan/kontak (desktop). Screenshots go to --out (whatsapp-*.png).
 //
 //   node whatsapp.mjs --base http://127.0.0.1:PORT --phone http://127.0.0.1:SIMPORT --logins demo-logins.json --out DIR
@@ -92,11 +93,19 @@ async function main() {
       mp.$eval("form[action='/telepon/kirim']", (f) => f.requestSubmit()),
     ]);
     await mp.waitForLoadState("load");
+    // The number is not the one SICANTIK holds for the permit: the request waits for a person
+    // (DAFTAR <id> from any number must not hijack an applicant's messages).
     await eventually(async () => {
       await mp.goto(`${phone}/`);
-      return (await mp.content()).includes("Nomor ini terdaftar untuk pemberitahuan izin");
-    }, 60, "the DAFTAR confirmation reply on the phone page");
+      return (await mp.content()).includes("petugas DPMPTSP Kabupaten Karo akan memeriksanya");
+    }, 60, "the DAFTAR 'held for staff' reply on the phone page");
     await mp.screenshot({ path: shot("daftar"), fullPage: true });
+
+    step = "staff: confirm the held DAFTAR request";
+    await sp.goto(`${base}/pesan/kontak`);
+    const held = "table#daftar tbody tr[data-phone='+6281377771234']";
+    check(await sp.locator(held).count() > 0, "the held DAFTAR request is not listed on /pesan/kontak");
+    await clickAndLoad(sp, `${held} button:has-text('Setujui')`);
 
     step = "staff: the opt-in on the contacts page";
     await sp.goto(`${base}/pesan/kontak?cari=6281377771234`);

@@ -272,7 +272,22 @@ pub(crate) async fn security_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    secured(&state, next.run(req).await)
+    // A stored PDF is shown inside the staff's own document page (an iframe of this origin):
+    // it may be framed by this origin, never by another.
+    let own_frame = req.uri().path().starts_with("/berkas/") && req.uri().path().ends_with("/isi");
+    let mut response = secured(&state, next.run(req).await);
+    if own_frame {
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        );
+        h.insert(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        );
+    }
+    response
 }
 
 fn device_class(headers: &HeaderMap) -> &'static str {
