@@ -126,9 +126,7 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
                 _ => false,
             };
             if !ok {
-                return Err(LaterChange::NotPermitted(
-                    "data validasi (DSS) dihapus atau diganti".into(),
-                ));
+                return Err(dss_shrank());
             }
             kinds.insert("DSS");
             continue;
@@ -140,9 +138,7 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
                 _ => false,
             };
             if !grew {
-                return Err(LaterChange::NotPermitted(
-                    "data validasi (DSS) dihapus atau diganti".into(),
-                ));
+                return Err(dss_shrank());
             }
             kinds.insert("DSS");
             continue;
@@ -373,4 +369,8 @@ fn object_headers(bytes: &[u8]) -> Vec<ObjectId> {
         }
     }
     out
+}
+
+fn dss_shrank() -> LaterChange {
+    LaterChange::NotPermitted("data validasi (DSS) dihapus atau diganti".into())
 }

@@ -592,41 +592,26 @@ async fn api(
             let body = format!("{text}{}", codeigniter::php_deprecated());
             (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Some(SimFault::PhpErrorOnly) => (
+        Some(SimFault::PhpErrorOnly) => html_page(
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
             codeigniter::php_error(
                 "Error",
                 "Allowed memory size of 134217728 bytes exhausted",
                 "database/drivers/mysql/mysql_result.php",
                 167,
             ),
-        )
-            .into_response(),
-        Some(SimFault::DatabaseError200) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            codeigniter::database_error(),
-        )
-            .into_response(),
-        Some(SimFault::DatabaseError500) => (
+        ),
+        Some(SimFault::DatabaseError200) => {
+            html_page(StatusCode::OK, codeigniter::database_error())
+        }
+        Some(SimFault::DatabaseError500) => html_page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/html")],
             codeigniter::database_error(),
-        )
-            .into_response(),
-        Some(SimFault::GeneralError) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            codeigniter::general_error(),
-        )
-            .into_response(),
-        Some(SimFault::PageNotFound) => (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/html")],
-            codeigniter::page_not_found(),
-        )
-            .into_response(),
+        ),
+        Some(SimFault::GeneralError) => html_page(StatusCode::OK, codeigniter::general_error()),
+        Some(SimFault::PageNotFound) => {
+            html_page(StatusCode::NOT_FOUND, codeigniter::page_not_found())
+        }
         Some(SimFault::PhpNoise) => {
             let noisy = format!(
                 "<br />\n<b>Deprecated</b>:  Function __autoload() is deprecated in <b>/var/www/backoffice/index.php</b> on line <b>42</b><br />\n{text}"
@@ -644,6 +629,11 @@ async fn api(
         )
             .into_response(),
     }
+}
+
+/// One of CodeIgniter's HTML error views with `status`.
+fn html_page(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
 #[derive(serde::Deserialize)]
