@@ -539,6 +539,10 @@ fn pyhanko_is_the_reference_for_the_corpus() {
         300,
     );
     let critical = make(&w.ca, "Ekstensi Aneh", Shape::UnknownCritical, -1, 300);
+    // An untrusted CA carrying the trusted CA's very name issues "the office's head".
+    let fake_ca = new_ca("Uji CA", 1).expect("fake ca");
+    let look_alike =
+        issue_signer(&fake_ca, "Kepala DPMPTSP Kabupaten Karo", 30).expect("look-alike");
     let mut newline = genuine.clone();
     newline.extend_from_slice(b"\n");
     let altered = overlay(&genuine, "PEMEGANG: PT PENIPU");
@@ -555,6 +559,32 @@ fn pyhanko_is_the_reference_for_the_corpus() {
             None,
         ),
         ("one byte changed", changed, None),
+        ("/Contents all zeros", zero_contents(&genuine), None),
+        (
+            "look-alike CA with the office CA's name",
+            sign(&letter(), &look_alike, Some(&w.tsa)),
+            None,
+        ),
+        (
+            "/ByteRange shifted",
+            with_byte_range(&genuine, |[a, b, c, d]| [a, b + 10, c + 10, d - 10]),
+            None,
+        ),
+        (
+            "/ByteRange overlapping",
+            with_byte_range(&genuine, |[a, b, c, d]| [a, c, b, d]),
+            None,
+        ),
+        (
+            "/ByteRange beyond EOF",
+            with_byte_range(&genuine, |[a, b, c, d]| [a, b, c, d + 1000]),
+            None,
+        ),
+        (
+            "/ByteRange zero",
+            with_byte_range(&genuine, |_| [0, 0, 0, 0]),
+            None,
+        ),
         ("overlay, unsigned", altered.clone(), None),
         (
             "overlay, signed by another official",
@@ -677,4 +707,46 @@ with open(src, 'rb') as f:
     assert_eq!(r.decisive, Some(0));
     assert!(r.signatures.iter().any(|s| s.document_timestamp), "{r:#?}");
     assert!(pyhanko_valid(&w, &updated), "pyHanko agrees");
+}
+
+/// The first signature's `/ByteRange` rewritten by `f` (padded to the same length, so the file
+/// keeps its offsets).
+fn with_byte_range(pdf: &[u8], f: impl Fn([i64; 4]) -> [i64; 4]) -> Vec<u8> {
+    let at = pdf
+        .windows(10)
+        .position(|w| w == b"/ByteRange")
+        .expect("a signature");
+    let open = at + pdf[at..].iter().position(|&b| b == b'[').expect("[");
+    let close = open + pdf[open..].iter().position(|&b| b == b']').expect("]");
+    let text = std::str::from_utf8(&pdf[open + 1..close]).expect("ascii");
+    let n: Vec<i64> = text
+        .split_ascii_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    let m = f([n[0], n[1], n[2], n[3]]);
+    let mut value = format!("{} {} {} {}", m[0], m[1], m[2], m[3]);
+    let room = close - open - 1;
+    assert!(value.len() <= room, "no room for {value}");
+    while value.len() < room {
+        value.push(' ');
+    }
+    let mut out = pdf.to_vec();
+    out[open + 1..close].copy_from_slice(value.as_bytes());
+    out
+}
+
+/// The first signature's `/Contents` hex string replaced by zeros.
+fn zero_contents(pdf: &[u8]) -> Vec<u8> {
+    let at = pdf
+        .windows(10)
+        .position(|w| w == b"/Contents ")
+        .or_else(|| pdf.windows(10).position(|w| w == b"/Contents<"))
+        .expect("contents");
+    let open = at + pdf[at..].iter().position(|&b| b == b'<').expect("<");
+    let close = open + pdf[open..].iter().position(|&b| b == b'>').expect(">");
+    let mut out = pdf.to_vec();
+    for b in &mut out[open + 1..close] {
+        *b = b'0';
+    }
+    out
 }
