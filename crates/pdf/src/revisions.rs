@@ -32,7 +32,10 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
         .iter()
         .rposition(|b| !b.is_ascii_whitespace() && *b != 0)
         .map_or(0, |i| i + 1);
-    if !appended[..trimmed_end].ends_with(b"%%EOF") {
+    // A later revision ends in `%%EOF` and its `startxref` points into the appended part (its own
+    // cross-reference section); anything else is bytes outside any revision.
+    let last_xref = last_startxref(pdf);
+    if !appended[..trimmed_end].ends_with(b"%%EOF") || last_xref.is_none_or(|x| x < signed_end) {
         return Err(LaterChange::NotPermitted(
             "ada data yang ditambahkan di luar revisi PDF".into(),
         ));
@@ -373,4 +376,17 @@ fn object_headers(bytes: &[u8]) -> Vec<ObjectId> {
 
 fn dss_shrank() -> LaterChange {
     LaterChange::NotPermitted("data validasi (DSS) dihapus atau diganti".into())
+}
+
+/// The offset the file's last `startxref` names.
+fn last_startxref(pdf: &[u8]) -> Option<usize> {
+    let at = pdf.windows(9).rposition(|w| w == b"startxref")?;
+    let rest = &pdf[at + 9..];
+    let text: String = rest
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .map(|&b| b as char)
+        .collect();
+    text.parse().ok()
 }

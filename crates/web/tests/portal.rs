@@ -119,6 +119,18 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
         "{}",
         r.body
     );
+    // A newline after %%EOF (a mail program's) is no change: the same answer as the file.
+    let mut newline = signed.clone();
+    newline.extend_from_slice(b"\r\n");
+    let r = upload(&h, newline).await;
+    assert_eq!(verdict(&r.body), "ASLI", "{}", r.body);
+    // An incremental update after the office's signature that adds page content.
+    let mut overlay = signed.clone();
+    overlay.extend_from_slice(
+        b"\n99 0 obj\n<< /Length 10 >>\nstream\nBT (x) Tj ET\nendstream\nendobj\n%%EOF\n",
+    );
+    let r = upload(&h, overlay).await;
+    assert_eq!(verdict(&r.body), "TIDAK ASLI", "{}", r.body);
     // One changed byte.
     let mut changed = signed.clone();
     changed[200] ^= 0x01;
@@ -180,8 +192,9 @@ async fn qr_pages_and_uploads_tell_the_truth(backend: &str) {
             .map(|e| e.checks)
             .sum::<i64>()
     };
-    assert_eq!(count("upload", "asli"), 1);
-    assert_eq!(count("upload", "tidak_asli"), 3);
+    // (the file, and the file with a newline; the overlay is one more TIDAK ASLI)
+    assert_eq!(count("upload", "asli"), 2);
+    assert_eq!(count("upload", "tidak_asli"), 4);
     assert_eq!(count("upload", "tidak_dapat_dipastikan"), 1);
     assert_eq!(count("qr", "tidak_asli"), 1);
     assert_eq!(count("qr", "asli"), 1);
