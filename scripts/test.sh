@@ -50,6 +50,14 @@ if [ "$installed_pyhanko" != "$PYHANKO_VERSION" ] || ! command -v pyhanko >/dev/
   python3 -m pip install -q --disable-pip-version-check "pyhanko==$PYHANKO_VERSION" "pyhanko-cli==0.6.0"
 fi
 
+# --- An independent OpenAPI validator for the served document (crates/web/tests/http.rs).
+OPENAPI_VALIDATOR_VERSION=0.9.0
+installed_oasv="$(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"
+if [ "$installed_oasv" != "$OPENAPI_VALIDATOR_VERSION" ] || ! command -v openapi-spec-validator >/dev/null 2>&1; then
+  log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION"
+  python3 -m pip install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+fi
+
 # --- Rust checks and tests. One shared target dir; 2 cores, so no extra parallelism.
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -198,6 +198,32 @@ async fn health_api_and_pages(backend: &str) {
             r.path
         );
     }
+    // Every operation has its own stable operationId (generated clients name methods by it).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    // And an independent validator accepts the document as served (scripts/test.sh installs
+    // openapi-spec-validator from PyPI).
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).expect("json")).expect("write");
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator is installed by scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     h.t.cleanup().await.expect("cleanup");
 }
 

@@ -85,7 +85,7 @@ impl AuditParams {
 }
 
 /// Browse the audit trail, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+#[utoipa::path(operation_id = "list_audit_entries", get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(

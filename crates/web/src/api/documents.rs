@@ -321,7 +321,7 @@ pub async fn upload(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents",
+#[utoipa::path(operation_id = "get_document", get, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = i64, Path, description = "Document id")),
     responses((status = 403, body = ErrorBody), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody), (status = 200, body = Document), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

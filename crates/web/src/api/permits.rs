@@ -140,7 +140,7 @@ pub struct TypeList {
 }
 
 /// List permits.
-#[utoipa::path(get, path = "/api/v1/permits", tag = "permits", params(ListParams),
+#[utoipa::path(operation_id = "list_permits", get, path = "/api/v1/permits", tag = "permits", params(ListParams),
     responses((status = 200, body = PermitPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -160,7 +160,7 @@ pub async fn list(
 }
 
 /// One permit with its status history.
-#[utoipa::path(get, path = "/api/v1/permits/{id}", tag = "permits",
+#[utoipa::path(operation_id = "get_permit", get, path = "/api/v1/permits/{id}", tag = "permits",
     params(("id" = String, Path, description = "SICANTIK registration id (pendaftaran_id)")),
     responses((status = 200, body = PermitDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

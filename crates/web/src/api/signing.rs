@@ -23,7 +23,7 @@ pub struct CaseListParams {
 }
 
 /// Signing cases in one state (oldest first, up to 500), or one permit's cases.
-#[utoipa::path(get, path = "/api/v1/signing/cases", tag = "signing", params(CaseListParams),
+#[utoipa::path(operation_id = "list_signing_cases", get, path = "/api/v1/signing/cases", tag = "signing", params(CaseListParams),
     responses((status = 200, body = Vec<SigningCase>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -43,7 +43,7 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/signing/cases/{id}", tag = "signing",
+#[utoipa::path(operation_id = "get_signing_case", get, path = "/api/v1/signing/cases/{id}", tag = "signing",
     params(("id" = i64, Path, description = "Case id")),
     responses((status = 200, body = SigningCase), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

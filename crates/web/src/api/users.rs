@@ -157,7 +157,7 @@ pub async fn do_update_user(
 }
 
 /// All accounts.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = UserList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<Shared>) -> Result<axum::Json<UserList>, ApiError> {
