@@ -242,12 +242,16 @@ pub fn record_verdict(
 pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
     let https = state.config.cookie_secure || state.config.public_base_url.starts_with("https://");
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
+    // An answer that states its own framing rule keeps it (a stored PDF may be framed by this
+    // origin's document page, see `files`); every other answer gets the strict one.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -256,7 +260,9 @@ pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if https {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -272,22 +278,7 @@ pub(crate) async fn security_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    // A stored PDF is shown inside the staff's own document page (an iframe of this origin):
-    // it may be framed by this origin, never by another.
-    let own_frame = req.uri().path().starts_with("/berkas/") && req.uri().path().ends_with("/isi");
-    let mut response = secured(&state, next.run(req).await);
-    if own_frame {
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'self'"),
-        );
-        h.insert(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
-        );
-    }
-    response
+    secured(&state, next.run(req).await)
 }
 
 fn device_class(headers: &HeaderMap) -> &'static str {
