@@ -43,35 +43,20 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
     let before = Document::load_mem(pdf.get(..signed_end).unwrap_or(pdf)).map_err(unreadable)?;
     let after = Document::load_mem(pdf).map_err(unreadable)?;
     let mut kinds = BTreeSet::new();
-    let root_before = before
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .ok();
-    let root_after = after
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .ok();
-    let info_after = after
-        .trailer
-        .get(b"Info")
-        .and_then(Object::as_reference)
-        .ok();
-    let acroform_after = root_after
-        .and_then(|r| after.get_dictionary(r).ok())
-        .and_then(|c| c.get(b"AcroForm").and_then(Object::as_reference).ok());
+    let root_before = reference(&before.trailer, b"Root");
+    let root_after = reference(&after.trailer, b"Root");
+    let info_after = reference(&after.trailer, b"Info");
+    let catalog_after = root_after.and_then(|r| after.get_dictionary(r).ok());
+    let acroform_after = catalog_after.and_then(|c| reference(c, b"AcroForm"));
     // The DSS (and its arrays when they are indirect) may grow: validation data is added to
     // it, never taken away.
-    let dss_after = root_after
-        .and_then(|r| after.get_dictionary(r).ok())
-        .and_then(|c| c.get(b"DSS").and_then(Object::as_reference).ok());
+    let dss_after = catalog_after.and_then(|c| reference(c, b"DSS"));
     let dss_arrays: Vec<ObjectId> = dss_after
         .and_then(|d| after.get_dictionary(d).ok())
         .map(|d| {
             [&b"Certs"[..], b"OCSPs", b"CRLs"]
                 .iter()
-                .filter_map(|k| d.get(k).and_then(Object::as_reference).ok())
+                .filter_map(|k| reference(d, k))
                 .collect()
         })
         .unwrap_or_default();
@@ -181,7 +166,7 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
                     what()
                 )));
             }
-            for annot in added(&after, old_page, new_page, b"Annots") {
+            for annot in added(old_page, new_page, b"Annots") {
                 check_invisible_signature_widget(&after, &annot)?;
             }
             kinds.insert("anotasi tanda tangan tak terlihat");
@@ -203,6 +188,11 @@ pub fn permitted_after(pdf: &[u8], signed_end: usize) -> Result<Vec<&'static str
         kinds.insert(new_object_kind(obj));
     }
     Ok(kinds.into_iter().collect())
+}
+
+/// The indirect reference `d[key]` holds, if it holds one.
+fn reference(d: &Dictionary, key: &[u8]) -> Option<ObjectId> {
+    d.get(key).and_then(Object::as_reference).ok()
 }
 
 fn dict_of(obj: &Object) -> Option<&Dictionary> {
@@ -244,7 +234,7 @@ fn grows(old: &Dictionary, new: &Dictionary, key: &[u8]) -> bool {
     o.iter().all(|x| n.contains(x))
 }
 
-fn added(_doc: &Document, old: &Dictionary, new: &Dictionary, key: &[u8]) -> Vec<Object> {
+fn added(old: &Dictionary, new: &Dictionary, key: &[u8]) -> Vec<Object> {
     let o = array_of(old, key);
     array_of(new, key)
         .into_iter()
@@ -265,7 +255,7 @@ fn check_new_fields(
     old_form: Option<&Dictionary>,
 ) -> Result<(), LaterChange> {
     let empty = Dictionary::new();
-    for field in added(doc, old_form.unwrap_or(&empty), new_form, b"Fields") {
+    for field in added(old_form.unwrap_or(&empty), new_form, b"Fields") {
         let Some(d) = resolve(doc, &field).and_then(dict_of) else {
             return Err(LaterChange::NotPermitted("bidang formulir rusak".into()));
         };

@@ -325,10 +325,7 @@ async fn left_in_process(
     db: &Database,
     seen: &HashSet<String>,
 ) -> Result<HashSet<String>, DbError> {
-    let unfound: HashSet<String> = match db.get_kv(LEFT_UNFOUND_KEY).await? {
-        Some((v, _)) => serde_json::from_str(&v).unwrap_or_default(),
-        None => HashSet::new(),
-    };
+    let unfound: HashSet<String> = kv_json(db, LEFT_UNFOUND_KEY).await?;
     Ok(db
         .permit_ids_with_status(PermitStatus::InProcess)
         .await?
@@ -338,27 +335,41 @@ async fn left_in_process(
 }
 
 async fn remember_unfound(db: &Database, ids: &[String]) -> Result<(), DbError> {
-    let mut all: HashSet<String> = match db.get_kv(LEFT_UNFOUND_KEY).await? {
-        Some((v, _)) => serde_json::from_str(&v).unwrap_or_default(),
-        None => HashSet::new(),
-    };
-    let before = all.len();
-    all.extend(ids.iter().cloned());
+    let known: HashSet<String> = kv_json(db, LEFT_UNFOUND_KEY).await?;
     // Only ids still in process matter; the set shrinks as they move on.
     let still: HashSet<String> = db
         .permit_ids_with_status(PermitStatus::InProcess)
         .await?
         .into_iter()
         .collect();
-    all.retain(|id| still.contains(id));
-    if all.len() != before || !ids.is_empty() {
-        db.set_kv(
-            LEFT_UNFOUND_KEY,
-            &serde_json::to_string(&all).unwrap_or_default(),
-        )
-        .await?;
+    let now: HashSet<String> = known
+        .iter()
+        .chain(ids)
+        .filter(|id| still.contains(*id))
+        .cloned()
+        .collect();
+    if now != known {
+        set_kv_json(db, LEFT_UNFOUND_KEY, &now).await?;
     }
     Ok(())
+}
+
+/// A JSON value kept under `key` (the type's default when absent or unreadable: these are
+/// hints for the next run, never the only copy of anything).
+async fn kv_json<T: serde::de::DeserializeOwned + Default>(
+    db: &Database,
+    key: &str,
+) -> Result<T, DbError> {
+    Ok(db
+        .get_kv(key)
+        .await?
+        .and_then(|(v, _)| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+async fn set_kv_json<T: Serialize>(db: &Database, key: &str, value: &T) -> Result<(), DbError> {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    db.set_kv(key, &text).await
 }
 
 /// After a full run that read a list to its end: the database's count for that status beside the
@@ -484,11 +495,7 @@ async fn sync_list(
     }
     read?;
     // Offsets still failing wait for the next run, which asks them first.
-    db.set_kv(
-        &pending_key(list.endpoint),
-        &serde_json::to_string(&coverage.failed_offsets).unwrap_or_else(|_| "[]".into()),
-    )
-    .await?;
+    set_kv_json(db, &pending_key(list.endpoint), &coverage.failed_offsets).await?;
     Ok(coverage)
 }
 
@@ -641,10 +648,7 @@ impl Reader<'_> {
 
     async fn read(&mut self, goal: ListGoal) -> Result<(), DbError> {
         // Offsets the last run could not read come first.
-        let pending: Vec<u64> = match self.db.get_kv(&pending_key(self.list.endpoint)).await? {
-            Some((v, _)) => serde_json::from_str(&v).unwrap_or_default(),
-            None => Vec::new(),
-        };
+        let pending: Vec<u64> = kv_json(self.db, &pending_key(self.list.endpoint)).await?;
         for offset in pending {
             let page = fetch_page(self.client, self.list.endpoint, offset, self.limit()).await;
             let (page, checked) = self.settle(page).await;

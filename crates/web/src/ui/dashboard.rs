@@ -92,7 +92,8 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let signing_alarms = super::signing_jobs::alarms(&state).await?;
     let verified = super::verifications::totals(&state).await?;
     let whatsapp = super::messages::dashboard_section(&state).await?;
-    let sync = super::sync::completeness(&state).await?;
+    let recent_runs = state.db.list_runs(crate::api::sync::STATUS_RUNS).await?;
+    let sync = super::sync::completeness(&state, &recent_runs).await?;
     let content = html! {
         h1 { "Dasbor" }
         div.cards {

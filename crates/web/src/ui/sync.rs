@@ -4,6 +4,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::IntoResponse;
+use companion_db::SyncRun;
 use companion_domain::Permission;
 use companion_domain::RunOutcome;
 use maud::{Markup, html};
@@ -50,16 +51,14 @@ const COMPLETE_SYNC_MAX_AGE_HOURS: i64 = 24;
 /// What staff must know about how complete the copy is: the last complete full sync, its age,
 /// and the shortfalls and unread pages of the newest list runs. Shown on the dashboard and on
 /// the sync page.
-pub async fn completeness(state: &Shared) -> Result<Markup, ApiError> {
+/// `recent`: the newest runs (the caller's read of them, newest first).
+pub async fn completeness(state: &Shared, recent: &[SyncRun]) -> Result<Markup, ApiError> {
     let last_complete = state
         .db
         .last_run_with("list_full", RunOutcome::Succeeded)
         .await?;
-    let newest_full = state
-        .db
-        .list_runs(STATUS_RUNS)
-        .await?
-        .into_iter()
+    let newest_full = recent
+        .iter()
         .find(|r| r.kind == "list_full" && r.finished_at.is_some());
     let stale = last_complete.as_ref().is_none_or(|r| {
         chrono::Utc::now() - r.finished_at.unwrap_or(r.started_at)
@@ -121,7 +120,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
     let calls = state.db.list_calls(None, 50).await?;
     let skipped = state.db.list_skipped_rows(None, 20).await?;
     let status = sync_status(&state, &recent).await?;
-    let completeness = completeness(&state).await?;
+    let completeness = completeness(&state, &recent).await?;
     let expiry_total: i64 = status.expiry.values().sum();
     let expiry_done: i64 = status
         .expiry
