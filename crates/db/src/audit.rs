@@ -155,6 +155,58 @@ impl Database {
         Ok((rows.into_iter().map(AuditEntry::from).collect(), total))
     }
 
+    /// Failed logins per username since `since` (most first), with their distinct addresses.
+    pub async fn login_failures_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<companion_domain::security::LoginFailures>> {
+        let rows: Vec<(Option<String>, i64, i64)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT target_id, COUNT(*), COUNT(DISTINCT source) FROM audit_log \
+                 WHERE action = 'auth.login_failed' AND at >= $1 \
+                 GROUP BY target_id ORDER BY COUNT(*) DESC, target_id LIMIT 50",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(u, failures, addresses)| companion_domain::security::LoginFailures {
+                    username: u.unwrap_or_default(),
+                    failures,
+                    addresses,
+                },
+            )
+            .collect())
+    }
+
+    /// Entries since `since` that gave an account the official or admin role, newest first.
+    pub async fn privileged_grants_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(AuditEntry, companion_domain::Role)>> {
+        let rows: Vec<Row> = on_backend!(self, pool => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM audit_log WHERE action IN ('user.create', 'user.update') \
+                 AND at >= $1 ORDER BY id DESC LIMIT 500"
+            ))
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(AuditEntry::from)
+            .filter_map(|e| {
+                let details = serde_json::from_str(&e.details).ok()?;
+                let role = companion_domain::security::privileged_grant(&e.action, &details)?;
+                Some((e, role))
+            })
+            .collect())
+    }
+
     /// Walks the whole chain in id order. `Ok(Err(break))` names the first broken entry.
     pub async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let mut verifier = ChainVerifier::default();
