@@ -20,8 +20,9 @@ export function check(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-// The one place Chromium is started, for the self-check and the real run alike.
-export async function launch() {
+// The one place Chromium is started, for the self-check and the real run alike; `extraArgs`
+// adds switches (e.g. --host-resolver-rules for a non-localhost name).
+export async function launch(extraArgs = []) {
   if (!existsSync(CHROMIUM)) {
     die(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
   }
@@ -31,7 +32,7 @@ export async function launch() {
       timeout: 60_000, // a cold start on a loaded 2-core machine can be slow
       args: [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--no-first-run", ...extraArgs,
       ],
     });
   } catch (e) {

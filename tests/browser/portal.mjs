@@ -3,7 +3,12 @@
 // from the page; the seal checked in the page, again after the network to the server is cut;
 // uploads of the valid signed PDF, the same with one byte changed, an unsigned PDF and a PDF
 // signed by a foreign certificate; a photo of the QR read on the scan page. An official (desktop)
-// revokes one document first. Screenshots go to --out (portal-*.png).
+// revokes one document first. Then the same QR pages on a plain-http name that is not localhost
+// (portal.test, mapped to the server), where Chromium has no WebCrypto (`crypto.subtle` also
+// deleted by an init script): the bundled Ed25519 + SHA-512 fallback must still call the genuine
+// seal valid and the forged one invalid; with the fallback unable to run (no BigInt) both must
+// read "cannot be checked here", never a forgery; /pindai must survive a BarcodeDetector that is
+// not a constructor. Screenshots go to --out (portal-*.png).
 //
 //   node portal.mjs --base http://127.0.0.1:PORT --logins demo-logins.json --out DIR
 import { execFileSync } from "node:child_process";
@@ -50,7 +55,8 @@ async function main() {
   const official = JSON.parse(readFileSync(values.logins, "utf8")).find((l) => l.role === "official");
   check(official, "no official in the demo logins");
 
-  const browser = await launch();
+  const port = new URL(base).port;
+  const browser = await launch([`--host-resolver-rules=MAP portal.test 127.0.0.1`]);
   let step = "start";
   try {
     // --- An official finds two published documents and revokes the second.
@@ -186,6 +192,99 @@ async function main() {
     check(unexpected.length === 0, unexpected.join("; "));
     check(problems.length - unexpected.length === 1, `404s: ${problems.join("; ")}`);
     await context.close();
+
+    // --- A plain-http name that is not localhost: no WebCrypto in the page.
+    const insecureBase = `http://portal.test:${port}`;
+    const forgedPath = u.pathname + u.search;
+    const noCrypto = () => {
+      try { delete Crypto.prototype.subtle; } catch (e) { /* already absent */ }
+      try { Object.defineProperty(window.crypto, "subtle", { value: undefined }); } catch (e) { /* absent */ }
+    };
+    for (const fallback of [true, false]) {
+      const what = fallback ? "no-webcrypto" : "no-fallback";
+      const ctx = await browser.newContext(VIEWPORTS.phone);
+      ctx.setDefaultTimeout(ACTION_TIMEOUT_MS);
+      ctx.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+      await ctx.addInitScript(noCrypto);
+      // Without BigInt (old browsers) the vendored Ed25519 cannot run at all.
+      if (!fallback) await ctx.addInitScript(() => { delete globalThis.BigInt; });
+      // A BarcodeDetector that exists but is not a constructor (some desktop browsers).
+      await ctx.addInitScript(() => { window.BarcodeDetector = {}; });
+      const pg = await ctx.newPage();
+      const issues = watchProblems(pg, `portal.test:${port}`);
+      const sealOf = async () => {
+        const box = pg.locator("#seal-offline .seal-result[data-seal]");
+        await box.waitFor({ timeout: 30_000 });
+        return [await box.getAttribute("data-seal"), await box.innerText()];
+      };
+
+      step = `${what}: genuine QR page`;
+      await pg.goto(`${insecureBase}${validPath}`);
+      check(await pg.evaluate(() => !(window.crypto && crypto.subtle)), "crypto.subtle is still there");
+      check(await pg.evaluate(() => !window.isSecureContext), "portal.test counts as a secure context");
+      check((await verdictOf(pg)) === "ASLI", `${what}: valid document reads ${await verdictOf(pg)}`);
+      let [seal, text] = await sealOf();
+      if (fallback) {
+        check(seal === "sah" && /SEGEL SAH/.test(text), `${what}: genuine seal reads ${seal}: ${text}`);
+      } else {
+        check(seal === "tidak-dapat-diperiksa", `${what}: genuine seal reads ${seal}: ${text}`);
+        check(/tidak dapat diperiksa di perangkat ini/i.test(text), `${what}: genuine seal text: ${text}`);
+      }
+      check(!/TIDAK SAH/.test(text), `${what}: a genuine seal is accused: ${text}`);
+      await pg.screenshot({ path: join(out, `portal-${what}-genuine.png`), fullPage: true });
+
+      step = `${what}: forged QR page`;
+      await pg.goto(`${insecureBase}${forgedPath}`);
+      check((await verdictOf(pg)) === "TIDAK ASLI", `${what}: forged QR reads ${await verdictOf(pg)}`);
+      [seal, text] = await sealOf();
+      // Without the fallback a forgery is still caught when its text is visibly malformed (not
+      // the office's format); otherwise it can only read "cannot be checked" — never valid.
+      const allowed = fallback ? ["tidak-sah"] : ["tidak-sah", "tidak-dapat-diperiksa"];
+      check(allowed.includes(seal), `${what}: forged seal reads ${seal}, want ${allowed}: ${text}`);
+      await pg.screenshot({ path: join(out, `portal-${what}-forged.png`), fullPage: true });
+
+      step = `${what}: QR with a changed signature`;
+      // Well-formed facts, one signature character changed: only the Ed25519 check can tell.
+      const sigForged = new URL(`${base}${validPath}`);
+      const sv = sigForged.searchParams.get("s");
+      sigForged.searchParams.set("s", (sv[0] === "A" ? "B" : "A") + sv.slice(1));
+      await pg.goto(`${insecureBase}${sigForged.pathname}${sigForged.search}`);
+      [seal, text] = await sealOf();
+      const wantSig = fallback ? "tidak-sah" : "tidak-dapat-diperiksa";
+      check(seal === wantSig, `${what}: changed signature reads ${seal}, want ${wantSig}: ${text}`);
+
+      if (fallback) {
+        step = `${what}: English wording`;
+        await clickAndLoad(pg, "#lang-switch");
+        await pg.goto(`${insecureBase}${validPath}`);
+        [seal, text] = await sealOf();
+        check(seal === "sah" && /VALID SEAL/.test(text), `${what}: English genuine seal reads ${seal}: ${text}`);
+        await clickAndLoad(pg, "#lang-switch");
+      } else {
+        step = `${what}: English wording`;
+        await clickAndLoad(pg, "#lang-switch");
+        await pg.goto(`${insecureBase}${validPath}`);
+        [seal, text] = await sealOf();
+        check(/cannot be checked on this device/i.test(text), `${what}: English text: ${text}`);
+        await clickAndLoad(pg, "#lang-switch");
+      }
+
+      step = `${what}: scan a photo with a BarcodeDetector that is not a constructor`;
+      await pg.goto(`${insecureBase}/pindai`);
+      await pg.setInputFiles("#scan-photo", join(out, "portal-qr-photo.png"));
+      const scanned = pg.locator("#scan-result[data-seal]");
+      await scanned.waitFor({ timeout: 30_000 }).catch(async (e) => {
+        throw new Error(`${e.message}; the page says: ${await pg.locator("#scan-status").innerText()}`);
+      });
+      const scanSeal = await scanned.getAttribute("data-seal");
+      check(scanSeal === (fallback ? "sah" : "tidak-dapat-diperiksa"), `${what}: scan reads ${scanSeal}`);
+      const opened = await pg.locator("#scan-open").getAttribute("href");
+      check(opened && opened.startsWith(`/v/${vid}?d=`), `${what}: scan offers ${opened}`);
+      await pg.screenshot({ path: join(out, `portal-${what}-scan.png`), fullPage: true });
+
+      check(issues.length === 0, `${what}: ${issues.join("; ")}`);
+      await ctx.close();
+    }
     console.log("portal: all checks passed");
   } catch (e) {
     console.error(`portal FAIL at "${step}": ${e.message}`);

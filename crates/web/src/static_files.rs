@@ -27,6 +27,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../static/vendor/noble-ed25519.js"),
     ),
     (
+        "sha512.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/vendor/sha512.js"),
+    ),
+    (
         "jsQR.js",
         "text/javascript; charset=utf-8",
         include_str!("../static/vendor/jsQR.js"),

@@ -1,8 +1,10 @@
 // SICANTIK Companion — the public portal's script. The pages work without it; it adds the
 // offline check of a QR's seal (in this browser, with the office's public key printed on the
 // page: no server, no network) and the camera scanner. Ed25519 through WebCrypto where the
-// browser has it, otherwise through the vendored @noble/ed25519.
-import { verifyAsync } from "/static/noble-ed25519.js";
+// browser has it, otherwise through the vendored @noble/ed25519 with the vendored SHA-512
+// (browsers hide `crypto.subtle` on plain-http pages of a non-localhost host). A check that
+// cannot run here says so; it never calls a genuine document changed.
+import { sha512 } from "/static/sha512.js";
 
 const enc = new TextEncoder();
 
@@ -21,6 +23,49 @@ function fromHex(h) {
   return Uint8Array.from((h.match(/../g) || []).map((x) => parseInt(x, 16)));
 }
 
+// The vendored Ed25519, loaded only when WebCrypto cannot do it, with SHA-512 from sha512.js
+// (its own default asks crypto.subtle). Null when it cannot load here (an old browser without
+// BigInt fails to parse it).
+let noble = null;
+function loadNoble() {
+  if (!noble) {
+    noble = import("/static/noble-ed25519.js").then(
+      (ed) => {
+        const hash = (...m) => sha512(ed.etc.concatBytes(...m));
+        ed.etc.sha512Sync = hash;
+        ed.etc.sha512Async = async (...m) => hash(...m);
+        return ed;
+      },
+      () => null,
+    );
+  }
+  return noble;
+}
+
+// RFC 8032 §7.1, test 2: a verifier that does not accept this is broken in this browser, and
+// its "no" would mean nothing.
+const KAT = {
+  pk: "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+  msg: "72",
+  sig: "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+};
+let selfTest = null;
+function fallbackWorks(ed) {
+  if (!selfTest) {
+    selfTest = (async () => {
+      try {
+        const good = await ed.verifyAsync(fromHex(KAT.sig), fromHex(KAT.msg), fromHex(KAT.pk));
+        const bad = await ed.verifyAsync(fromHex(KAT.sig), fromHex("73"), fromHex(KAT.pk));
+        return good === true && bad === false;
+      } catch (e) {
+        return false;
+      }
+    })();
+  }
+  return selfTest;
+}
+
+// true (valid), false (checked: not valid) or null (cannot be checked in this browser).
 async function ed25519Verify(sig, msg, pk) {
   if (window.crypto && crypto.subtle) {
     try {
@@ -30,7 +75,17 @@ async function ed25519Verify(sig, msg, pk) {
       // No Ed25519 in this browser's WebCrypto: the vendored implementation below.
     }
   }
-  return verifyAsync(sig, msg, pk);
+  const ed = await loadNoble();
+  if (!ed || typeof BigInt !== "function") return null;
+  let ok;
+  try {
+    ok = await ed.verifyAsync(sig, msg, pk);
+  } catch (e) {
+    return null;
+  }
+  if (ok === true) return true;
+  // A "no" counts only from a verifier that passes the known answer test.
+  return (await fallbackWorks(ed)) ? false : null;
 }
 
 // Checks a QR text `…/v/<id>?d=<facts>&s=<signature>` against the office's public key.
@@ -39,20 +94,44 @@ export async function checkSeal(text, publicKeyHex) {
   if (!m) return { ok: false, reason: T("Bukan kode QR dokumen DPMPTSP Kabupaten Karo.", "Not the QR code of a DPMPTSP Kabupaten Karo document.") };
   const [, vid, d, s] = m;
   let facts = "";
-  let ok = false;
+  let sig = null;
+  let msg = null;
   try {
-    facts = new TextDecoder().decode(b64url(d));
-    const msg = enc.encode("sicantik-companion/seal/v1\n" + vid + "\n" + facts);
-    ok = await ed25519Verify(b64url(s), msg, fromHex(publicKeyHex));
+    facts = new TextDecoder("utf-8", { fatal: true }).decode(b64url(d));
+    msg = enc.encode("sicantik-companion/seal/v1\n" + vid + "\n" + facts);
+    sig = b64url(s);
   } catch (e) {
-    ok = false;
+    // Not decodable: the QR's text was changed.
   }
+  const path = "/v/" + vid + "?d=" + d + "&s=" + s;
   const p = facts.split("|");
-  const valid = ok && p[0] === "SCV1" && p.length === 6;
+  const wellFormed = sig !== null && sig.length === 64 && p[0] === "SCV1" && p.length === 6;
+  let ok = false;
+  if (wellFormed) {
+    try {
+      ok = await ed25519Verify(sig, msg, fromHex(publicKeyHex));
+    } catch (e) {
+      ok = null;
+    }
+  }
+  if (ok === null) {
+    return {
+      ok: false,
+      unknown: true,
+      vid,
+      path,
+      facts: null,
+      reason: T(
+        "Peramban ini tidak dapat menjalankan pemeriksaan segel. Ini bukan tanda dokumen palsu: hasil pemeriksaan server pada halaman verifikasi dokumen tetap berlaku.",
+        "This browser cannot run the seal check. This is no sign of a forgery: the server's result on the document's verification page still stands.",
+      ),
+    };
+  }
+  const valid = ok === true && wellFormed;
   return {
     ok: valid,
     vid,
-    path: "/v/" + vid + "?d=" + d + "&s=" + s,
+    path,
     facts: valid ? { number: p[1], holder: p[2], type: p[3], issued: p[4], expires: p[5] } : null,
     reason: valid ? "" : T("Segel tidak sah: isi kode QR telah diubah atau bukan dari kantor ini.", "Invalid seal: the QR code was changed or is not from this office."),
   };
@@ -60,12 +139,16 @@ export async function checkSeal(text, publicKeyHex) {
 
 function show(box, result) {
   box.hidden = false;
-  box.className = "seal-result " + (result.ok ? "ok" : "danger");
-  box.setAttribute("data-seal", result.ok ? "sah" : "tidak-sah");
+  box.className = "seal-result " + (result.ok ? "ok" : result.unknown ? "unknown" : "danger");
+  box.setAttribute("data-seal", result.ok ? "sah" : result.unknown ? "tidak-dapat-diperiksa" : "tidak-sah");
   box.textContent = "";
   const title = document.createElement("p");
   title.className = "word";
-  title.textContent = result.ok ? T("SEGEL SAH", "VALID SEAL") : T("SEGEL TIDAK SAH", "INVALID SEAL");
+  title.textContent = result.ok
+    ? T("SEGEL SAH", "VALID SEAL")
+    : result.unknown
+      ? T("Segel tidak dapat diperiksa di perangkat ini", "The seal cannot be checked on this device")
+      : T("SEGEL TIDAK SAH", "INVALID SEAL");
   box.appendChild(title);
   const note = document.createElement("p");
   note.textContent = result.ok
@@ -116,7 +199,17 @@ if (scan) {
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   let stream = null;
-  const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
+  // The built-in reader, when this browser has a working one: some expose a BarcodeDetector
+  // that is not a constructor, or one that throws when made.
+  let detector = null;
+  try {
+    if (typeof window.BarcodeDetector === "function") {
+      detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      if (!detector || typeof detector.detect !== "function") detector = null;
+    }
+  } catch (e) {
+    detector = null;
+  }
   // The vendored reader is downloaded only when needed: no built-in reader, or one that found
   // nothing (some desktop browsers expose BarcodeDetector without a working backend).
   let jsqr = null;
