@@ -11,6 +11,7 @@ pub mod permits;
 pub mod retention;
 pub mod seal;
 pub mod security;
+pub mod survey;
 pub mod sync_plan;
 pub mod sync_runs;
 pub mod text;
