@@ -58,6 +58,20 @@ if [ "$installed_oasv" != "$OPENAPI_VALIDATOR_VERSION" ] || ! command -v openapi
   python3 -m pip install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
 fi
 
+# --- promtool (Debian package prometheus; /usr/bin/promtool) checks the live /metrics and the alert
+# rules (crates/app/tests/metrics_cli.rs). Only the tool is wanted: should the package start its
+# service (port 9090; a Docker-style policy-rc.d prevents it), it is stopped and disabled again.
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing promtool (Debian package prometheus)"
+  apt_install prometheus
+  as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1 && service prometheus status >/dev/null 2>&1; then
+    $as_root service prometheus stop >/dev/null 2>&1 || true
+  fi
+fi
+
 # --- Rust checks and tests. One shared target dir; 2 cores, so no extra parallelism.
 log "cargo fmt --check"
 cargo fmt --all -- --check

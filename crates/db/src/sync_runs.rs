@@ -295,6 +295,23 @@ impl Database {
         }))
     }
 
+    /// The newest `limit` runs of `kind`, newest first (a running one included).
+    pub async fn newest_runs_of(&self, kind: &str, limit: i64) -> Result<Vec<SyncRun>> {
+        let sql = format!(
+            "SELECT {} FROM sync_runs WHERE kind = $1 ORDER BY id DESC LIMIT $2",
+            run_columns(3)
+        );
+        let stale = stale_before();
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(kind)
+                .bind(limit)
+                .bind(stale)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// The newest API calls, optionally of one run.
     pub async fn list_calls(&self, run_id: Option<i64>, limit: i64) -> Result<Vec<ApiCallRecord>> {
         Ok(on_backend!(self, pool => {

@@ -251,7 +251,7 @@ pub async fn run_list_sync(
         Some(&details),
     )
     .await?;
-    record_metrics(opts.mode, outcome, &summary, &details);
+    record_metrics(opts.mode, outcome, &summary);
     tracing::info!(run_id, %outcome, ?summary, warnings = ?details.warnings, "list sync finished");
     Ok(SyncReport {
         run_id,
@@ -281,12 +281,7 @@ fn describe_gaps(details: &RunDetails) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn record_metrics(
-    mode: SyncMode,
-    outcome: RunOutcome,
-    summary: &SyncSummary,
-    details: &RunDetails,
-) {
+fn record_metrics(mode: SyncMode, outcome: RunOutcome, summary: &SyncSummary) {
     for (label, n) in [
         ("inserted", summary.inserted),
         ("updated", summary.updated),
@@ -296,18 +291,8 @@ fn record_metrics(
         metrics::counter!("companion_sync_permits_total", "result" => label).increment(n);
     }
     metrics::counter!("companion_sync_runs_total", "kind" => mode.run_kind(), "outcome" => outcome.as_str()).increment(1);
-    for l in &details.lists {
-        metrics::gauge!("companion_sync_failed_pages", "list" => l.endpoint.clone())
-            .set(l.failed_offsets.len() as f64);
-        if let Some(missing) = l.missing {
-            metrics::gauge!("companion_sync_missing_permits", "list" => l.endpoint.clone())
-                .set(missing.max(0) as f64);
-        }
-    }
-    if outcome == RunOutcome::Succeeded && mode == SyncMode::Full {
-        metrics::gauge!("companion_sync_last_complete_full_timestamp_seconds")
-            .set(chrono::Utc::now().timestamp() as f64);
-    }
+    // The completeness gauges (failed pages, missing permits, the last complete run) are read
+    // from the recorded runs at each scrape: companion_web::state_metrics.
 }
 
 /// Ids the list showed in this run.

@@ -54,6 +54,18 @@ impl SigningService {
             WorkflowActor::User(who.role),
             None,
         )?;
+        let ready = self.signer_ready(who, passphrase).await;
+        if let Err(e) = &ready {
+            crate::telemetry::record_failure(e);
+        }
+        ready
+    }
+
+    async fn signer_ready(
+        &self,
+        who: &Participant,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<(), SigningError> {
         match &self.signer {
             Signer::Local(identity) => {
                 if identity.not_after() < std::time::SystemTime::now() {
@@ -66,7 +78,13 @@ impl SigningService {
                 }
                 let user_id = who.actor.user_id.ok_or(BsreError::NoNik)?;
                 let nik = self.db().user_nik(user_id).await?.ok_or(BsreError::NoNik)?;
-                client.ensure_usable(&nik).await?;
+                // What BsreClient::ensure_usable checks, with the answer kept for the metric.
+                let status = client.user_status(&nik).await;
+                crate::telemetry::record_bsre_status(&who.actor.name, &status);
+                let status = status?;
+                if !status.eq_ignore_ascii_case("ISSUE") {
+                    return Err(BsreError::CertificateNotUsable(status).into());
+                }
             }
         }
         Ok(())
@@ -525,7 +543,9 @@ impl SigningService {
                 continue;
             }
             if let Some(nik) = self.db().user_nik(user.id).await? {
-                out.push((user.username.clone(), client.user_status(&nik).await));
+                let status = client.user_status(&nik).await;
+                crate::telemetry::record_bsre_status(&user.username, &status);
+                out.push((user.username.clone(), status));
             }
         }
         Ok(out)

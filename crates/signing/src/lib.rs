@@ -7,6 +7,7 @@ pub mod passphrase;
 pub mod service;
 pub mod signer;
 mod specimen;
+pub mod telemetry;
 pub mod testing;
 pub mod tsa;
 

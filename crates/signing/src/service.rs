@@ -487,6 +487,7 @@ impl SigningService {
         match self.sign_inner(case, who, passphrase).await {
             Ok(c) => Ok(c),
             Err(e) => {
+                crate::telemetry::record_failure(&e);
                 let _ = self.db.set_signing_error(case.id, Some(&e.pesan())).await;
                 Err(e)
             }

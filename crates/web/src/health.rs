@@ -67,6 +67,9 @@ pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    if state.metrics.is_some() {
+        crate::state_metrics::refresh(&state).await;
+    }
     let body = state
         .metrics
         .as_ref()

@@ -4,7 +4,8 @@
 //!
 //! Rooms: `routes.rs` is the whole URL map with each route's access rule; `auth.rs` sessions,
 //! tokens, CSRF and login throttling; `ui/` the pages; `api/` the JSON API and its OpenAPI
-//! document; `charts.rs` server-rendered SVG charts; `health.rs` health and metrics.
+//! document; `charts.rs` server-rendered SVG charts; `health.rs` health and metrics
+//! (`http_metrics.rs` per request, `state_metrics.rs` the gauges read at each scrape).
 
 pub mod api;
 pub mod auth;
@@ -18,6 +19,7 @@ mod http_metrics;
 pub mod portal;
 pub mod routes;
 mod static_files;
+pub mod state_metrics;
 pub mod ui;
 pub mod webhooks;
 
