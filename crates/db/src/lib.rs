@@ -25,6 +25,7 @@ pub mod permits;
 pub mod retention;
 pub mod signing;
 pub mod signing_batches;
+pub mod surveys;
 pub mod sync_runs;
 pub mod testing;
 pub mod types;
