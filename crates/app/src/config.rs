@@ -147,7 +147,15 @@ pub struct Settings {
     pub whatsapp_fonnte_token: String,
     #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_webhook_token: String,
-    /// Bird (MessageBird): `WHATSAPP_BIRD_TEMPLATES` maps names to `projectId:version`.
+    /// Fonnte's own webhook secret (its dashboard): when set, every Fonnte webhook must carry it
+    /// in the JSON field (or header) `WHATSAPP_FONNTE_SECRET_FIELD` names.
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_fonnte_webhook_secret: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_fonnte_secret_field: String,
+    /// Bird (MessageBird): `WHATSAPP_BIRD_TEMPLATES` maps names to
+    /// `projectId:version[:var1+var2…]`, the variables named as in Bird Studio, in the order of
+    /// the template's parameters.
     #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_bird_workspace_id: String,
     #[serde(deserialize_with = "lenient_string")]
@@ -263,6 +271,8 @@ pub const KEYS: &[&str] = &[
     "whatsapp_twilio_content_sids",
     "whatsapp_fonnte_token",
     "whatsapp_webhook_token",
+    "whatsapp_fonnte_webhook_secret",
+    "whatsapp_fonnte_secret_field",
     "whatsapp_bird_workspace_id",
     "whatsapp_bird_channel_id",
     "whatsapp_bird_access_key",
@@ -356,6 +366,8 @@ impl Default for Settings {
             whatsapp_twilio_content_sids: String::new(),
             whatsapp_fonnte_token: String::new(),
             whatsapp_webhook_token: String::new(),
+            whatsapp_fonnte_webhook_secret: String::new(),
+            whatsapp_fonnte_secret_field: "secret".into(),
             whatsapp_bird_workspace_id: String::new(),
             whatsapp_bird_channel_id: String::new(),
             whatsapp_bird_access_key: String::new(),

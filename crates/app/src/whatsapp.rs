@@ -93,6 +93,8 @@ pub fn open_provider(settings: &Settings) -> Result<Option<Arc<dyn Provider>>, C
                 base_url: base_or(settings, FonnteConfig::default().base_url),
                 token: secret(&settings.whatsapp_fonnte_token),
                 webhook_token: secret(&settings.whatsapp_webhook_token),
+                webhook_secret: secret(&settings.whatsapp_fonnte_webhook_secret),
+                webhook_secret_field: settings.whatsapp_fonnte_secret_field.clone(),
                 timeout,
                 ..FonnteConfig::default()
             })
@@ -108,8 +110,22 @@ pub fn open_provider(settings: &Settings) -> Result<Option<Arc<dyn Provider>>, C
                 template_project_ids: pairs(&settings.whatsapp_bird_templates)
                     .into_iter()
                     .filter_map(|(name, v)| {
-                        let (project, version) = v.split_once(':')?;
+                        let mut parts = v.splitn(3, ':');
+                        let (project, version) = (parts.next()?, parts.next()?);
                         Some((name, (project.to_string(), version.to_string())))
+                    })
+                    .collect(),
+                template_variables: pairs(&settings.whatsapp_bird_templates)
+                    .into_iter()
+                    .filter_map(|(name, v)| {
+                        let variables = v.splitn(3, ':').nth(2)?;
+                        let variables: Vec<String> = variables
+                            .split('+')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                        Some((name, variables))
                     })
                     .collect(),
                 timeout,

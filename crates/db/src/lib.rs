@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod office_certificates;
 pub mod permits;
+pub mod provider_aliases;
 pub mod retention;
 pub mod signing;
 pub mod signing_batches;

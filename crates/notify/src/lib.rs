@@ -9,6 +9,7 @@
 //! - [`service`]: the [`Notifier`] — planner (events → outbox), dispatcher (leases, rate limits,
 //!   retries, reconciliation), schedules (reminders, digest) and webhook handling.
 
+pub mod aliases;
 pub mod phone;
 pub mod providers;
 pub mod service;

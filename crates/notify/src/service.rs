@@ -942,6 +942,9 @@ impl Notifier {
 
     /// Applies a verified webhook's events: receipts, and inbound commands.
     pub async fn handle_webhook(&self, events: Vec<WebhookEvent>) -> Result<()> {
+        // Aliased receipts (Fonnte's `stateid`) become ordinary ones first.
+        let events =
+            crate::aliases::resolve(&self.db, self.provider.name(), events, self.now()).await?;
         for e in events {
             match e {
                 WebhookEvent::Status {
@@ -984,6 +987,8 @@ impl Notifier {
                     provider_message_id,
                     at,
                 } => self.inbound(&from, &text, &provider_message_id, at).await?,
+                // Resolved above.
+                WebhookEvent::Alias { .. } | WebhookEvent::StatusByAlias { .. } => {}
             }
         }
         Ok(())

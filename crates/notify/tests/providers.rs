@@ -1082,16 +1082,42 @@ async fn fonnte_webhook_statuses_and_inbound() {
             .unwrap(),
         vec![]
     );
+    // `id` + `stateid`: the pairing first, then the receipts.
+    let alias = |id: &str, alias: &str| WebhookEvent::Alias {
+        provider_id: id.into(),
+        alias: alias.into(),
+    };
     assert_eq!(
         parse(r#"{"device":"6281100000000","id":"80367170","stateid":"ABCD","status":"","state":"READ"}"#)
             .unwrap(),
-        vec![status("80367170", DeliveryStatus::Read, None)]
+        vec![
+            alias("80367170", "ABCD"),
+            status("80367170", DeliveryStatus::Read, None)
+        ]
     );
     assert_eq!(
-        parse(r#"{"device":"6281100000000","id":"80367170","stateid":"ABCE","state":"delivered"}"#)
+        parse(r#"{"device":"6281100000000","id":[142223099],"stateid":"ABCE","status":"sent","state":"delivered"}"#)
             .unwrap(),
-        vec![status("80367170", DeliveryStatus::Delivered, None)]
+        vec![
+            alias("142223099", "ABCE"),
+            status("142223099", DeliveryStatus::Sent, None),
+            status("142223099", DeliveryStatus::Delivered, None)
+        ]
     );
+    // `stateid` only (Fonnte's later delivered/read updates): a receipt by alias, not an error.
+    assert_eq!(
+        parse(r#"{"device":"6281100000000","stateid":"ABCE","state":"read"}"#).unwrap(),
+        vec![WebhookEvent::StatusByAlias {
+            alias: "ABCE".into(),
+            status: DeliveryStatus::Read,
+            at: None,
+            failure: None,
+        }]
+    );
+    assert!(matches!(
+        parse(r#"{"device":"6281100000000","state":"read"}"#),
+        Err(WebhookError::Malformed(_))
+    ));
     let inbound = parse(
         r#"{"device":"6281100000000","sender":"6281234567890","message":"info izin","member":"","name":"Budi","location":"","url":"","filename":"","extension":"","inboxid":"55501"}"#,
     )
@@ -1108,6 +1134,61 @@ async fn fonnte_webhook_statuses_and_inbound() {
     assert!(matches!(parse("not json"), Err(WebhookError::Malformed(_))));
 }
 
+#[test]
+fn fonnte_webhook_secret_when_configured() {
+    let with_secret = |field: &str| {
+        FonnteProvider::new(FonnteConfig {
+            webhook_token: Secret::new("hook-secret-abc"),
+            webhook_secret: Secret::new("rahasia-fonnte"),
+            webhook_secret_field: field.into(),
+            ..FonnteConfig::default()
+        })
+        .unwrap()
+    };
+    let url = "https://x.go.id/webhooks/whatsapp?token=hook-secret-abc";
+    let verify = |p: &FonnteProvider, headers: &HeaderMap, body: &str| {
+        p.verify_webhook(&WebhookRequest {
+            url,
+            headers,
+            body: body.as_bytes(),
+        })
+    };
+    let none = HeaderMap::new();
+    let p = with_secret("");
+    assert_eq!(
+        verify(
+            &p,
+            &none,
+            r#"{"id":"1","status":"sent","secret":"rahasia-fonnte"}"#
+        ),
+        Ok(())
+    );
+    for body in [
+        r#"{"id":"1","status":"sent"}"#,
+        r#"{"id":"1","status":"sent","secret":"rahasia-fonnta"}"#,
+        r#"{"id":"1","status":"sent","secret":""}"#,
+        "not json",
+    ] {
+        assert!(
+            matches!(verify(&p, &none, body), Err(WebhookError::Unauthorized(_))),
+            "{body}"
+        );
+    }
+    // Another field name, or a header of that name.
+    let p = with_secret("webhook_key");
+    assert_eq!(
+        verify(&p, &none, r#"{"id":"1","webhook_key":"rahasia-fonnte"}"#),
+        Ok(())
+    );
+    let h = headers(&[("webhook_key", "rahasia-fonnte")]);
+    assert_eq!(verify(&p, &h, r#"{"id":"1"}"#), Ok(()));
+    // Without a secret configured, the URL token alone decides (as before).
+    assert_eq!(
+        verify(&fonnte("http://unused"), &none, r#"{"id":"1"}"#),
+        Ok(())
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bird
 
@@ -1121,6 +1202,10 @@ fn bird(base_url: &str) -> BirdProvider {
         template_project_ids: HashMap::from([(
             "izin_peringatan_berlaku".to_string(),
             ("proj-123".to_string(), "ver-7".to_string()),
+        )]),
+        template_variables: HashMap::from([(
+            "izin_peringatan_berlaku".to_string(),
+            vec!["nama".to_string(), "nomor_izin".to_string()],
         )]),
         timeout: SHORT,
     })
@@ -1160,8 +1245,8 @@ async fn bird_sends_template_and_text() {
             "reference": "outbox-42",
             "template": {"projectId": "proj-123", "version": "ver-7", "locale": "id",
                 "parameters": [
-                    {"type": "string", "key": "1", "value": "BUDI"},
-                    {"type": "string", "key": "2", "value": "503/0457/IUT/2024"}
+                    {"type": "string", "key": "nama", "value": "BUDI"},
+                    {"type": "string", "key": "nomor_izin", "value": "503/0457/IUT/2024"}
                 ]}
         })
     );
@@ -1169,6 +1254,32 @@ async fn bird_sends_template_and_text() {
         requests[1].json()["body"],
         json!({"type": "text", "text": {"text": "Halo"}})
     );
+
+    // Without the template's Bird Studio variable names nothing is sent (Bird keys parameters
+    // by name; "1", "2" would be refused).
+    let unnamed = BirdProvider::new(BirdConfig {
+        base_url: server.url.clone(),
+        workspace_id: "ws-1".into(),
+        channel_id: "ch-wa".into(),
+        template_project_ids: HashMap::from([(
+            "izin_peringatan_berlaku".to_string(),
+            ("proj-123".to_string(), "ver-7".to_string()),
+        )]),
+        timeout: SHORT,
+        ..BirdConfig::default()
+    })
+    .unwrap();
+    let error = assert_error(
+        unnamed.send(&template_message()).await,
+        FailureKind::TemplateParameters,
+        SendOutcome::NotSent,
+    );
+    assert!(
+        error.detail.contains("WHATSAPP_BIRD_TEMPLATES"),
+        "{}",
+        error.detail
+    );
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]
@@ -1215,10 +1326,12 @@ const BIRD_WEBHOOK: &str = r#"{"service":"channels","event":"whatsapp.outbound",
 async fn bird_webhook_signature_and_parse() {
     let provider = bird("http://unused");
     let body = BIRD_WEBHOOK.as_bytes();
-    let sig = bird::signature("bird-signing-key", "1729764005", BIRD_URL, body);
+    let now = Utc::now().timestamp();
+    let ts = now.to_string();
+    let sig = bird::signature("bird-signing-key", &ts, BIRD_URL, body);
     let good = headers(&[
         ("messagebird-signature", &sig),
-        ("messagebird-request-timestamp", "1729764005"),
+        ("messagebird-request-timestamp", &ts),
     ]);
     let request = |body: &[u8], headers: &HeaderMap| {
         provider.verify_webhook(&WebhookRequest {
@@ -1228,21 +1341,42 @@ async fn bird_webhook_signature_and_parse() {
         })
     };
     assert_eq!(request(body, &good), Ok(()));
+    // Milliseconds are read too.
+    let ms = format!("{now}000");
+    let in_ms = headers(&[
+        (
+            "messagebird-signature",
+            &bird::signature("bird-signing-key", &ms, BIRD_URL, body),
+        ),
+        ("messagebird-request-timestamp", &ms),
+    ]);
+    assert_eq!(request(body, &in_ms), Ok(()));
+    let other_ts = (now + 1).to_string();
     let other_time = headers(&[
         ("messagebird-signature", &sig),
-        ("messagebird-request-timestamp", "1729764006"),
+        ("messagebird-request-timestamp", &other_ts),
+    ]);
+    // Correctly signed, but an hour old: a replay.
+    let old_ts = (now - 3600).to_string();
+    let replayed = headers(&[
+        (
+            "messagebird-signature",
+            &bird::signature("bird-signing-key", &old_ts, BIRD_URL, body),
+        ),
+        ("messagebird-request-timestamp", &old_ts),
     ]);
     let no_time = headers(&[("messagebird-signature", &sig)]);
     let wrong = headers(&[
         (
             "messagebird-signature",
-            &bird::signature("other", "1729764005", BIRD_URL, body),
+            &bird::signature("other", &ts, BIRD_URL, body),
         ),
-        ("messagebird-request-timestamp", "1729764005"),
+        ("messagebird-request-timestamp", &ts),
     ]);
     let changed = flip_one_byte(body);
     for (body, headers) in [
         (body, &other_time),
+        (body, &replayed),
         (body, &no_time),
         (body, &wrong),
         (body, &HeaderMap::new()),
@@ -1272,29 +1406,66 @@ async fn bird_webhook_signature_and_parse() {
         }]
     );
 
-    // The nested `payload.message` form, failed.
-    let nested = br#"{"service":"channels","event":"whatsapp.outbound","payload":{"message":{"id":"m2","status":"failed","reason":"number not on WhatsApp","failure":{"code":131026,"description":"Message undeliverable"}}}}"#;
-    let events = provider
-        .parse_webhook(&WebhookRequest {
+    // Failures as Bird documents them ("Message Failure Codes/Sources"): `sending_failed` /
+    // `delivery_failed` with `failure.code` and `failure.source {name, code}`, `reason`,
+    // `details`; no `failure.description`.
+    let parse = |body: &[u8]| {
+        provider.parse_webhook(&WebhookRequest {
             url: BIRD_URL,
             headers: &good,
-            body: nested,
+            body,
         })
-        .unwrap();
+    };
+    let failed = br#"{"service":"channels","event":"whatsapp.outbound","payload":{"id":"m2","channelId":"ch-wa","status":"delivery_failed","reason":"Message undeliverable","details":"Recipient is not a WhatsApp user","failure":{"code":7,"source":{"name":"whatsapp","code":"131026"}},"direction":"outgoing","lastStatusAt":"2024-10-24T10:03:00.000Z","updatedAt":"2024-10-24T10:03:00.100Z"}}"#;
     assert_eq!(
-        events,
+        parse(failed).unwrap(),
         vec![WebhookEvent::Status {
             provider_id: "m2".into(),
             reference: None,
             status: DeliveryStatus::Failed,
-            at: None,
+            at: Utc.with_ymd_and_hms(2024, 10, 24, 10, 3, 0).single(),
             failure: Some((
-                FailureKind::Other,
-                Some("131026".into()),
-                "Message undeliverable".into()
+                FailureKind::NotOnWhatsApp,
+                Some("7".into()),
+                "Message undeliverable; Recipient is not a WhatsApp user; source whatsapp 131026"
+                    .into()
             )),
         }]
     );
+    let sending_failed = br#"{"service":"channels","event":"whatsapp.outbound","payload":{"id":"m3","status":"sending_failed","reason":"template not found","failure":{"code":12,"source":{"name":"bird"}},"direction":"outgoing"}}"#;
+    assert!(matches!(
+        parse(sending_failed).unwrap().as_slice(),
+        [WebhookEvent::Status { provider_id, status: DeliveryStatus::Failed,
+            failure: Some((FailureKind::Other, Some(code), detail)), .. }]
+            if provider_id == "m3" && code == "12" && detail.contains("template not found")
+    ));
+    // The words the old adapter looked for are not Bird's: not receipts.
+    for word in [
+        "failed",
+        "rejected",
+        "undeliverable",
+        "accepted",
+        "processing",
+    ] {
+        let body = format!(
+            r#"{{"service":"channels","event":"whatsapp.outbound","payload":{{"id":"m4","status":"{word}","direction":"outgoing"}}}}"#
+        );
+        assert_eq!(parse(body.as_bytes()).unwrap(), vec![], "{word}");
+    }
+    // "read" is a separate interaction naming the message.
+    let read = br#"{"service":"channels","event":"whatsapp.interaction","payload":{"id":"int-1","channelId":"ch-wa","type":"read","messageId":"0f5c3d7e-bird-msg","createdAt":"2024-10-24T10:05:00.000Z"}}"#;
+    assert_eq!(
+        parse(read).unwrap(),
+        vec![WebhookEvent::Status {
+            provider_id: "0f5c3d7e-bird-msg".into(),
+            reference: None,
+            status: DeliveryStatus::Read,
+            at: Utc.with_ymd_and_hms(2024, 10, 24, 10, 5, 0).single(),
+            failure: None,
+        }]
+    );
+    let reaction = br#"{"service":"channels","event":"whatsapp.interaction","payload":{"id":"int-2","type":"reaction","messageId":"0f5c3d7e-bird-msg"}}"#;
+    assert_eq!(parse(reaction).unwrap(), vec![]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1393,19 +1564,18 @@ async fn vonage_sends_template_with_application_jwt() {
     assert!(exp > iat && exp - iat <= 900);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
 
-    let der: String = TEST_KEY
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let key = ring::signature::RsaKeyPair::from_pkcs8(&BASE64.decode(der).unwrap()).unwrap();
-    let public = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        ring::signature::KeyPair::public_key(&key).as_ref().to_vec(),
-    );
+    // Checked with OpenSSL directly, not through the code under test.
+    let key = openssl::pkey::PKey::private_key_from_pem(TEST_KEY.as_bytes()).unwrap();
+    let public =
+        openssl::pkey::PKey::public_key_from_pem(&key.public_key_to_pem().unwrap()).unwrap();
     let signed = format!("{}.{}", parts[0], parts[1]);
-    public
-        .verify(signed.as_bytes(), &B64URL.decode(parts[2]).unwrap())
-        .expect("RS256 signature verifies");
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+    verifier.update(signed.as_bytes()).unwrap();
+    assert!(
+        verifier.verify(&B64URL.decode(parts[2]).unwrap()).unwrap(),
+        "RS256 signature verifies"
+    );
 }
 
 #[test]

@@ -22,6 +22,11 @@ pub enum Access {
     /// header), or anyone with `Authorization: Bearer <METRICS_TOKEN>` when that is set; no
     /// account lookup.
     Local,
+    /// A provider's webhook: authenticated by the provider's signature (or secret token),
+    /// checked by the handler on the raw body. No account lookup, no CSRF: an `Authorization`
+    /// header here is the provider's (Vonage sends its signed JWT as a bearer), never an API
+    /// token.
+    Webhook,
     /// A signed-in user whose role grants the permission.
     Signed(Permission),
 }
@@ -75,7 +80,7 @@ impl Routes {
     }
 }
 
-use Access::{Asset, Local, Public, Signed};
+use Access::{Asset, Local, Public, Signed, Webhook};
 use Permission::{
     DecideDocuments as Decide, ManageDocuments as Docs, ManageOwnAccount as Own, ManageUsers,
     RunSync, ViewAudit, ViewPermits as View, WorkflowSteps,
@@ -102,13 +107,13 @@ fn build() -> Routes {
     .add(
         "GET",
         "/webhooks/whatsapp",
-        Public,
+        Webhook,
         get(webhooks::handshake),
     )
     .add(
         "POST",
         "/webhooks/whatsapp",
-        Public,
+        Webhook,
         post(webhooks::receive),
     )
     // Staff application (pages).

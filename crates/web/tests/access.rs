@@ -268,7 +268,9 @@ async fn auditor_cannot_change_anything() {
         .filter(|r| {
             !matches!(
                 r.access,
-                Access::Public | Access::Signed(companion_domain::Permission::ManageOwnAccount)
+                Access::Public
+                    | Access::Webhook
+                    | Access::Signed(companion_domain::Permission::ManageOwnAccount)
             )
         })
         .collect();

@@ -1,7 +1,11 @@
 //! Bird (the platform that replaced MessageBird): Channels API, WhatsApp channel.
 //!
-//! The spec marks Bird's wire format [U]; this follows Bird's published API reference for
-//! `POST /workspaces/{ws}/channels/{ch}/messages` and its webhook signing scheme.
+//! Follows Bird's published documentation: `POST /workspaces/{ws}/channels/{ch}/messages`, the
+//! webhook signature ("Verifying a webhook subscription"), message statuses ("Message status and
+//! interactions": failures are `sending_failed` / `delivery_failed` with `failure.code` and
+//! `failure.source`; "read" is a separate `whatsapp.interaction` event naming
+//! `payload.messageId`) and template parameters keyed by the variable names defined in Bird
+//! Studio.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -35,8 +40,16 @@ pub struct BirdConfig {
     pub signing_key: Secret,
     /// Template name → (projectId, version) of the approved template in Bird Studio.
     pub template_project_ids: HashMap<String, (String, String)>,
+    /// Template name → the names of its variables as defined in Bird Studio (`nama`,
+    /// `nomor_izin`…), in the order of our parameters ({{1}}, {{2}}, …). Bird keys template
+    /// parameters by these names, not by position.
+    pub template_variables: HashMap<String, Vec<String>>,
     pub timeout: Duration,
 }
+
+/// How far `messagebird-request-timestamp` may be from our clock: an older signed request is
+/// a replay and refused.
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 15 * 60;
 
 impl Default for BirdConfig {
     fn default() -> Self {
@@ -47,6 +60,7 @@ impl Default for BirdConfig {
             access_key: Secret::default(),
             signing_key: Secret::default(),
             template_project_ids: HashMap::new(),
+            template_variables: HashMap::new(),
             timeout: http_util::DEFAULT_TIMEOUT,
         }
     }
@@ -104,10 +118,34 @@ impl BirdProvider {
                         outcome: SendOutcome::NotSent,
                     });
                 };
-                let parameters: Vec<Value> = parameters
+                let names = self
+                    .config
+                    .template_variables
+                    .get(name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if names.len() != parameters.len() {
+                    return Err(SendError {
+                        provider: NAME,
+                        kind: FailureKind::TemplateParameters,
+                        code: None,
+                        detail: format!(
+                            "template {name} has {} parameters but {} Bird Studio variable names \
+                             are configured (WHATSAPP_BIRD_TEMPLATES {name}=projectId:version:{})",
+                            parameters.len(),
+                            names.len(),
+                            (1..=parameters.len().max(1))
+                                .map(|i| format!("var{i}"))
+                                .collect::<Vec<_>>()
+                                .join("+")
+                        ),
+                        outcome: SendOutcome::NotSent,
+                    });
+                }
+                let parameters: Vec<Value> = names
                     .iter()
-                    .enumerate()
-                    .map(|(i, p)| json!({ "type": "string", "key": (i + 1).to_string(), "value": p }))
+                    .zip(parameters)
+                    .map(|(key, p)| json!({ "type": "string", "key": key, "value": p }))
                     .collect();
                 body["template"] = json!({
                     "projectId": project_id,
@@ -205,9 +243,10 @@ impl Provider for BirdProvider {
         }
     }
 
-    /// [U] Bird's scheme as the spec gives it (and Bird's examples show): HMAC-SHA256 over
-    /// `timestamp \n url \n sha256(body)`. The body hash is taken as the raw digest; a hex digest
-    /// is accepted too because the spec could not confirm which one Bird uses.
+    /// Bird's scheme ("Verifying a webhook subscription"): Base64 HMAC-SHA256 with the signing
+    /// key over `timestamp \n url \n sha256(body)` with the raw digest (a hex digest is accepted
+    /// too, as some of Bird's older examples show it), and the timestamp no further than
+    /// [`TIMESTAMP_TOLERANCE_SECS`] from our clock (seconds, or milliseconds).
     fn verify_webhook(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
         let key = self.config.signing_key.expose();
         if key.is_empty() {
@@ -224,6 +263,20 @@ impl Provider for BirdProvider {
         let given = BASE64
             .decode(given)
             .map_err(|_| WebhookError::Unauthorized("messagebird-signature malformed"))?;
+        let sent_at = timestamp
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| WebhookError::Unauthorized("messagebird-request-timestamp malformed"))?;
+        let sent_at = if sent_at > 100_000_000_000 {
+            sent_at / 1000
+        } else {
+            sent_at
+        };
+        if (Utc::now().timestamp() - sent_at).abs() > TIMESTAMP_TOLERANCE_SECS {
+            return Err(WebhookError::Unauthorized(
+                "messagebird-request-timestamp too far from now (replay?)",
+            ));
+        }
         let digest = Sha256::digest(request.body);
         let raw = signature_bytes(key, timestamp, request.url, &digest);
         let hexed = signature_bytes(key, timestamp, request.url, hex::encode(digest).as_bytes());
@@ -249,6 +302,9 @@ impl Provider for BirdProvider {
             .filter(|m| m.is_object())
             .unwrap_or(payload);
         let event = json.get("event").and_then(Value::as_str).unwrap_or("");
+        if event.ends_with(".interaction") {
+            return Ok(interaction_event(payload).into_iter().collect());
+        }
         let direction = message
             .get("direction")
             .and_then(Value::as_str)
@@ -261,23 +317,13 @@ impl Provider for BirdProvider {
         let status = match message.get("status").and_then(Value::as_str).unwrap_or("") {
             "sent" => DeliveryStatus::Sent,
             "delivered" => DeliveryStatus::Delivered,
+            // Bird sends "read" as a `whatsapp.interaction`; a status of read is taken too.
             "read" => DeliveryStatus::Read,
-            "failed" | "rejected" | "undeliverable" => DeliveryStatus::Failed,
-            // accepted, processing, sending…: not a receipt.
+            "sending_failed" | "delivery_failed" => DeliveryStatus::Failed,
+            // accepted, processing, sending, scheduled…: not a receipt.
             _ => return Ok(Vec::new()),
         };
-        let failure = (status == DeliveryStatus::Failed).then(|| {
-            let reason = message
-                .pointer("/failure/description")
-                .or_else(|| message.get("reason"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (
-                FailureKind::Other,
-                string_or_number(message.pointer("/failure/code")),
-                http_util::truncate(reason, http_util::MAX_DETAIL),
-            )
-        });
+        let failure = (status == DeliveryStatus::Failed).then(|| failure_of(message));
         Ok(vec![WebhookEvent::Status {
             provider_id,
             reference: message
@@ -286,11 +332,66 @@ impl Provider for BirdProvider {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             status,
-            at: http_util::iso8601(message.get("updatedAt"))
+            at: http_util::iso8601(message.get("lastStatusAt"))
+                .or_else(|| http_util::iso8601(message.get("updatedAt")))
                 .or_else(|| http_util::iso8601(message.get("createdAt"))),
             failure,
         }])
     }
+}
+
+/// A failed message's `failure` (`code`, `source {name, code}`), `reason` and `details` in our
+/// terms. When the source is WhatsApp itself, its code is Meta's (`131026`…) and says more.
+fn failure_of(message: &Value) -> (FailureKind, Option<String>, String) {
+    let code = string_or_number(message.pointer("/failure/code"));
+    let source_name = message
+        .pointer("/failure/source/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let source_code = string_or_number(message.pointer("/failure/source/code"));
+    let kind = source_code
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok())
+        .and_then(super::meta::failure_kind)
+        .unwrap_or(FailureKind::Other);
+    let mut words: Vec<String> = ["reason", "details"]
+        .iter()
+        .filter_map(|k| message.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    if !source_name.is_empty() || source_code.is_some() {
+        words.push(
+            format!(
+                "source {} {}",
+                source_name,
+                source_code.as_deref().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
+        );
+    }
+    (
+        kind,
+        code.or(source_code),
+        http_util::truncate(&words.join("; "), http_util::MAX_DETAIL),
+    )
+}
+
+/// `whatsapp.interaction`: the recipient read our message (`payload.type` `read`,
+/// `payload.messageId` the message Bird's send answered with). Other interactions (reactions,
+/// clicks) are not receipts.
+fn interaction_event(payload: &Value) -> Option<WebhookEvent> {
+    if payload.get("type").and_then(Value::as_str) != Some("read") {
+        return None;
+    }
+    Some(WebhookEvent::Status {
+        provider_id: string_or_number(payload.get("messageId"))?,
+        reference: None,
+        status: DeliveryStatus::Read,
+        at: http_util::iso8601(payload.get("createdAt")),
+        failure: None,
+    })
 }
 
 fn inbound_event(message: &Value) -> Option<WebhookEvent> {

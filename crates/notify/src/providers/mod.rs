@@ -11,6 +11,7 @@ use zeroize::Zeroize;
 pub mod bird;
 pub mod fonnte;
 pub mod http_util;
+pub mod jwt;
 pub mod meta;
 pub mod twilio;
 pub mod vonage;
@@ -209,6 +210,17 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The inverse of [`DeliveryStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sent" => DeliveryStatus::Sent,
+            "delivered" => DeliveryStatus::Delivered,
+            "read" => DeliveryStatus::Read,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Sent => "sent",
@@ -237,6 +249,17 @@ pub enum WebhookEvent {
         text: String,
         provider_message_id: String,
         at: Option<DateTime<Utc>>,
+    },
+    /// The provider will name message `provider_id` also by `alias` in later receipts
+    /// (Fonnte's `stateid`): remember the pairing.
+    Alias { provider_id: String, alias: String },
+    /// A receipt naming the message only by an alias an earlier webhook paired with it (Fonnte's
+    /// delivered/read updates with a `stateid` and no `id`).
+    StatusByAlias {
+        alias: String,
+        status: DeliveryStatus,
+        at: Option<DateTime<Utc>>,
+        failure: Option<(FailureKind, Option<String>, String)>,
     },
 }
 

@@ -3,18 +3,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as B64URL};
 use chrono::Utc;
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::http_util::{
-    self, ConfigError, RawResponse, ct_eq, execute, header, hmac_sha256, safe_detail,
-    string_or_number,
+    self, ConfigError, RawResponse, ct_eq, execute, header, safe_detail, string_or_number,
 };
+use super::jwt;
 use super::{
     Accepted, Content, DeliveryStatus, FailureKind, OutgoingMessage, Provider, Secret, SendError,
     SendOutcome, WebhookError, WebhookEvent, WebhookRequest,
@@ -73,8 +70,7 @@ enum Signer {
     },
     Jwt {
         application_id: String,
-        key: Box<RsaKeyPair>,
-        rng: SystemRandom,
+        key: EncodingKey,
     },
 }
 
@@ -105,8 +101,7 @@ impl VonageProvider {
                 private_key_pem,
             } => Signer::Jwt {
                 application_id: application_id.clone(),
-                key: Box::new(rsa_key_from_pem(private_key_pem.expose()).map_err(invalid)?),
-                rng: SystemRandom::new(),
+                key: jwt::rsa_encoding_key(private_key_pem.expose()).map_err(invalid)?,
             },
         };
         let client = http_util::build_client(NAME, config.timeout)?;
@@ -179,9 +174,8 @@ impl VonageProvider {
             Signer::Jwt {
                 application_id,
                 key,
-                rng,
             } => {
-                let token = application_jwt(application_id, key, rng).ok_or(SendError {
+                let token = application_jwt(application_id, key).ok_or(SendError {
                     provider: NAME,
                     kind: FailureKind::Other,
                     code: None,
@@ -255,106 +249,70 @@ fn problem_words(problem: &Value) -> String {
     }
 }
 
-fn rsa_key_from_pem(pem: &str) -> Result<RsaKeyPair, String> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    let der = BASE64
-        .decode(body)
-        .map_err(|_| "private_key_pem is not PEM".to_string())?;
-    RsaKeyPair::from_pkcs8(&der)
-        .or_else(|_| RsaKeyPair::from_der(&der))
-        .map_err(|e| format!("private_key_pem is not an RSA private key: {e}"))
-}
-
 /// RS256 JWT with the claims Vonage requires (`application_id`, `iat`, `jti`, `exp`).
-fn application_jwt(application_id: &str, key: &RsaKeyPair, rng: &SystemRandom) -> Option<String> {
+fn application_jwt(application_id: &str, key: &EncodingKey) -> Option<String> {
     let mut jti = [0u8; 16];
-    rng.fill(&mut jti).ok()?;
+    openssl::rand::rand_bytes(&mut jti).ok()?;
     let now = Utc::now().timestamp();
-    let header = json!({ "alg": "RS256", "typ": "JWT" });
     let claims = json!({
         "application_id": application_id,
         "iat": now,
         "exp": now + JWT_LIFETIME_SECS,
         "jti": hex::encode(jti),
     });
-    let signing_input = format!(
-        "{}.{}",
-        B64URL.encode(header.to_string()),
-        B64URL.encode(claims.to_string())
-    );
-    let mut signature = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        rng,
-        signing_input.as_bytes(),
-        &mut signature,
-    )
-    .ok()?;
-    Some(format!("{signing_input}.{}", B64URL.encode(signature)))
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key).ok()
 }
 
-/// A webhook JWT as Vonage signs it: HS256 with the signature secret, `payload_hash` = hex
-/// SHA-256 of the body. For tests and our simulator.
+/// A webhook JWT as Vonage signs it: HS256 with the signature secret, the claims Vonage's signed
+/// webhooks carry (`iat`, `jti`, `iss`, `payload_hash` = hex SHA-256 of the body, `api_key`,
+/// `application_id`). For tests and our simulator.
 pub fn webhook_token(signature_secret: &str, body: &[u8], issued_at: i64) -> String {
-    let header = json!({ "alg": "HS256", "typ": "JWT" });
+    jwt::install();
     let claims = json!({
         "iat": issued_at,
         "jti": format!("{:x}", Sha256::digest(issued_at.to_be_bytes())),
         "iss": "Vonage",
         "payload_hash": hex::encode(Sha256::digest(body)),
+        "api_key": "abcd1234",
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
     });
-    let signing_input = format!(
-        "{}.{}",
-        B64URL.encode(header.to_string()),
-        B64URL.encode(claims.to_string())
-    );
-    let signature = hmac_sha256(signature_secret.as_bytes(), signing_input.as_bytes());
-    format!("{signing_input}.{}", B64URL.encode(signature))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(signature_secret.as_bytes()),
+    )
+    // HS256 with a byte secret cannot fail; an empty token is refused by any verifier.
+    .unwrap_or_default()
 }
 
-/// Check an HS256 webhook JWT (signature, `exp`, `payload_hash`) against the raw body.
+/// Check an HS256 webhook JWT (signature, `exp` when present, `payload_hash`) against the raw
+/// body. Only HS256 is accepted: the token cannot choose `none` or another algorithm.
 pub fn verify_webhook_token(
     signature_secret: &str,
     token: &str,
     body: &[u8],
 ) -> Result<(), WebhookError> {
+    jwt::install();
     let bad = WebhookError::Unauthorized;
-    let mut parts = token.split('.');
-    let (Some(head), Some(claims), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("JWT malformed"));
-    };
-    let decode = |part: &str| B64URL.decode(part.trim_end_matches('='));
-    let head: Value = decode(head)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(bad("JWT header malformed"))?;
-    // Only HS256: never let the token choose `none` or another algorithm.
-    if head.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(bad("JWT algorithm is not HS256"));
-    }
-    let given = decode(sig).map_err(|_| bad("JWT signature malformed"))?;
-    let signing_input = &token[..token.rfind('.').unwrap_or(0)];
-    let expected = hmac_sha256(signature_secret.as_bytes(), signing_input.as_bytes());
-    if !ct_eq(&given, &expected) {
-        return Err(bad("JWT signature mismatch"));
-    }
-    let claims: Value = decode(claims)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(bad("JWT claims malformed"))?;
-    if let Some(exp) = claims.get("exp") {
-        let exp = exp.as_i64().ok_or(bad("JWT exp malformed"))?;
-        if exp + EXP_LEEWAY_SECS < Utc::now().timestamp() {
-            return Err(bad("JWT expired"));
-        }
-    }
-    let hash = claims
+    let mut validation = Validation::new(Algorithm::HS256);
+    // Vonage's webhook JWTs carry `iat` but no `exp`: an `exp`, when there, is still checked.
+    validation.required_spec_claims.clear();
+    validation.validate_exp = true;
+    validation.leeway = EXP_LEEWAY_SECS as u64;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Value>(
+        token,
+        &DecodingKey::from_secret(signature_secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => bad("JWT signature mismatch"),
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => bad("JWT expired"),
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => bad("JWT algorithm is not HS256"),
+        _ => bad("JWT malformed"),
+    })?;
+    let hash = data
+        .claims
         .get("payload_hash")
         .and_then(Value::as_str)
         .ok_or(bad("JWT payload_hash missing"))?;
