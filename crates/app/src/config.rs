@@ -101,11 +101,21 @@ pub struct Settings {
     pub trust_anchors: String,
     /// Days the verification log keeps a client's address (then cleared).
     pub verification_ip_retention_days: i64,
+    /// Days the SICANTIK call log keeps a call (0: for ever).
+    pub retention_sicantik_calls_days: i64,
+    /// Days a finished WhatsApp message keeps its text and number; its receipts and settled
+    /// `DAFTAR` requests are deleted then (0: for ever).
+    pub retention_whatsapp_days: i64,
     /// Public portal pages per client and minute; PDF checks per client and minute.
     pub portal_requests_per_minute: u32,
     pub portal_uploads_per_minute: u32,
     /// Seconds a rendered QR page is reused (0: never); workflow steps clear it at once.
     pub portal_page_cache_seconds: u64,
+    /// Megabytes that large portal uploads (over 4 MB) may hold at once; more wait, then are
+    /// asked to try again. Ordinary uploads have their own room.
+    pub portal_upload_budget_mb: u64,
+    /// Portal PDF validations running at once (0: one per processor core).
+    pub portal_checks_at_once: usize,
     /// Bearer token that opens `/metrics` to callers not on this machine (empty: loopback only).
     /// A secret: set it from the environment.
     #[serde(deserialize_with = "lenient_string")]
@@ -251,9 +261,13 @@ pub const KEYS: &[&str] = &[
     "signing_stall_seconds",
     "trust_anchors",
     "verification_ip_retention_days",
+    "retention_sicantik_calls_days",
+    "retention_whatsapp_days",
     "portal_requests_per_minute",
     "portal_uploads_per_minute",
     "portal_page_cache_seconds",
+    "portal_upload_budget_mb",
+    "portal_checks_at_once",
     "metrics_token",
     "geoip_database",
     "whatsapp_base_url",
@@ -346,9 +360,13 @@ impl Default for Settings {
             signing_stall_seconds: 180,
             trust_anchors: String::new(),
             verification_ip_retention_days: 30,
+            retention_sicantik_calls_days: 90,
+            retention_whatsapp_days: 365,
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
             portal_page_cache_seconds: 5,
+            portal_upload_budget_mb: 64,
+            portal_checks_at_once: 0,
             metrics_token: String::new(),
             geoip_database: String::new(),
             whatsapp_base_url: String::new(),
@@ -614,6 +632,8 @@ impl Settings {
             portal_requests_per_minute: self.portal_requests_per_minute,
             portal_uploads_per_minute: self.portal_uploads_per_minute,
             portal_page_cache: std::time::Duration::from_secs(self.portal_page_cache_seconds),
+            portal_upload_budget: self.portal_upload_budget_mb.saturating_mul(1024 * 1024),
+            portal_checks_at_once: self.portal_checks_at_once,
             metrics_token: Some(self.metrics_token.trim().to_string()).filter(|t| !t.is_empty()),
         }
     }
@@ -627,6 +647,14 @@ impl Settings {
             link_secret: Some(self.link_secret.clone()).filter(|s| !s.is_empty()),
             ..Default::default()
         }
+    }
+
+    pub fn retention_policy(&self) -> companion_domain::retention::RetentionPolicy {
+        companion_domain::retention::RetentionPolicy::from_days(
+            self.retention_sicantik_calls_days,
+            self.retention_whatsapp_days,
+            self.verification_ip_retention_days,
+        )
     }
 
     pub fn office_tz(&self) -> Option<chrono_tz::Tz> {

@@ -40,16 +40,14 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CliError> {
 }
 
 /// Deletes expired sessions hourly (they are refused anyway; this keeps the table small).
-fn sweep_sessions(db: Database, retention_days: i64, mut shutdown: watch::Receiver<bool>) {
+fn sweep_sessions(
+    db: Database,
+    policy: companion_domain::retention::RetentionPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         loop {
-            // Privacy: the verification log keeps client addresses only so long.
-            let before = chrono::Utc::now() - chrono::Duration::days(retention_days);
-            match db.forget_verification_addresses(before).await {
-                Ok(n) if n > 0 => tracing::info!(entries = n, "old verification addresses cleared"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not clear old verification addresses"),
-            }
+            apply_retention(&db, &policy).await;
             match db.delete_expired_sessions().await {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
                 Ok(_) => {}
@@ -61,6 +59,53 @@ fn sweep_sessions(db: Database, retention_days: i64, mut shutdown: watch::Receiv
             }
         }
     });
+}
+
+/// The retention policy (`RETENTION_*`, `VERIFICATION_IP_RETENTION_DAYS`), applied hourly:
+/// what it removed is logged, counted and written to the audit trail (which itself is kept whole).
+pub async fn apply_retention(
+    db: &Database,
+    policy: &companion_domain::retention::RetentionPolicy,
+) -> Option<companion_domain::retention::RetentionReport> {
+    let report = match db.apply_retention(&policy.cutoffs(chrono::Utc::now())).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not apply the retention policy");
+            return None;
+        }
+    };
+    if report.is_empty() {
+        return Some(report);
+    }
+    for (log, n) in [
+        ("sicantik_calls", report.sicantik_calls_deleted),
+        ("whatsapp_messages", report.whatsapp_messages_redacted),
+        ("whatsapp_receipts", report.whatsapp_receipts_deleted),
+        ("daftar_requests", report.daftar_requests_deleted),
+        ("verification_addresses", report.verification_addresses_cleared),
+    ] {
+        metrics::counter!("companion_retention_removed_total", "log" => log).increment(n);
+    }
+    tracing::info!(?report, "retention policy applied");
+    let record = companion_domain::AuditRecord {
+        actor_id: None,
+        actor: "system".into(),
+        action: "retention.apply".into(),
+        target_kind: None,
+        target_id: None,
+        source: "scheduler".into(),
+        details: serde_json::json!({
+            "sicantik_calls_deleted": report.sicantik_calls_deleted,
+            "whatsapp_messages_redacted": report.whatsapp_messages_redacted,
+            "whatsapp_receipts_deleted": report.whatsapp_receipts_deleted,
+            "daftar_requests_deleted": report.daftar_requests_deleted,
+            "verification_addresses_cleared": report.verification_addresses_cleared,
+        }),
+    };
+    if let Err(e) = db.append_audit(&record).await {
+        tracing::warn!(error = %e, "could not audit the retention run");
+    }
+    Some(report)
 }
 
 /// Ctrl-C, or SIGTERM (what systemd and container runtimes send), stops cleanly.
@@ -289,11 +334,7 @@ impl Running {
                 rx.clone(),
             );
         }
-        sweep_sessions(
-            db.clone(),
-            settings.verification_ip_retention_days.max(0),
-            rx.clone(),
-        );
+        sweep_sessions(db.clone(), settings.retention_policy(), rx.clone());
         if let Some(signing) = &signing {
             watch_signing_jobs(signing.clone(), rx.clone());
         }

@@ -208,7 +208,17 @@ pub struct UploadedFile {
 
 /// Reads every file field of a multipart form (any field name), each up to `max` bytes; a larger
 /// one is reported as too large without buffering the rest of it.
-pub async fn read_uploads(mut form: Multipart, max: u64) -> Result<Vec<UploadedFile>, ApiError> {
+pub async fn read_uploads(form: Multipart, max: u64) -> Result<Vec<UploadedFile>, ApiError> {
+    read_uploads_sized(form, max, None).await
+}
+
+/// [`read_uploads`] for a request that announced its size: the first file's buffer is reserved
+/// once at that size instead of doubling its way there (a 19 MB upload held 32 MB).
+pub async fn read_uploads_sized(
+    mut form: Multipart,
+    max: u64,
+    declared: Option<u64>,
+) -> Result<Vec<UploadedFile>, ApiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("Unggahan tidak dapat dibaca: {}", e.body_text()))
     };
@@ -222,7 +232,12 @@ pub async fn read_uploads(mut form: Multipart, max: u64) -> Result<Vec<UploadedF
                 "Paling banyak {MAX_FILES_PER_UPLOAD} berkas sekali unggah."
             )));
         }
-        let mut buf = BytesMut::new();
+        let hint = if files.is_empty() {
+            declared.unwrap_or(0).min(max)
+        } else {
+            0
+        };
+        let mut buf = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
         let mut size = 0u64;
         let mut too_large = false;
         while let Some(chunk) = field.chunk().await.map_err(bad)? {

@@ -21,6 +21,7 @@ pub mod routes;
 mod static_files;
 pub mod state_metrics;
 pub mod ui;
+pub mod upload_gate;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -93,6 +94,10 @@ pub struct WebConfig {
     pub portal_uploads_per_minute: u32,
     /// How long a rendered QR page is reused (`PORTAL_PAGE_CACHE_SECONDS`; 0: never).
     pub portal_page_cache: std::time::Duration,
+    /// Bytes large portal uploads may hold at once (`PORTAL_UPLOAD_BUDGET_MB`).
+    pub portal_upload_budget: u64,
+    /// Portal validations running at once (`PORTAL_CHECKS_AT_ONCE`; 0: one per core).
+    pub portal_checks_at_once: usize,
     /// `/metrics` for callers not on this machine, with `Authorization: Bearer <token>`
     /// (`METRICS_TOKEN`); `None`: loopback only.
     pub metrics_token: Option<String>,
@@ -108,6 +113,8 @@ impl Default for WebConfig {
             portal_requests_per_minute: 300,
             portal_uploads_per_minute: 10,
             portal_page_cache: std::time::Duration::from_secs(5),
+            portal_upload_budget: 64 * 1024 * 1024,
+            portal_checks_at_once: 0,
             metrics_token: None,
         }
     }
@@ -137,6 +144,8 @@ pub struct AppState {
     pub trust_anchors: Arc<Vec<x509_cert::Certificate>>,
     /// Per-client limits of the public portal, made from `config` on first use.
     pub portal_limits: Arc<std::sync::OnceLock<portal::PortalLimits>>,
+    /// Admission of portal uploads (bytes held, checks at once), made from `config` on first use.
+    pub upload_gate: Arc<std::sync::OnceLock<upload_gate::UploadGate>>,
     /// The portal's log writer: checks are queued and written in batches, so a busy portal does
     /// not wait on one database write per page (started on first use).
     pub verification_log: Arc<std::sync::OnceLock<portal::LogWriter>>,
@@ -206,6 +215,7 @@ impl AppState {
             audit_chain_cache: Arc::default(),
             trust_anchors: Arc::default(),
             portal_limits: Arc::default(),
+            upload_gate: Arc::default(),
             verification_log: Arc::default(),
             portal_pages: Arc::default(),
             portal_reports: Arc::default(),

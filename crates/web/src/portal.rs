@@ -168,6 +168,59 @@ fn over_limit(
     }
 }
 
+fn upload_gate(state: &AppState) -> &crate::upload_gate::UploadGate {
+    state.upload_gate.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let checks = match state.config.portal_checks_at_once {
+            0 => cores,
+            n => n,
+        };
+        crate::upload_gate::UploadGate::new(
+            state.config.portal_upload_budget,
+            PORTAL_MAX_PDF,
+            checks,
+            std::time::Duration::from_secs(10),
+        )
+    })
+}
+
+/// Reads a refused upload's body away without keeping it (at most 30 s), so the visitor's
+/// browser gets to see the answer instead of a broken connection.
+async fn discard(form: &mut Multipart) {
+    let drain = async {
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
+}
+
+/// Too many checks at once: a clear "try again" (503 with `Retry-After`), nothing kept.
+fn busy(state: &AppState, lang: Lang, switch: &str) -> Response {
+    metrics::counter!("companion_portal_uploads_refused_total", "reason" => "busy").increment(1);
+    let title = lang.t("Sedang banyak pemeriksaan", "Many checks at the moment");
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        portal_page(
+            lang,
+            switch,
+            title,
+            html! {
+                h1 { (title) }
+                p.notice.warn data-busy="1" { (lang.t(
+                    "Layanan sedang memeriksa banyak berkas. Berkas Anda belum diperiksa dan tidak disimpan; coba lagi dalam satu menit.",
+                    "The service is checking many files. Your file was not checked and not kept; try again in a minute.",
+                )) }
+                (check_form(lang))
+            },
+        ),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    secured(state, r)
+}
+
 /// A verification code as typed or scanned: letters and digits only, upper case, at most 32.
 fn normalize_code(code: &str) -> String {
     code.trim()
@@ -1074,10 +1127,16 @@ pub async fn check_upload(
             )
                 .into_response())
     };
-    let Ok(form) = form else {
+    let Ok(mut form) = form else {
         return bad(lang.t("Unggah satu berkas PDF.", "Upload one PDF file."));
     };
-    let files = match crate::files::read_uploads(form, PORTAL_MAX_PDF).await {
+    // Room for the bytes before they are read; a full gate asks the visitor to try again.
+    let gate = upload_gate(&state);
+    let Ok(admission) = gate.admit(declared, PORTAL_MAX_PDF).await else {
+        discard(&mut form).await;
+        return busy(&state, lang, &switch);
+    };
+    let files = match crate::files::read_uploads_sized(form, PORTAL_MAX_PDF, declared).await {
         Ok(f) => f,
         Err(e) => return bad(&e.message),
     };
@@ -1087,14 +1146,21 @@ pub async fn check_upload(
             "The file is too large (at most 20 MB).",
         ));
     };
+    let Ok(slot) = gate.check_slot().await else {
+        return busy(&state, lang, &switch);
+    };
     let anchors = state.trust_anchors.clone();
     let office = office_certificates(&state).await;
     let data = bytes.clone();
     // Bounded in time: validation is linear in the file, but a pathological one must not hold
-    // a worker (the blocking thread finishes on its own; the visitor gets an answer now).
+    // a worker (the blocking thread finishes on its own; the visitor gets an answer now). The
+    // bytes and the turn stay reserved until the check has really ended.
     let report = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        tokio::task::spawn_blocking(move || validate_file(&data, &anchors, office)),
+        tokio::task::spawn_blocking(move || {
+            let _held = (admission, slot);
+            validate_file(&data, &anchors, office)
+        }),
     )
     .await;
     let Ok(Ok(report)) = report else {

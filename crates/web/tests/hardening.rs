@@ -12,7 +12,8 @@ companion_db::on_both_backends!(
     login_redirects_only_to_local_paths,
     security_headers_on_every_answer,
     revocation_ends_applicant_links,
-    metrics_for_this_machine_or_a_token
+    metrics_for_this_machine_or_a_token,
+    attacks_and_privileged_grants_reach_admins_and_officials
 );
 
 const FORMULA: &str = "=HYPERLINK(\"http://x\")";
@@ -455,5 +456,78 @@ async fn metrics_for_this_machine_or_a_token(backend: &str) {
     let api = h.tokens[&Role::Admin].clone();
     assert_eq!(metrics(&h, outside, Some(&api)).await.status, 401);
     assert_eq!(metrics(&h, "127.0.0.1:40000", None).await.status, 200);
+    h.t.cleanup().await.expect("cleanup");
+}
+
+/// A username attacked from several addresses (each below its own throttle) and a granted
+/// official role are shown to administrators and officials on the dashboard — never to staff.
+async fn attacks_and_privileged_grants_reach_admins_and_officials(backend: &str) {
+    let h = harness(backend).await;
+    let mut state = h.state.clone();
+    state.config.trust_forwarded_for = true;
+    let router = companion_web::router(state);
+    let dashboard = |role: Role| {
+        let router = router.clone();
+        let db = h.t.db.clone();
+        let user = h.users[&role].clone();
+        async move {
+            let (sid, _) = session_for(&db, &user).await;
+            let r = Call::new("GET", "/")
+                .cookie(format!("sc_session={sid}"))
+                .send(&router)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        }
+    };
+    assert!(
+        !dashboard(Role::Admin).await.contains("security-signals"),
+        "quiet when nothing happened"
+    );
+
+    // Ten failures for the official's username, from three addresses: none of them throttled.
+    let mut n = 0;
+    for (ip, tries) in [("203.0.113.1", 4), ("203.0.113.2", 3), ("203.0.113.3", 3)] {
+        for _ in 0..tries {
+            let form = Call::new("GET", "/masuk").send(&router).await;
+            let csrf = form.set_cookie("sc_login").expect("csrf");
+            let r = Call::new("POST", "/masuk")
+                .cookie(format!("sc_login={csrf}"))
+                .header("x-forwarded-for", ip)
+                .form(format!(
+                    "csrf={csrf}&username=uji.official&password=salah-salah-salah"
+                ))
+                .send(&router)
+                .await;
+            assert_eq!(r.status, 401);
+            n += 1;
+        }
+    }
+    assert_eq!(n, companion_domain::security::ATTACK_FAILURES);
+    // An administrator makes a staff account an official.
+    let staff = h.users[&Role::Staff].clone();
+    let r = Call::new("PATCH", &format!("/api/v1/users/{}", staff.id))
+        .bearer(&h.tokens[&Role::Admin])
+        .json(serde_json::json!({ "role": "official" }))
+        .send(&router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    for role in [Role::Admin, Role::Official] {
+        let body = dashboard(role).await;
+        assert!(body.contains("Peringatan keamanan"), "{role:?}");
+        assert!(
+            body.contains("data-attacked=\"uji.official\""),
+            "{role:?}: {body}"
+        );
+        assert!(body.contains("3 alamat"), "{role:?}");
+        assert!(
+            body.contains(&format!("data-grant=\"{}\"", staff.id)),
+            "{role:?}"
+        );
+        assert!(body.contains("Pejabat"), "{role:?}");
+    }
+    // An auditor reads the trail itself; the dashboard card is for those who must act.
+    assert!(!dashboard(Role::Auditor).await.contains("security-signals"));
     h.t.cleanup().await.expect("cleanup");
 }

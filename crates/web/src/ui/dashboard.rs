@@ -94,8 +94,10 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let whatsapp = super::messages::dashboard_section(&state).await?;
     let recent_runs = state.db.list_runs(crate::api::sync::STATUS_RUNS).await?;
     let sync = super::sync::completeness(&state, &recent_runs).await?;
+    let security = security_section(&state, me.user.role).await?;
     let content = html! {
         h1 { "Dasbor" }
+        (security)
         div.cards {
             a.card href="/izin?status=issued" { span { "Izin terbit" } b { (num(d.issued)) } }
             a.card href="/izin?status=in_process" { span { "Dalam proses" } b { (num(d.in_process)) } }
@@ -132,6 +134,68 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         }
     };
     Ok(layout(&me, Nav::Dashboard, "Dasbor", content).into_response())
+}
+
+/// For administrators and officials: usernames under attack and privileged roles granted
+/// lately (read from the audit trail). Nothing when there is nothing to say.
+async fn security_section(
+    state: &crate::AppState,
+    role: companion_domain::Role,
+) -> Result<maud::Markup, crate::ApiError> {
+    use companion_domain::Role;
+    use companion_domain::security::{ATTACK_WINDOW_HOURS, GRANT_WINDOW_DAYS};
+    if !matches!(role, Role::Admin | Role::Official) {
+        return Ok(html! {});
+    }
+    let now = chrono::Utc::now();
+    let attacked: Vec<_> = state
+        .db
+        .login_failures_since(now - chrono::Duration::hours(ATTACK_WINDOW_HOURS))
+        .await?
+        .into_iter()
+        .filter(|f| f.under_attack())
+        .collect();
+    let grants = state
+        .db
+        .privileged_grants_since(now - chrono::Duration::days(GRANT_WINDOW_DAYS))
+        .await?;
+    if attacked.is_empty() && grants.is_empty() {
+        return Ok(html! {});
+    }
+    // Grants name the account by id: shown by name.
+    let users = state.db.list_users().await?;
+    let account = |id: Option<&str>| {
+        users
+            .iter()
+            .find(|u| Some(u.id.to_string().as_str()) == id)
+            .map(|u| format!("{} ({})", u.display_name, u.username))
+            .unwrap_or_else(|| id.unwrap_or("—").to_string())
+    };
+    Ok(html! {
+        section.card.alarm #security-signals {
+            h2 { "Peringatan keamanan" }
+            @if !attacked.is_empty() {
+                p { "Percobaan masuk yang gagal dalam " (ATTACK_WINDOW_HOURS) " jam terakhir — setiap alamat diperlambat, akun pemiliknya tetap dapat masuk dari alamatnya sendiri:" }
+                ul {
+                    @for f in &attacked {
+                        li data-attacked=(f.username) { "Akun " b { (f.username) } ": " (num(f.failures)) " kali gagal dari " (num(f.addresses)) " alamat" }
+                    }
+                }
+            }
+            @if !grants.is_empty() {
+                p { "Peran berwenang yang diberikan dalam " (GRANT_WINDOW_DAYS) " hari terakhir:" }
+                ul {
+                    @for (e, r) in &grants {
+                        li data-grant=(e.target_id.as_deref().unwrap_or("")) {
+                            (state.office_time(e.at)) " — " b { (e.actor) } " memberi peran " b { (r.label()) }
+                            " kepada " (account(e.target_id.as_deref()))
+                        }
+                    }
+                }
+            }
+            p.muted { a href="/audit" { "Lihat jejak audit" } }
+        }
+    })
 }
 
 #[cfg(test)]
