@@ -244,6 +244,17 @@ pub const CATALOGUE: &[Metric] = &[
         &[],
         "Portal checks that could not be written to the verification log.",
     ),
+    counter(
+        "companion_portal_uploads_refused_total",
+        &["reason"],
+        "Portal PDF checks asked to try again because the upload gate was full (reason busy).",
+    ),
+    // --- retention
+    counter(
+        "companion_retention_removed_total",
+        &["log"],
+        "Entries the retention policy removed or stripped, by log.",
+    ),
     // --- WhatsApp
     gauge(
         "companion_whatsapp_outbox_messages",
@@ -357,6 +368,16 @@ fn register_known() {
     }
     for result in ["ok", "unauthorized"] {
         metrics::counter!("companion_whatsapp_webhooks_total", "result" => result).absolute(0);
+    }
+    metrics::counter!("companion_portal_uploads_refused_total", "reason" => "busy").absolute(0);
+    for log in [
+        "sicantik_calls",
+        "whatsapp_messages",
+        "whatsapp_receipts",
+        "daftar_requests",
+        "verification_addresses",
+    ] {
+        metrics::counter!("companion_retention_removed_total", "log" => log).absolute(0);
     }
     for outcome in ["accepted", "held"] {
         metrics::counter!("companion_whatsapp_daftar_total", "outcome" => outcome).absolute(0);
