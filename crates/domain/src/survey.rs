@@ -452,6 +452,26 @@ impl Period {
     }
 }
 
+/// How long an invitation's link stays open.
+pub const LINK_DAYS: i64 = 30;
+
+/// A new survey link token (256 random bits, URL-safe) and the SHA-256 hex kept of it.
+pub fn new_token() -> (String, String) {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// What the database keeps of a link's token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

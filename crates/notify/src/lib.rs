@@ -6,6 +6,7 @@
 //! - [`templates`]: the seven events, their variables, default texts (Bahasa Indonesia and
 //!   English), validation at edit time and rendering.
 //! - [`phone`]: numbers to E.164.
+//! - [`survey`]: the satisfaction survey's one invitation per published permit.
 //! - [`service`]: the [`Notifier`] — planner (events → outbox), dispatcher (leases, rate limits,
 //!   retries, reconciliation), schedules (reminders, digest) and webhook handling.
 
@@ -13,6 +14,7 @@ pub mod aliases;
 pub mod phone;
 pub mod providers;
 pub mod service;
+pub mod survey;
 pub mod templates;
 pub mod testing;
 

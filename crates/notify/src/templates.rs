@@ -495,6 +495,73 @@ impl TemplateSet {
     }
 }
 
+/// The survey invitation (issue 24, docs/skm.md): sent once to an opted-in applicant after the
+/// permit is published, with the link to `/survei/<token>`. Kept apart from [`Event`] (the seven
+/// events' enum): its message rows carry `event = "survey_invitation"`, audience `applicant`.
+pub mod survey_invitation {
+    /// The message row's `event`.
+    pub const EVENT: &str = "survey_invitation";
+    /// The approved template's name at Meta and the BSPs.
+    pub const PROVIDER_TEMPLATE: &str = "izin_survei_kepuasan";
+    /// The template's body parameters, in order.
+    pub const VARIABLES: [&str; 3] = ["nama", "jenis_izin", "tautan"];
+
+    /// The default text with `{variable}` placeholders.
+    pub fn default_text(language: &str) -> &'static str {
+        match language {
+            "en" => {
+                "Hello {nama}, your permit ({jenis_izin}) has been completed by DPMPTSP Kabupaten Karo. Please rate our service in 2 minutes (9 short questions, anonymous): {tautan} — one answer per application, the link is valid for 30 days."
+            }
+            _ => {
+                "Halo {nama}, izin Anda ({jenis_izin}) telah selesai diproses DPMPTSP Kabupaten Karo. Mohon nilai pelayanan kami dalam 2 menit (9 pertanyaan singkat, anonim): {tautan} — satu jawaban per permohonan, tautan berlaku 30 hari."
+            }
+        }
+    }
+
+    /// The text with Meta's numbered placeholders (`{{1}}`…), as registered.
+    pub fn numbered(language: &str) -> String {
+        let mut t = default_text(language).to_string();
+        for (i, v) in VARIABLES.iter().enumerate() {
+            t = t.replace(&format!("{{{v}}}"), &format!("{{{{{}}}}}", i + 1));
+        }
+        t
+    }
+
+    /// The message body and the template parameters (in [`VARIABLES`] order).
+    pub fn render(
+        language: &str,
+        name: &str,
+        permit_type: &str,
+        link: &str,
+    ) -> (String, Vec<String>) {
+        let values = [name, permit_type, link];
+        let mut body = default_text(language).to_string();
+        for (v, value) in VARIABLES.iter().zip(values) {
+            body = body.replace(&format!("{{{v}}}"), value);
+        }
+        (body, values.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn renders_both_languages_with_every_variable() {
+            for lang in ["id", "en"] {
+                let (body, params) =
+                    super::render(lang, "Budi", "Izin Usaha Toko", "https://x/survei/T");
+                assert!(
+                    body.contains("Budi") && body.contains("https://x/survei/T"),
+                    "{body}"
+                );
+                assert!(!body.contains('{'), "{body}");
+                assert_eq!(params.len(), 3);
+                let n = super::numbered(lang);
+                assert!(n.contains("{{1}}") && n.contains("{{3}}"), "{n}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

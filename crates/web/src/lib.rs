@@ -18,6 +18,7 @@ mod health;
 mod http_metrics;
 pub mod portal;
 pub mod routes;
+pub mod survey;
 mod static_files;
 pub mod state_metrics;
 pub mod ui;

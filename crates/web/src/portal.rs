@@ -56,7 +56,7 @@ const LANG_COOKIE: &str = "bahasa";
 
 /// The language asked for: `?bahasa=en|id` (then remembered in a cookie), else the cookie.
 /// The second value is the choice to remember, when the query made one.
-fn lang_of(uri: &axum::http::Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+pub(crate) fn lang_of(uri: &axum::http::Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
     let parse = |v: &str| match v {
         "en" => Some(Lang::En),
         "id" => Some(Lang::Id),
@@ -75,7 +75,7 @@ fn lang_of(uri: &axum::http::Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
 }
 
 /// The address of the same page in the other language (other query parameters kept).
-fn switch_href(uri: &axum::http::Uri, to: Lang) -> String {
+pub(crate) fn switch_href(uri: &axum::http::Uri, to: Lang) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     if let Some(query) = uri.query() {
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -89,7 +89,7 @@ fn switch_href(uri: &axum::http::Uri, to: Lang) -> String {
 }
 
 /// [`secured`], and the language choice remembered when the visitor just made one.
-fn answer(state: &AppState, remember: Option<Lang>, response: Response) -> Response {
+pub(crate) fn answer(state: &AppState, remember: Option<Lang>, response: Response) -> Response {
     let mut response = secured(state, response);
     if let Some(l) = remember {
         response.headers_mut().append(
@@ -129,7 +129,7 @@ impl PortalLimits {
 }
 
 /// The 429 answer when `client` is over its limit.
-fn over_limit(
+pub(crate) fn over_limit(
     state: &AppState,
     client: &crate::auth::ClientAddr,
     upload: bool,
@@ -558,11 +558,11 @@ fn portal_html(lang: Lang, switch: &str, title: &str, content: Markup) -> String
     .0
 }
 
-fn portal_page(lang: Lang, switch: &str, title: &str, content: Markup) -> Response {
+pub(crate) fn portal_page(lang: Lang, switch: &str, title: &str, content: Markup) -> Response {
     Html(portal_html(lang, switch, title, content)).into_response()
 }
 
-fn other(lang: Lang) -> Lang {
+pub(crate) fn other(lang: Lang) -> Lang {
     match lang {
         Lang::Id => Lang::En,
         Lang::En => Lang::Id,

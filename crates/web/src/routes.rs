@@ -9,7 +9,7 @@ use axum::middleware::from_fn;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use companion_domain::Permission;
 
-use crate::{AppState, Shared, api, auth, health, portal, static_files, ui, webhooks};
+use crate::{AppState, Shared, api, auth, health, portal, static_files, survey, ui, webhooks};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +258,12 @@ fn build() -> Routes {
         Public,
         upload_route(post(portal::check_upload)),
     )
+    // The satisfaction survey: the applicant's link (the token decides) and the staff report.
+    .add("GET", "/survei/{token}", Public, get(survey::show))
+    .add("POST", "/survei/{token}", Public, post(survey::submit))
+    .add("GET", "/skm", Signed(View), get(ui::skm::page))
+    .add("GET", "/skm.csv", Signed(View), get(ui::skm::csv))
+    .add("GET", "/skm/cetak", Signed(View), get(ui::skm::print))
     .add(
         "GET",
         "/verifikasi",

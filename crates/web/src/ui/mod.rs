@@ -10,6 +10,7 @@ pub mod messages;
 pub mod permits;
 pub mod signing;
 pub mod signing_jobs;
+pub mod skm;
 pub mod sync;
 pub mod users;
 pub mod verifications;
