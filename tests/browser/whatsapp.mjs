@@ -1,6 +1,7 @@
 // WhatsApp in the demo, as people see it: the simulator's phone page (phone viewport) shows the
 // demo's "permit ready" and "approval needed" messages with read ticks (the receipts came back
-// through our signed webhook); a citizen writes "DAFTAR <registration id>" from the phone page
+// through our signed webhook) and the renewal notice with its download link (which serves the
+// new letter); a citizen writes "DAFTAR <registration id>" from the phone page
 // from a number SICANTIK does not hold for it, gets the "held for staff" reply, and staff
 // confirm it on /pesan/kontak; staff see the messages, their states and the opt-in on
 // /pesan and /pesan/kontak (desktop). Screenshots go to --out (whatsapp-*.png).
@@ -60,6 +61,22 @@ async function main() {
     check(overflow <= 1, `the phone page is ${overflow}px wider than the phone`);
     await mp.screenshot({ path: shot("phone"), fullPage: true });
 
+    // --- The renewal notice (event 7) with the new letter's download link, which opens.
+    step = "phone page: the renewal notice and its download link";
+    const renewalLink = await eventually(async () => {
+      await mp.goto(`${phone}/`);
+      const text = await mp.locator("body").innerText();
+      const notice = text.split("\n").find((l) => l.includes("perpanjangan izin") && l.includes("disetujui"));
+      if (!notice) return false;
+      const m = notice.match(/https?:\/\/\S+\/v\/[A-Za-z0-9]+\/unduh/);
+      return m ? m[0] : false;
+    }, 90, "the renewal notice with a download link on the phone page");
+    check(new URL(renewalLink).origin === base, `the renewal link ${renewalLink} is not the companion's`);
+    const pdf = await mp.request.get(renewalLink);
+    check(pdf.status() === 200, `the renewal's download link answered ${pdf.status()}`);
+    check((pdf.headers()["content-type"] || "").includes("pdf"), "the renewal's download is not a PDF");
+    await mp.screenshot({ path: shot("renewal"), fullPage: true });
+
     // --- Staff: the log shows them with their states.
     step = "staff: message log";
     const desk = await browser.newContext(VIEWPORTS.desktop);
@@ -114,7 +131,7 @@ async function main() {
     check(/daftar/i.test(contacts), "the opt-in's source (daftar) is not shown");
     await sp.screenshot({ path: shot("contacts"), fullPage: true });
     check(problems.length === 0, problems.join("; "));
-    console.log("whatsapp: phone page, message log, DAFTAR and contacts passed");
+    console.log("whatsapp: phone page, renewal notice and link, message log, DAFTAR and contacts passed");
   } catch (e) {
     console.error(`FAIL whatsapp: ${step}: ${e.message.split("\n")[0]}`);
     process.exitCode = 1;

@@ -203,6 +203,14 @@ pub struct Settings {
     pub whatsapp_quiet_hours: String,
     #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_digest_at: String,
+    /// When the applicant hears "permit ready": `published` (after signing) or `import` (when
+    /// an issued permit's final PDF is imported, e.g. a scan of the signed paper letter).
+    #[serde(deserialize_with = "lenient_string")]
+    pub whatsapp_permit_ready_on: String,
+    /// How many "pending > 24 h" reminders a waiting document gives (one per 24 h; 0: none).
+    pub whatsapp_pending_reminders: i64,
+    /// The prompt notice of documents newly waiting for signature, at most this often.
+    pub whatsapp_signature_notice_minutes: i64,
     #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_office_contact: String,
     /// The office's WhatsApp number (for the DAFTAR click-to-chat link on receipts).
@@ -306,6 +314,9 @@ pub const KEYS: &[&str] = &[
     "whatsapp_lease_seconds",
     "whatsapp_quiet_hours",
     "whatsapp_digest_at",
+    "whatsapp_permit_ready_on",
+    "whatsapp_pending_reminders",
+    "whatsapp_signature_notice_minutes",
     "whatsapp_office_contact",
     "whatsapp_office_number",
     "whatsapp_renewal_url",
@@ -405,6 +416,9 @@ impl Default for Settings {
             whatsapp_lease_seconds: 60,
             whatsapp_quiet_hours: "21:00-07:00".into(),
             whatsapp_digest_at: "08:00".into(),
+            whatsapp_permit_ready_on: "published".into(),
+            whatsapp_pending_reminders: 3,
+            whatsapp_signature_notice_minutes: 60,
             whatsapp_office_contact: "DPMPTSP Kabupaten Karo".into(),
             whatsapp_office_number: String::new(),
             whatsapp_renewal_url: "https://perizinan.karokab.go.id".into(),
@@ -598,6 +612,16 @@ impl Settings {
         }
         if let Err(e) = companion_notify::service::parse_quiet_hours(&self.whatsapp_quiet_hours) {
             return bad(format!("WHATSAPP_QUIET_HOURS: {e}"));
+        }
+        if let Err(e) =
+            companion_notify::service::PermitReadyTrigger::parse(&self.whatsapp_permit_ready_on)
+        {
+            return bad(e);
+        }
+        if self.whatsapp_pending_reminders < 0 || self.whatsapp_signature_notice_minutes < 1 {
+            return bad(
+                "WHATSAPP_PENDING_REMINDERS must be 0 or more and WHATSAPP_SIGNATURE_NOTICE_MINUTES at least 1".into(),
+            );
         }
         if chrono::NaiveTime::parse_from_str(&self.whatsapp_digest_at, "%H:%M").is_err() {
             return bad(format!(

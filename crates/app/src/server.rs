@@ -333,6 +333,11 @@ impl Running {
                 Duration::from_secs(settings.whatsapp_dispatch_seconds.max(1)),
                 rx.clone(),
             );
+            crate::surveys::spawn_invitations(
+                db.clone(),
+                settings.public_base_url.clone(),
+                rx.clone(),
+            );
         }
         sweep_sessions(db.clone(), settings.retention_policy(), rx.clone());
         if let Some(signing) = &signing {
@@ -377,7 +382,7 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let documents = open_documents(&settings, &db).await?;
     let signing = open_signing(&settings, &db, &documents)?;
-    let notifier = crate::whatsapp::open_notifier(&settings, &db).await?;
+    let notifier = crate::whatsapp::open_notifier(&settings, &db, Some(&documents)).await?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
@@ -492,7 +497,11 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
             .parse()
             .map_err(|e: std::net::AddrParseError| CliError::Internal(e.into()))?,
         companion_simulators::WhatsappSimConfig {
-            templates: crate::whatsapp::simulator_templates(),
+            templates: [
+                crate::whatsapp::simulator_templates(),
+                crate::surveys::simulator_templates(),
+            ]
+            .concat(),
             receipt_delay_ms: 700,
             undeliverable_suffix: Some("0000".into()),
             ..Default::default()
@@ -539,6 +548,9 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     // simulator, imported like any upload), the expiry workaround, then the regular schedule.
     let sim_letters = sim.printer();
     let signing_for_demo = running.signing.clone();
+    let notifier_for_demo = running.notifier.clone();
+    let survey_db = running.db.clone();
+    let survey_dir = settings.data_dir.clone();
     let seeding = {
         let scheduler = running.scheduler.clone();
         let rx = running.rx.clone();
@@ -561,6 +573,13 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                         Ok(n) => tracing::info!(signed = n, "demo permits signed and published"),
                         Err(e) => tracing::error!(error = %e, "demo signing failed"),
                     }
+                    // A renewal, so its notice (with the download link) reaches the phone.
+                    if let Err(e) =
+                        crate::whatsapp::demo_renewal(docs.db(), notifier_for_demo.as_deref())
+                            .await
+                    {
+                        tracing::error!(error = %e, "demo renewal failed");
+                    }
                 }
                 if let Err(e) = docs.check_integrity().await {
                     tracing::error!(error = %e, "demo integrity check failed");
@@ -570,6 +589,11 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                 && let Err(e) = scheduler.run_with_lease(Job::Expiry).await
             {
                 tracing::error!(error = %e, "demo expiry sync failed");
+            }
+            // A month of survey answers, so /skm shows a full report (issue 24).
+            let today = chrono::Utc::now().date_naive();
+            if let Err(e) = crate::surveys::seed_demo(&survey_db, &survey_dir, today).await {
+                tracing::error!(error = %e, "demo survey answers could not be seeded");
             }
             tracing::info!("demo data ready");
         })

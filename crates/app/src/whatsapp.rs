@@ -191,23 +191,39 @@ pub fn notify_config(settings: &Settings) -> NotifyConfig {
         ),
         digest_at: chrono::NaiveTime::parse_from_str(&settings.whatsapp_digest_at, "%H:%M")
             .unwrap_or(chrono::NaiveTime::MIN),
+        permit_ready_on: companion_notify::service::PermitReadyTrigger::parse(
+            &settings.whatsapp_permit_ready_on,
+        )
+        .unwrap_or_default(),
+        pending_reminders: settings.whatsapp_pending_reminders.max(0),
+        signature_notice_every: chrono::Duration::minutes(
+            settings.whatsapp_signature_notice_minutes.max(1),
+        ),
         ..NotifyConfig::default()
     }
 }
 
+/// The notifier, with applicant links made by `documents` (for letters announced on import).
 pub async fn open_notifier(
     settings: &Settings,
     db: &Database,
+    documents: Option<&companion_documents::Documents>,
 ) -> Result<Option<Arc<Notifier>>, CliError> {
     let Some(provider) = open_provider(settings)? else {
         return Ok(None);
     };
-    let notifier = Notifier::new(
+    let mut notifier = Notifier::new(
         db.clone(),
         provider,
         notify_config(settings),
         Arc::new(SystemClock),
     );
+    if let Some(docs) = documents {
+        notifier = notifier.with_links(Arc::new(companion_web::notices::DocumentLinks::new(
+            docs.clone(),
+            settings.public_base_url.trim_end_matches('/'),
+        )));
+    }
     notifier.reload_templates().await?;
     Ok(Some(Arc::new(notifier)))
 }
@@ -310,5 +326,59 @@ pub async fn demo_applicant(db: &Database, pendaftaran_id: &str, i: usize) -> an
         .await?;
     db.record_consent(&phone, "opt_in", "loket", Some("demo.staff"), now)
         .await?;
+    Ok(())
+}
+
+/// The demo's renewal: the first published demo letter is confirmed by the demo staff as the
+/// renewal of another issued permit (with a reason, as the pair is not an obvious renewal), so
+/// its notice — validity and download link — reaches the applicant's phone on the simulator.
+pub async fn demo_renewal(db: &Database, notifier: Option<&Notifier>) -> anyhow::Result<()> {
+    use companion_domain::renewals::{RenewalState, renewal_doubts};
+    use companion_domain::workflow::DocState;
+    let Some(case) = db
+        .signing_cases_in(DocState::Published.as_str(), 1)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let renewals = db.list_renewals(None).await?;
+    let linked = renewals.iter().any(|r| {
+        r.renewal_id == case.pendaftaran_id
+            && RenewalState::parse(&r.state) == Some(RenewalState::Confirmed)
+    });
+    if !linked {
+        let Some(new) = db.get_permit(&case.pendaftaran_id).await? else {
+            return Ok(());
+        };
+        let query = companion_db::PermitQuery {
+            status: Some(companion_domain::PermitStatus::Issued),
+            has_pdf: Some(false),
+            page: 1,
+            per_page: 20,
+            ..Default::default()
+        };
+        let (candidates, _) = db.list_permits(&query).await?;
+        let Some(old) = candidates
+            .into_iter()
+            .find(|p| p.pendaftaran_id != new.pendaftaran_id)
+        else {
+            return Ok(());
+        };
+        let reason = (!renewal_doubts(&new, &old).is_empty())
+            .then_some("Demo: contoh perpanjangan yang dikonfirmasi petugas");
+        db.confirm_renewal(
+            &new.pendaftaran_id,
+            &old.pendaftaran_id,
+            "demo.staff",
+            reason,
+            companion_db::now(),
+        )
+        .await?;
+    }
+    if let Some(n) = notifier {
+        n.renewal_notices().await?;
+    }
     Ok(())
 }

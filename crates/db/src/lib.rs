@@ -41,8 +41,8 @@ pub use documents::{
 };
 pub use expiry::{ExpiryDue, ExpiryOutcome, ExpiryTask};
 pub use notifications::{
-    Claim, ConsentEntry, Contact, DaftarRequest, ExpiringPermit, MessageDay, MessageQuery,
-    NewMessage, Receipt, Renewal, TemplateOverride, WaMessage,
+    Claim, ConsentEntry, Contact, DaftarRequest, ExpiringPermit, ImportedLetter, MessageDay,
+    MessageQuery, NewMessage, Receipt, Renewal, TemplateOverride, WaMessage, WaitingCase,
 };
 pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts};
 pub use signing::{CaseChanges, SigningCase};

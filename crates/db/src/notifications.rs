@@ -122,6 +122,8 @@ pub struct Claim<'a> {
     pub limit: i64,
     pub per_minute: i64,
     pub per_day: i64,
+    /// The start of the office's calendar day (`TZ_OFFICE`) that `per_day` counts.
+    pub day_start: DateTime<Utc>,
 }
 
 /// Filters of the staff's message log.
@@ -174,6 +176,32 @@ pub struct Renewal {
     pub state: String,
     pub decided_by: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Why a person linked permits that are not obviously a renewal (older, another holder or
+    /// type); `None` for the ordinary case.
+    pub reason: Option<String>,
+}
+
+/// A signing case waiting for someone to act, with the time it entered its state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WaitingCase {
+    pub id: i64,
+    pub pendaftaran_id: String,
+    /// A `companion_domain::workflow::DocState`.
+    pub state: String,
+    pub submitted_by: Option<String>,
+    /// The official who approved it (for documents waiting for signature).
+    pub decided_by: Option<String>,
+    /// When it entered the state it waits in: submitted (waiting for approval) or approved
+    /// (waiting for signature). A failed signing attempt does not move it.
+    pub since: DateTime<Utc>,
+}
+
+/// An issued permit's imported letter, for "permit ready" on import.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ImportedLetter {
+    pub pendaftaran_id: String,
+    pub document_id: i64,
+    pub imported_at: DateTime<Utc>,
 }
 
 /// A permit whose expiry reminders may be due.
@@ -216,7 +244,8 @@ macro_rules! insert_messages {
                     .push_bind(m.state.clone())
                     .push_bind(m.failure_detail.clone())
                     .push_bind(m.next_attempt_at)
-                    .push_bind(now)
+                    // Created when first due: the caller's clock, not this process's.
+                    .push_bind(m.next_attempt_at)
                     .push_bind(now);
             });
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
@@ -583,6 +612,7 @@ impl Database {
             limit,
             per_minute,
             per_day,
+            day_start,
         } = *claim;
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -591,10 +621,11 @@ impl Database {
                 .execute(&mut *tx)
                 .await?;
             let mut allowance = limit;
-            for (window, max) in [(chrono::Duration::minutes(1), per_minute), (chrono::Duration::days(1), per_day)] {
+            // Per minute: the last 60 seconds; per day: the office's calendar day so far.
+            for (from, max) in [(now - chrono::Duration::minutes(1), per_minute), (day_start - chrono::Duration::microseconds(1), per_day)] {
                 if max > 0 {
                     let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wa_messages WHERE attempted_at > $1")
-                        .bind(now - window)
+                        .bind(from)
                         .fetch_one(&mut *tx)
                         .await?;
                     allowance = allowance.min(max - used);
@@ -1003,21 +1034,47 @@ impl Database {
         })
     }
 
-    /// Messages per day (of creation, UTC), event and state since `since`.
-    pub async fn message_days(&self, since: DateTime<Utc>) -> Result<Vec<MessageDay>> {
-        on_backend!(self, pool => {
-            let day = match <DB as sqlx::Database>::NAME {
-                "SQLite" => "substr(created_at, 1, 10)",
-                _ => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    /// Messages per day of creation, event and state since `since`; `day` names the calendar
+    /// day a creation time falls on (the office's, `TZ_OFFICE`). Counted per UTC hour in the
+    /// database and folded into days here, so any whole-hour offset is exact.
+    pub async fn message_days(
+        &self,
+        since: DateTime<Utc>,
+        day: impl Fn(DateTime<Utc>) -> NaiveDate,
+    ) -> Result<Vec<MessageDay>> {
+        let hours: Vec<(String, String, String, i64)> = on_backend!(self, pool => {
+            let hour = match <DB as sqlx::Database>::NAME {
+                "SQLite" => "substr(created_at, 1, 13)",
+                _ => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
             };
-            Ok(sqlx::query_as(&format!(
-                "SELECT {day} AS day, event, state, COUNT(*) AS messages FROM wa_messages \
-                 WHERE created_at >= $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            sqlx::query_as(&format!(
+                "SELECT {hour} AS hour, event, state, COUNT(*) AS messages FROM wa_messages \
+                 WHERE created_at >= $1 GROUP BY 1, 2, 3"
             ))
             .bind(since)
             .fetch_all(pool)
-            .await?)
-        })
+            .await?
+        });
+        let mut days: std::collections::BTreeMap<(String, String, String), i64> =
+            std::collections::BTreeMap::new();
+        for (hour, event, state, n) in hours {
+            let Ok(at) =
+                chrono::NaiveDateTime::parse_from_str(&format!("{hour}:00"), "%Y-%m-%dT%H:%M")
+            else {
+                continue;
+            };
+            let d = day(at.and_utc()).format("%Y-%m-%d").to_string();
+            *days.entry((d, event, state)).or_default() += n;
+        }
+        Ok(days
+            .into_iter()
+            .map(|((day, event, state), messages)| MessageDay {
+                day,
+                event,
+                state,
+                messages,
+            })
+            .collect())
     }
 
     /// Staff's retry of a failed (or cancelled, skipped) message: queued again now.
@@ -1141,23 +1198,27 @@ impl Database {
     }
 
     /// Staff confirm a suggested link, or set one: `renewal_id` renews `renews_id`.
+    /// `reason`: why a person links permits that are not obviously a renewal (see
+    /// `companion_domain::renewals`).
     pub async fn confirm_renewal(
         &self,
         renewal_id: &str,
         renews_id: &str,
         by: &str,
+        reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         on_backend!(self, pool => {
             sqlx::query(
-                "INSERT INTO permit_renewals (renewal_id, renews_id, state, decided_by, updated_at) \
-                 VALUES ($1, $2, 'confirmed', $3, $4) ON CONFLICT (renewal_id) DO UPDATE SET renews_id = excluded.renews_id, \
-                 state = 'confirmed', decided_by = excluded.decided_by, updated_at = excluded.updated_at",
+                "INSERT INTO permit_renewals (renewal_id, renews_id, state, decided_by, updated_at, reason) \
+                 VALUES ($1, $2, 'confirmed', $3, $4, $5) ON CONFLICT (renewal_id) DO UPDATE SET renews_id = excluded.renews_id, \
+                 state = 'confirmed', decided_by = excluded.decided_by, updated_at = excluded.updated_at, reason = excluded.reason",
             )
             .bind(renewal_id)
             .bind(renews_id)
             .bind(by)
             .bind(now)
+            .bind(reason)
             .execute(pool)
             .await?;
         });
@@ -1190,7 +1251,7 @@ impl Database {
     pub async fn list_renewals(&self, state: Option<&str>) -> Result<Vec<Renewal>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT renewal_id, renews_id, state, decided_by, updated_at FROM permit_renewals \
+                "SELECT renewal_id, renews_id, state, decided_by, updated_at, reason FROM permit_renewals \
                  WHERE $1 IS NULL OR state = $1 ORDER BY updated_at DESC LIMIT 500",
             )
             .bind(state)
@@ -1199,22 +1260,80 @@ impl Database {
         })
     }
 
-    /// Signing cases waiting in `state` since before `cutoff`: (case id, permit id, submitted by,
-    /// since).
-    pub async fn cases_waiting(
-        &self,
-        state: &str,
-        cutoff: DateTime<Utc>,
-    ) -> Result<Vec<(i64, String, Option<String>, DateTime<Utc>)>> {
+    /// Signing cases waiting for a person since `cutoff` or earlier: submitted ones (for approval)
+    /// since their submission, approved and stamped ones (for signature) since their approval —
+    /// the document's own waiting time, which a failed signing attempt does not restart.
+    pub async fn cases_waiting(&self, cutoff: DateTime<Utc>) -> Result<Vec<WaitingCase>> {
         on_backend!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT id, pendaftaran_id, submitted_by, updated_at FROM signing_cases \
-                 WHERE state = $1 AND updated_at < $2 ORDER BY id",
+                "SELECT id, pendaftaran_id, state, submitted_by, decided_by, since FROM ( \
+                   SELECT id, pendaftaran_id, state, submitted_by, decided_by, \
+                   CASE WHEN state = 'submitted' THEN COALESCE(submitted_at, updated_at) \
+                        ELSE COALESCE(decided_at, updated_at) END AS since \
+                   FROM signing_cases WHERE state IN ('submitted', 'approved', 'stamped')) w \
+                 WHERE since <= $1 ORDER BY id",
             )
-            .bind(state)
             .bind(cutoff)
             .fetch_all(pool)
             .await?)
+        })
+    }
+
+    /// Issued permits whose latest original letter was imported at or after `since` and that
+    /// have no "permit ready" message yet: (permit, document, imported at), oldest first.
+    pub async fn imported_letters_unannounced(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ImportedLetter>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT d.pendaftaran_id, d.id AS document_id, d.created_at AS imported_at FROM documents d \
+                 JOIN permits p ON p.pendaftaran_id = d.pendaftaran_id \
+                 WHERE p.status = 'issued' AND d.kind = 'original' AND d.created_at >= $1 \
+                 AND d.id = (SELECT MAX(d2.id) FROM documents d2 WHERE d2.pendaftaran_id = d.pendaftaran_id AND d2.kind = 'original') \
+                 AND NOT EXISTS (SELECT 1 FROM wa_messages m WHERE m.subject_id = d.pendaftaran_id AND m.event = 'permit_ready') \
+                 ORDER BY d.id LIMIT $2",
+            )
+            .bind(since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Who imported a permit's latest document (the staff concerned when no one submitted it for
+    /// signing).
+    pub async fn latest_document_importer(&self, pendaftaran_id: &str) -> Result<Option<String>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT created_by FROM documents WHERE pendaftaran_id = $1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(pendaftaran_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Queued digests of other days than `today_subject` are superseded by today's: they are
+    /// skipped with the reason (a stale count is worse than none). Returns how many.
+    pub async fn supersede_digests(
+        &self,
+        today_subject: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query(
+                "UPDATE wa_messages SET state = 'skipped', failure_detail = $2, updated_at = $3 \
+                 WHERE event = 'awaiting_signature' AND state = 'queued' AND subject_id LIKE 'digest:%' AND subject_id <> $1",
+            )
+            .bind(today_subject)
+            .bind(reason)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected())
         })
     }
 }

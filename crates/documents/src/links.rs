@@ -25,6 +25,9 @@ pub enum LinkError {
     Refused(LinkRefusal),
     #[error("the link's document no longer exists")]
     Gone,
+    /// The document's signing case was revoked: every link to its files ends.
+    #[error("the document was revoked")]
+    DocumentRevoked,
     #[error("{0}")]
     Other(#[from] ImportError),
 }
@@ -38,6 +41,9 @@ impl LinkError {
             }
             LinkError::Refused(LinkRefusal::Revoked) => {
                 "Tautan ini sudah dicabut oleh petugas. Mintalah tautan baru bila masih diperlukan."
+            }
+            LinkError::DocumentRevoked => {
+                "Dokumen ini telah dicabut oleh DPMPTSP Kabupaten Karo dan tidak berlaku lagi. Hubungi kantor untuk keterangan."
             }
             LinkError::Refused(_) | LinkError::Gone => {
                 "Tautan ini tidak sah. Periksa kembali alamatnya atau mintalah tautan baru."
@@ -144,7 +150,7 @@ impl Documents {
             .ok_or(LinkError::Gone)?;
         // Revoking the document ends every link to its files, whenever it was made.
         if self.inner.db.document_revoked(document.id).await? {
-            return Err(LinkError::Refused(LinkRefusal::Revoked));
+            return Err(LinkError::DocumentRevoked);
         }
         Ok((document, link))
     }

@@ -16,12 +16,17 @@
 //!   comes from the number held for that permit (else it waits for staff on `/pesan/kontak`),
 //!   "STOP"/"BERHENTI" opts out at once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use companion_db::{Database, DbError, NewMessage, Receipt, WaMessage};
+use companion_domain::workflow::DocState;
+use companion_domain::{EventKind, PermitStatus, StoredEventKind};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 
 use crate::phone;
 use crate::providers::{
@@ -68,6 +73,104 @@ impl Clock for ManualClock {
     }
 }
 
+/// When the applicant hears that the permit is ready (event 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PermitReadyTrigger {
+    /// When the electronically signed letter is published (the signing workflow).
+    #[default]
+    Published,
+    /// When the final PDF of an issued permit is imported (an office that scans the signed
+    /// paper letter instead of signing electronically).
+    Import,
+}
+
+impl PermitReadyTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermitReadyTrigger::Published => "published",
+            PermitReadyTrigger::Import => "import",
+        }
+    }
+
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "published" | "" => Ok(PermitReadyTrigger::Published),
+            "import" => Ok(PermitReadyTrigger::Import),
+            other => Err(format!(
+                "WHATSAPP_PERMIT_READY_ON {other:?}: expected published or import"
+            )),
+        }
+    }
+}
+
+/// A link the applicant can open without an account, for an imported letter (the companion's
+/// signed, revocable applicant links, `/unduh/<token>`). Given to the notifier by the wiring,
+/// which owns the document store.
+pub trait ApplicantLinks: Send + Sync {
+    fn link(&self, document_id: i64) -> LinkFuture<'_>;
+}
+
+pub type LinkFuture<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send + 'a>>;
+
+/// Who a message is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Applicant,
+    Staff,
+    Official,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Applicant => "applicant",
+            Audience::Staff => "staff",
+            Audience::Official => "official",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Audience::Applicant, Audience::Staff, Audience::Official]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// What an inbound message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// STOP, BERHENTI, BATAL (and UNSUBSCRIBE), in any case, with punctuation around.
+    Stop,
+    /// DAFTAR (MULAI, START) with the registration id that follows, if any.
+    Daftar(String),
+    /// Anything else.
+    Unknown,
+}
+
+impl Command {
+    /// Reads a message as people type it: "Stop.", " berhenti!! ", "Daftar: 0142…".
+    pub fn parse(text: &str) -> Command {
+        let rest = text.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let end = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        match word.to_uppercase().as_str() {
+            "STOP" | "BERHENTI" | "BATAL" | "UNSUBSCRIBE" => Command::Stop,
+            "DAFTAR" | "MULAI" | "START" => Command::Daftar(
+                after
+                    .split_whitespace()
+                    .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+                    .find(|w| !w.is_empty())
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            _ => Command::Unknown,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
     /// The portal's public address, for links in messages.
@@ -98,6 +201,12 @@ pub struct NotifyConfig {
     pub reconcile_after: Duration,
     /// The staff digest goes out once a day from this office time.
     pub digest_at: NaiveTime,
+    /// When "permit ready" is sent: on publication after signing, or on import.
+    pub permit_ready_on: PermitReadyTrigger,
+    /// How many "pending > 24 h" reminders a waiting document gives (one per 24 h of waiting).
+    pub pending_reminders: i64,
+    /// The prompt notice of documents newly waiting for signature goes out at most this often.
+    pub signature_notice_every: Duration,
 }
 
 impl Default for NotifyConfig {
@@ -118,6 +227,9 @@ impl Default for NotifyConfig {
             concurrency: 4,
             reconcile_after: Duration::minutes(15),
             digest_at: hm(8, 0),
+            permit_ready_on: PermitReadyTrigger::Published,
+            pending_reminders: 3,
+            signature_notice_every: Duration::hours(1),
         }
     }
 }
@@ -183,7 +295,32 @@ pub struct Notifier {
     templates: Mutex<TemplateSet>,
     /// The provider's approved (name, language) pairs, when it can list them.
     approved: Mutex<Option<HashSet<(String, String)>>>,
+    /// Applicant links for imported letters (none: such letters are not announced).
+    links: Option<Arc<dyn ApplicantLinks>>,
 }
+
+/// The kv key of the prompt signature notice's state.
+const SIGNATURE_NOTICE_KEY: &str = "whatsapp.signature_notice";
+
+/// What the prompt signature notice has told already.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SignatureNoticeState {
+    last_at: Option<DateTime<Utc>>,
+    /// Cases already announced (and still waiting).
+    notified: BTreeSet<i64>,
+}
+
+/// The subject of a day's staff digest (`digest:YYYY-MM-DD`, the office's date).
+fn digest_subject(day: NaiveDate) -> String {
+    format!("digest:{day}")
+}
+
+fn digest_day(subject: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(subject.strip_prefix("digest:")?, "%Y-%m-%d").ok()
+}
+
+const SUPERSEDED: &str =
+    "Digantikan ringkasan hari berikutnya: ringkasan hari yang sudah lewat tidak dikirim";
 
 impl Notifier {
     pub fn new(
@@ -200,7 +337,15 @@ impl Notifier {
             owner: format!("notify-{}-{}", std::process::id(), rand_suffix()),
             templates: Mutex::new(TemplateSet::default()),
             approved: Mutex::new(None),
+            links: None,
         }
+    }
+
+    /// Gives the notifier a way to make applicant links (for letters announced on import and
+    /// renewals whose letter was imported).
+    pub fn with_links(mut self, links: Arc<dyn ApplicantLinks>) -> Self {
+        self.links = Some(links);
+        self
     }
 
     pub fn provider(&self) -> &Arc<dyn Provider> {
@@ -223,6 +368,29 @@ impl Notifier {
         self.now()
             .with_timezone(&self.config.office_tz)
             .date_naive()
+    }
+
+    /// The office's calendar date of `at` (`TZ_OFFICE`).
+    pub fn office_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.config.office_tz).date_naive()
+    }
+
+    /// The start of the office's calendar day that `at` falls on.
+    pub fn office_day_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let day = self.office_date(at);
+        self.config
+            .office_tz
+            .from_local_datetime(&day.and_time(NaiveTime::MIN))
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or(at - Duration::days(1))
+    }
+
+    /// `at` in office time, for message texts (`02-12-2026 09:15 WIB`).
+    fn office_time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.config.office_tz)
+            .format("%d-%m-%Y %H:%M %Z")
+            .to_string()
     }
 
     /// Reloads staff's template edits from the database.
@@ -271,7 +439,7 @@ impl Notifier {
         event: Event,
         subject: &str,
         dedup: &str,
-        audience: &str,
+        audience: Audience,
         phone: &str,
         language: &str,
         values: &Values,
@@ -293,7 +461,7 @@ impl Notifier {
             dedup_key: format!("{dedup}:{phone}"),
             event: event.key().into(),
             subject_id: Some(subject.to_string()),
-            audience: audience.into(),
+            audience: audience.as_str().into(),
             phone: phone.into(),
             language: language.into(),
             template: event.provider_template().into(),
@@ -305,23 +473,38 @@ impl Notifier {
         })
     }
 
-    /// A message to a permit's applicant, or `None` without a usable number. Without consent
-    /// the message is kept as `skipped`, with the reason, for the staff's log.
-    async fn to_applicant(
-        &self,
-        event: Event,
-        pendaftaran_id: &str,
-        dedup: &str,
-        values: &Values,
-    ) -> Result<Option<NewMessage>> {
+    /// The applicant's number for a permit (the one recorded here, else SICANTIK's),
+    /// normalised; `None` without a usable one.
+    async fn applicant_number(&self, pendaftaran_id: &str) -> Result<Option<String>> {
         let Some((raw, _source)) = self.db.permit_phone(pendaftaran_id).await? else {
             return Ok(None);
         };
-        let Ok(phone) = phone::normalize(&raw) else {
-            metrics::counter!("companion_whatsapp_invalid_numbers_total").increment(1);
-            return Ok(None);
-        };
-        let contact = self.db.contact(&phone).await?;
+        match phone::normalize(&raw) {
+            Ok(p) => Ok(Some(p)),
+            Err(_) => {
+                metrics::counter!("companion_whatsapp_invalid_numbers_total").increment(1);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether `phone` may get an applicant message now (opted in, not opted out, not
+    /// blacklisted).
+    async fn consented(&self, phone: &str) -> Result<bool> {
+        Ok(refusal(self.db.contact(phone).await?.as_ref(), true).is_none())
+    }
+
+    /// A message to the applicant at `phone`. Without consent the message is kept as
+    /// `skipped`, with the reason, for the staff's log.
+    async fn to_applicant_at(
+        &self,
+        event: Event,
+        subject: &str,
+        phone: &str,
+        dedup: &str,
+        values: &Values,
+    ) -> Result<Option<NewMessage>> {
+        let contact = self.db.contact(phone).await?;
         let language = contact
             .as_ref()
             .map(|c| c.language.clone())
@@ -332,14 +515,29 @@ impl Notifier {
         };
         Ok(self.message(
             event,
-            pendaftaran_id,
+            subject,
             dedup,
-            "applicant",
-            &phone,
+            Audience::Applicant,
+            phone,
             &language,
             values,
             state,
         ))
+    }
+
+    /// A message to a permit's applicant, or `None` without a usable number.
+    async fn to_applicant(
+        &self,
+        event: Event,
+        pendaftaran_id: &str,
+        dedup: &str,
+        values: &Values,
+    ) -> Result<Option<NewMessage>> {
+        let Some(phone) = self.applicant_number(pendaftaran_id).await? else {
+            return Ok(None);
+        };
+        self.to_applicant_at(event, pendaftaran_id, &phone, dedup, values)
+            .await
     }
 
     /// A message to a staff member or official by their own number.
@@ -349,7 +547,7 @@ impl Notifier {
         event: Event,
         subject: &str,
         dedup: &str,
-        audience: &str,
+        audience: Audience,
         name: &str,
         raw_phone: &str,
         mut values: Values,
@@ -366,6 +564,62 @@ impl Notifier {
             &values,
             ("queued", None),
         )
+    }
+
+    /// Messages to every enabled user of `audience`'s role with a number.
+    async fn to_role(
+        &self,
+        event: Event,
+        subject: &str,
+        dedup: &str,
+        audience: Audience,
+        values: &Values,
+    ) -> Result<Vec<NewMessage>> {
+        let role = match audience {
+            Audience::Official => "official",
+            _ => "staff",
+        };
+        Ok(self
+            .db
+            .users_with_phone(role)
+            .await?
+            .into_iter()
+            .filter_map(|(_, name, phone)| {
+                self.to_user(
+                    event,
+                    subject,
+                    dedup,
+                    audience,
+                    &name,
+                    &phone,
+                    values.clone(),
+                )
+            })
+            .collect())
+    }
+
+    /// A message to one user by username, when they have a number.
+    async fn to_username(
+        &self,
+        event: Event,
+        subject: &str,
+        dedup: &str,
+        audience: Audience,
+        username: &str,
+        values: &Values,
+    ) -> Result<Option<NewMessage>> {
+        let Some((name, phone)) = self.db.user_phone(username).await? else {
+            return Ok(None);
+        };
+        Ok(self.to_user(
+            event,
+            subject,
+            dedup,
+            audience,
+            &name,
+            &phone,
+            values.clone(),
+        ))
     }
 
     fn link(&self, path: &str) -> String {
@@ -394,7 +648,54 @@ impl Notifier {
         );
         v.insert("nomor_pendaftaran".into(), p.pendaftaran_id.clone());
         v.insert("berlaku_sampai".into(), Self::date(p.expiry_date));
+        v.insert("tanggal_terbit".into(), Self::date(p.issue_date));
+        v.insert("keterangan".into(), "—".into());
         Ok(Some((v, p)))
+    }
+
+    /// The download link of a permit's letter for the applicant, by the configured trigger:
+    /// the published signed letter (`/v/<id>/unduh`), or an applicant link to the latest
+    /// imported original. `None` while there is none yet.
+    async fn letter_link(&self, pendaftaran_id: &str) -> Result<Option<String>> {
+        match self.config.permit_ready_on {
+            PermitReadyTrigger::Published => {
+                let cases = self.db.signing_cases_for_permit(pendaftaran_id).await?;
+                Ok(cases
+                    .iter()
+                    .find(|c| DocState::parse(&c.state) == Some(DocState::Published))
+                    .map(|c| self.link(&format!("/v/{}/unduh", c.verification_id))))
+            }
+            PermitReadyTrigger::Import => {
+                let docs = self.db.documents_for_permit(pendaftaran_id).await?;
+                let Some(doc) = docs
+                    .iter()
+                    .filter(|d| {
+                        companion_domain::DocumentKind::parse(&d.kind)
+                            == Some(companion_domain::DocumentKind::Original)
+                    })
+                    .max_by_key(|d| d.id)
+                else {
+                    return Ok(None);
+                };
+                self.applicant_link(doc.id).await
+            }
+        }
+    }
+
+    async fn applicant_link(&self, document_id: i64) -> Result<Option<String>> {
+        let Some(links) = &self.links else {
+            tracing::warn!(
+                "no applicant links in this notifier: an imported letter cannot be announced"
+            );
+            return Ok(None);
+        };
+        match links.link(document_id).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => {
+                tracing::warn!(document = document_id, error = %e, "applicant link not made");
+                Ok(None)
+            }
+        }
     }
 
     // --- the planner -------------------------------------------------------------------------
@@ -420,33 +721,153 @@ impl Notifier {
 
     async fn messages_for_event(&self, e: &companion_db::EventRow) -> Result<Vec<NewMessage>> {
         let mut out = Vec::new();
-        // Most events (a full sync's "permit.created") send nothing: no look-ups for them.
-        if !matches!(
-            e.kind.as_str(),
-            "document.published"
-                | "document.submitted"
-                | "document.rejected"
-                | "document.revoked"
-                | "permit.status_changed"
-        ) {
+        let Some(kind) = StoredEventKind::parse(&e.kind) else {
             return Ok(out);
-        }
+        };
+        // Most events (a full sync's "permit.created") send nothing: no look-ups for them.
+        let doc_state = match kind {
+            StoredEventKind::Permit(EventKind::PermitStatusChanged) => None,
+            StoredEventKind::Document(
+                s @ (DocState::Submitted
+                | DocState::Approved
+                | DocState::Rejected
+                | DocState::Published
+                | DocState::Revoked),
+            ) => Some(s),
+            _ => return Ok(out),
+        };
         let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
         let pid = e.subject_id.as_str();
-        let Some((mut values, _)) = self.permit_values(pid).await? else {
+        let Some((mut values, permit)) = self.permit_values(pid).await? else {
             return Ok(out);
         };
         let dedup = format!("ev{}", e.id);
+        values.insert("waktu".into(), self.office_time(e.created_at));
         let case = match payload.get("case_id").and_then(|v| v.as_i64()) {
             Some(id) => self.db.get_signing_case(id).await?,
             None => None,
         };
-        match e.kind.as_str() {
-            "document.published" => {
-                if let Some(c) = &case {
+        let staff_link = self.link(&format!("/izin/{pid}"));
+        let Some(state) = doc_state else {
+            // A SICANTIK status change: the applicant, and the staff concerned.
+            let word = |s: Option<&str>| match s.and_then(PermitStatus::parse) {
+                Some(PermitStatus::Issued) => "izin telah terbit",
+                Some(PermitStatus::InProcess) => "sedang diproses",
+                None => "—",
+            };
+            let to = payload.get("to").and_then(|v| v.as_str());
+            let from = payload.get("from").and_then(|v| v.as_str());
+            values.insert("status".into(), word(to).into());
+            values.insert("status_lama".into(), word(from).into());
+            let cases = self.db.signing_cases_for_permit(pid).await?;
+            let public = cases
+                .first()
+                .map(|c| self.link(&format!("/v/{}", c.verification_id)))
+                .unwrap_or_else(|| self.config.renewal_url.clone());
+            values.insert("tautan".into(), public);
+            out.extend(
+                self.to_applicant(Event::StatusChanged, pid, &dedup, &values)
+                    .await?,
+            );
+            values.insert("tautan".into(), staff_link);
+            // The staff concerned: whoever submitted the letter for signing, else whoever
+            // imported it, else every staff member with a number (an issued permit without
+            // its letter is their task).
+            let concerned = match cases.iter().find_map(|c| c.submitted_by.clone()) {
+                Some(by) => Some(by),
+                None => self.db.latest_document_importer(pid).await?,
+            };
+            let one = match &concerned {
+                Some(by) => {
+                    self.to_username(
+                        Event::StatusChanged,
+                        pid,
+                        &dedup,
+                        Audience::Staff,
+                        by,
+                        &values,
+                    )
+                    .await?
+                }
+                None => None,
+            };
+            match one {
+                Some(m) => out.push(m),
+                None => out.extend(
+                    self.to_role(Event::StatusChanged, pid, &dedup, Audience::Staff, &values)
+                        .await?,
+                ),
+            }
+            return Ok(out);
+        };
+        let Some(case) = case else {
+            return Ok(out);
+        };
+        let reason = payload
+            .get("reason")
+            .and_then(|v| v.as_str())
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_string)
+            .or_else(|| case.reason.clone());
+        if let Some(r) = &reason {
+            values.insert("keterangan".into(), r.clone());
+        }
+        let from = payload
+            .get("from")
+            .and_then(|v| v.as_str())
+            .and_then(DocState::parse);
+        values.insert("status_lama".into(), doc_words(from).into());
+        values.insert("status".into(), doc_words(Some(state)).into());
+        values.insert("tautan".into(), staff_link.clone());
+        let submitter = case.submitted_by.clone();
+        let to_submitter = |values: Values| {
+            let submitter = submitter.clone();
+            let dedup = dedup.clone();
+            async move {
+                match submitter {
+                    Some(by) => {
+                        self.to_username(
+                            Event::StatusChanged,
+                            pid,
+                            &dedup,
+                            Audience::Staff,
+                            &by,
+                            &values,
+                        )
+                        .await
+                    }
+                    None => Ok(None),
+                }
+            }
+        };
+        match state {
+            DocState::Submitted => {
+                out.extend(
+                    self.to_role(
+                        Event::ApprovalRequired,
+                        pid,
+                        &dedup,
+                        Audience::Official,
+                        &values,
+                    )
+                    .await?,
+                );
+            }
+            DocState::Approved | DocState::Rejected => {
+                out.extend(to_submitter(values.clone()).await?);
+            }
+            DocState::Published => {
+                if let Some(signer) = &case.signer_name {
+                    values.insert(
+                        "status".into(),
+                        format!("ditandatangani oleh {signer} dan diterbitkan"),
+                    );
+                }
+                out.extend(to_submitter(values.clone()).await?);
+                if self.config.permit_ready_on == PermitReadyTrigger::Published {
                     values.insert(
                         "tautan".into(),
-                        self.link(&format!("/v/{}/unduh", c.verification_id)),
+                        self.link(&format!("/v/{}/unduh", case.verification_id)),
                     );
                     out.extend(
                         self.to_applicant(Event::PermitReady, pid, &dedup, &values)
@@ -454,67 +875,19 @@ impl Notifier {
                     );
                 }
             }
-            "document.submitted" => {
-                values.insert("tautan".into(), self.link(&format!("/izin/{pid}")));
-                for (_, name, phone) in self.db.users_with_phone("official").await? {
-                    out.extend(self.to_user(
-                        Event::ApprovalRequired,
-                        pid,
-                        &dedup,
-                        "official",
-                        &name,
-                        &phone,
-                        values.clone(),
-                    ));
-                }
-            }
-            "document.rejected" | "document.revoked" => {
-                let status = if e.kind.ends_with("rejected") {
-                    "dokumen ditolak pejabat"
-                } else {
-                    "dokumen dicabut"
-                };
-                values.insert("status".into(), status.into());
-                if let Some(by) = case.as_ref().and_then(|c| c.submitted_by.clone())
-                    && let Some((name, phone)) = self.db.user_phone(&by).await?
-                {
-                    out.extend(self.to_user(
-                        Event::StatusChanged,
-                        pid,
-                        &dedup,
-                        "staff",
-                        &name,
-                        &phone,
-                        values.clone(),
-                    ));
-                }
-            }
-            "permit.status_changed" => {
-                let to = payload.get("to").and_then(|v| v.as_str()).unwrap_or("");
-                let status = match to {
-                    "issued" => "izin telah terbit",
-                    "in_process" => "sedang diproses",
-                    other => other,
-                };
-                values.insert("status".into(), status.into());
-                out.extend(
-                    self.to_applicant(Event::StatusChanged, pid, &dedup, &values)
-                        .await?,
-                );
-                // The responsible staff: whoever submitted the permit's letter for signing.
-                let cases = self.db.signing_cases_for_permit(pid).await?;
-                if let Some(by) = cases.iter().rev().find_map(|c| c.submitted_by.clone())
-                    && let Some((name, phone)) = self.db.user_phone(&by).await?
-                {
-                    out.extend(self.to_user(
-                        Event::StatusChanged,
-                        pid,
-                        &dedup,
-                        "staff",
-                        &name,
-                        &phone,
-                        values.clone(),
-                    ));
+            DocState::Revoked => {
+                out.extend(to_submitter(values.clone()).await?);
+                // The applicant holds a download link: it now answers "dokumen ini telah
+                // dicabut"; they hear it here first, with the reason.
+                if permit.status == PermitStatus::Issued || case.signed_document_id.is_some() {
+                    values.insert(
+                        "tautan".into(),
+                        self.link(&format!("/v/{}/unduh", case.verification_id)),
+                    );
+                    out.extend(
+                        self.to_applicant(Event::StatusChanged, pid, &dedup, &values)
+                            .await?,
+                    );
                 }
             }
             _ => {}
@@ -565,90 +938,294 @@ impl Notifier {
         Ok(self.db.enqueue_messages(&out).await?)
     }
 
-    /// Documents waiting more than 24 hours for a step: a reminder to whoever submitted them.
+    /// Documents waiting more than 24 hours for a person: a reminder to whoever must act — the
+    /// officials for a document waiting for approval, the approving official (else every
+    /// official) for one waiting for signature — again after every further 24 hours of
+    /// waiting, at most `pending_reminders` times, counted from when the document entered its
+    /// state (a failed signing attempt does not restart the clock). A missed day sends only the
+    /// reminder now due.
     pub async fn pending_reminders(&self) -> Result<u64> {
-        let cutoff = self.now() - Duration::hours(24);
+        let now = self.now();
+        let max = self.config.pending_reminders;
+        if max <= 0 {
+            return Ok(0);
+        }
         let mut out = Vec::new();
-        for (state, words) in [
-            ("submitted", "menunggu persetujuan"),
-            ("approved", "menunggu tanda tangan"),
-            ("stamped", "menunggu tanda tangan"),
-        ] {
-            for (case_id, pid, by, since) in self.db.cases_waiting(state, cutoff).await? {
-                let Some(by) = by else { continue };
-                let Some((name, phone)) = self.db.user_phone(&by).await? else {
-                    continue;
-                };
-                let Some((mut values, _)) = self.permit_values(&pid).await? else {
-                    continue;
-                };
-                values.insert("status".into(), words.into());
-                values.insert("jam".into(), (self.now() - since).num_hours().to_string());
-                values.insert("tautan".into(), self.link(&format!("/izin/{pid}")));
-                let dedup = format!("pending:{case_id}:{state}:{}", since.timestamp());
-                out.extend(self.to_user(
-                    Event::PendingReminder,
-                    &pid,
-                    &dedup,
-                    "staff",
-                    &name,
-                    &phone,
-                    values,
-                ));
+        for c in self.db.cases_waiting(now - Duration::hours(24)).await? {
+            let Some(state) = DocState::parse(&c.state) else {
+                continue;
+            };
+            let hours = (now - c.since).num_hours();
+            let n = (hours / 24).min(max);
+            if n < 1 {
+                continue;
+            }
+            let Some((mut values, _)) = self.permit_values(&c.pendaftaran_id).await? else {
+                continue;
+            };
+            let words = match state {
+                DocState::Submitted => "menunggu persetujuan",
+                _ => "menunggu tanda tangan",
+            };
+            values.insert("status".into(), words.into());
+            values.insert("jam".into(), hours.to_string());
+            values.insert("sejak".into(), self.office_time(c.since));
+            values.insert(
+                "tautan".into(),
+                self.link(&format!("/izin/{}", c.pendaftaran_id)),
+            );
+            let dedup = format!(
+                "pending:{}:{}:{}:{n}",
+                c.id,
+                state.as_str(),
+                c.since.timestamp()
+            );
+            let signer = match (state, &c.decided_by) {
+                (DocState::Approved | DocState::Stamped, Some(by)) => {
+                    self.to_username(
+                        Event::PendingReminder,
+                        &c.pendaftaran_id,
+                        &dedup,
+                        Audience::Official,
+                        by,
+                        &values,
+                    )
+                    .await?
+                }
+                _ => None,
+            };
+            match signer {
+                Some(m) => out.push(m),
+                None => out.extend(
+                    self.to_role(
+                        Event::PendingReminder,
+                        &c.pendaftaran_id,
+                        &dedup,
+                        Audience::Official,
+                        &values,
+                    )
+                    .await?,
+                ),
             }
         }
         Ok(self.db.enqueue_messages(&out).await?)
     }
 
-    /// The staff's daily digest (documents awaiting signature, PDFs not uploaded), once a day
-    /// from `digest_at` office time, only when something waits.
+    /// Cases waiting for signature (approved, stamped), oldest first.
+    async fn waiting_for_signature(&self) -> Result<Vec<companion_db::SigningCase>> {
+        let mut cases = Vec::new();
+        for state in [DocState::Approved, DocState::Stamped] {
+            cases.extend(self.db.signing_cases_in(state.as_str(), 1000).await?);
+        }
+        cases.sort_by_key(|c| (c.updated_at, c.id));
+        Ok(cases)
+    }
+
+    /// The "1. jenis - pemohon No: id; 2. …" list of a notice (at most five, then a count).
+    async fn case_list(&self, cases: &[&companion_db::SigningCase]) -> Result<String> {
+        let mut items = Vec::new();
+        for (i, c) in cases.iter().take(5).enumerate() {
+            let p = self.db.get_permit(&c.pendaftaran_id).await?;
+            let kind = p
+                .as_ref()
+                .and_then(|p| p.permit_type_name.clone())
+                .unwrap_or_else(|| "izin".into());
+            let holder = p
+                .as_ref()
+                .and_then(|p| p.applicant_name.clone())
+                .unwrap_or_else(|| "—".into());
+            items.push(format!(
+                "{}. {kind} - {holder} No: {}",
+                i + 1,
+                c.pendaftaran_id
+            ));
+        }
+        if cases.len() > 5 {
+            items.push(format!("dan {} lainnya", cases.len() - 5));
+        }
+        Ok(items.join("; "))
+    }
+
+    /// The staff's daily digest (documents awaiting signature, with the "PDF belum diunggah"
+    /// count beside), once a day from `digest_at` office time, outside quiet hours, only when a
+    /// document awaits signature. Today's digest supersedes one of an earlier day still queued
+    /// (a rate limit held it): a stale count is not sent.
     pub async fn daily_digest(&self) -> Result<u64> {
-        let local = self.now().with_timezone(&self.config.office_tz);
-        if local.time() < self.config.digest_at {
+        let now = self.now();
+        let local = now.with_timezone(&self.config.office_tz);
+        if local.time() < self.config.digest_at || self.quiet_until(now).is_some() {
             return Ok(0);
         }
-        let counts = self.db.signing_state_counts().await?;
-        let waiting = counts.get("approved").copied().unwrap_or(0)
-            + counts.get("stamped").copied().unwrap_or(0);
+        let subject = digest_subject(local.date_naive());
+        self.db.supersede_digests(&subject, SUPERSEDED, now).await?;
+        let waiting = self.waiting_for_signature().await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
         let no_pdf = self.db.permits_waiting_for_pdf().await?;
-        if waiting == 0 && no_pdf == 0 {
-            return Ok(0);
-        }
         let mut values = Values::new();
-        values.insert("jumlah".into(), waiting.to_string());
+        values.insert("jumlah".into(), waiting.len().to_string());
+        values.insert(
+            "daftar".into(),
+            self.case_list(&waiting.iter().collect::<Vec<_>>()).await?,
+        );
         values.insert("belum_diunggah".into(), no_pdf.to_string());
         values.insert("tautan".into(), self.link("/tte"));
-        let dedup = format!("digest:{}", local.date_naive());
-        let out: Vec<NewMessage> = self
-            .db
-            .users_with_phone("staff")
-            .await?
-            .into_iter()
-            .filter_map(|(_, name, phone)| {
-                self.to_user(
-                    Event::AwaitingSignature,
-                    "digest",
-                    &dedup,
-                    "staff",
-                    &name,
-                    &phone,
-                    values.clone(),
-                )
-            })
-            .collect();
+        let out = self
+            .to_role(
+                Event::AwaitingSignature,
+                &subject,
+                &subject,
+                Audience::Staff,
+                &values,
+            )
+            .await?;
         Ok(self.db.enqueue_messages(&out).await?)
     }
 
-    /// Renewal notices for confirmed renewals whose new permit is issued.
-    pub async fn renewal_notices(&self) -> Result<u64> {
+    /// The prompt notice of documents newly waiting for signature: those not announced yet, in
+    /// one message at most every `signature_notice_every` (and not in quiet hours: they wait
+    /// for the next notice).
+    pub async fn signature_notices(&self) -> Result<u64> {
+        let now = self.now();
+        let mut state: SignatureNoticeState = match self.db.get_kv(SIGNATURE_NOTICE_KEY).await? {
+            Some((json, _)) => serde_json::from_str(&json).unwrap_or_default(),
+            None => SignatureNoticeState::default(),
+        };
+        let waiting = self.waiting_for_signature().await?;
+        let ids: BTreeSet<i64> = waiting.iter().map(|c| c.id).collect();
+        let fresh: Vec<&companion_db::SigningCase> = waiting
+            .iter()
+            .filter(|c| !state.notified.contains(&c.id))
+            .collect();
+        let due = state
+            .last_at
+            .is_none_or(|t| now - t >= self.config.signature_notice_every);
+        if fresh.is_empty() || !due || self.quiet_until(now).is_some() {
+            // Forget cases no longer waiting (signed, rejected), so the state stays small.
+            if state.notified.iter().any(|id| !ids.contains(id)) {
+                state.notified.retain(|id| ids.contains(id));
+                self.save_notice_state(&state).await?;
+            }
+            return Ok(0);
+        }
+        let no_pdf = self.db.permits_waiting_for_pdf().await?;
+        let mut values = Values::new();
+        values.insert("jumlah".into(), fresh.len().to_string());
+        values.insert("daftar".into(), self.case_list(&fresh).await?);
+        values.insert("belum_diunggah".into(), no_pdf.to_string());
+        values.insert("tautan".into(), self.link("/tte"));
+        let dedup = format!("signnotice:{}", now.timestamp());
+        let out = self
+            .to_role(
+                Event::AwaitingSignature,
+                "tte",
+                &dedup,
+                Audience::Staff,
+                &values,
+            )
+            .await?;
+        let n = self.db.enqueue_messages(&out).await?;
+        state.last_at = Some(now);
+        state.notified = ids;
+        self.save_notice_state(&state).await?;
+        Ok(n)
+    }
+
+    async fn save_notice_state(&self, state: &SignatureNoticeState) -> Result<()> {
+        let json = serde_json::to_string(state)
+            .map_err(|e| NotifyError::Invalid(format!("signature notice state: {e}")))?;
+        self.db.set_kv(SIGNATURE_NOTICE_KEY, &json).await?;
+        Ok(())
+    }
+
+    /// "Permit ready" on import (`PermitReadyTrigger::Import`): an issued permit whose final
+    /// letter was imported in the last 7 days and that has had no "permit ready" message gets
+    /// one with an applicant link to the letter (a permit imported while still in process is
+    /// announced once SICANTIK issues it).
+    pub async fn permit_ready_on_import(&self) -> Result<u64> {
+        if self.config.permit_ready_on != PermitReadyTrigger::Import {
+            return Ok(0);
+        }
+        let since = self.now() - Duration::days(7);
         let mut out = Vec::new();
-        for r in self.db.list_renewals(Some("confirmed")).await? {
+        for l in self.db.imported_letters_unannounced(since, 200).await? {
+            let Some(phone) = self.applicant_number(&l.pendaftaran_id).await? else {
+                continue;
+            };
+            let Some((mut values, _)) = self.permit_values(&l.pendaftaran_id).await? else {
+                continue;
+            };
+            // A link is made only for a message that will go (none for the log of a skip).
+            let link = if self.consented(&phone).await? {
+                match self.applicant_link(l.document_id).await? {
+                    Some(link) => link,
+                    None => continue,
+                }
+            } else {
+                "—".to_string()
+            };
+            values.insert("tautan".into(), link);
+            let dedup = format!("ready:{}:{}", l.pendaftaran_id, l.document_id);
+            out.extend(
+                self.to_applicant_at(
+                    Event::PermitReady,
+                    &l.pendaftaran_id,
+                    &phone,
+                    &dedup,
+                    &values,
+                )
+                .await?,
+            );
+        }
+        Ok(self.db.enqueue_messages(&out).await?)
+    }
+
+    /// Renewal notices for confirmed renewals whose new permit is issued and whose letter can
+    /// be downloaded (by the configured trigger: published after signing, or imported). They go
+    /// to the new permit's number when it has consent, else to the renewed permit's consented
+    /// number (the applicant who asked for the renewal), else — for the log — skipped at the new
+    /// permit's number (or the old one's).
+    pub async fn renewal_notices(&self) -> Result<u64> {
+        use companion_domain::renewals::RenewalState;
+        let mut out = Vec::new();
+        for r in self
+            .db
+            .list_renewals(Some(RenewalState::Confirmed.as_str()))
+            .await?
+        {
+            let dedup = format!("renewal:{}", r.renewal_id);
             let Some((mut values, new)) = self.permit_values(&r.renewal_id).await? else {
                 continue;
             };
-            if new.status != companion_domain::PermitStatus::Issued {
+            if new.status != PermitStatus::Issued {
                 continue;
             }
+            let new_number = self.applicant_number(&r.renewal_id).await?;
+            let old_number = self.applicant_number(&r.renews_id).await?;
+            let mut phone = None;
+            for n in [&new_number, &old_number].into_iter().flatten() {
+                if self.consented(n).await? {
+                    phone = Some(n.clone());
+                    break;
+                }
+            }
+            let consented = phone.is_some();
+            let Some(phone) = phone.or(new_number).or(old_number) else {
+                continue;
+            };
+            if self.db.message_exists(&format!("{dedup}:{phone}")).await? {
+                continue;
+            }
+            // Not announced before the letter is there (no link made for a skip's record).
+            let link = if consented {
+                match self.letter_link(&r.renewal_id).await? {
+                    Some(l) => l,
+                    None => continue,
+                }
+            } else {
+                "—".into()
+            };
             let old = self.db.get_permit(&r.renews_id).await?;
             values.insert(
                 "nomor_izin_baru".into(),
@@ -659,17 +1236,23 @@ impl Notifier {
                 old.and_then(|o| o.permit_number)
                     .unwrap_or_else(|| "—".into()),
             );
-            // The old permit's contact (the applicant who asked for the renewal) when the new
-            // one has none yet.
-            let subject = if self.db.permit_phone(&r.renewal_id).await?.is_some() {
-                r.renewal_id.clone()
-            } else {
-                r.renews_id.clone()
-            };
-            let dedup = format!("renewal:{}", r.renewal_id);
+            values.insert("berlaku_mulai".into(), Self::date(new.issue_date));
+            values.insert(
+                "masa_berlaku".into(),
+                validity_years(new.issue_date, new.expiry_date)
+                    .map(|y| y.to_string())
+                    .unwrap_or_else(|| "—".into()),
+            );
+            values.insert("tautan".into(), link);
             out.extend(
-                self.to_applicant(Event::RenewalApproved, &subject, &dedup, &values)
-                    .await?,
+                self.to_applicant_at(
+                    Event::RenewalApproved,
+                    &r.renewal_id,
+                    &phone,
+                    &dedup,
+                    &values,
+                )
+                .await?,
             );
         }
         Ok(self.db.enqueue_messages(&out).await?)
@@ -681,6 +1264,8 @@ impl Notifier {
         Ok(self.expiry_reminders().await?
             + self.pending_reminders().await?
             + self.daily_digest().await?
+            + self.signature_notices().await?
+            + self.permit_ready_on_import().await?
             + self.renewal_notices().await?)
     }
 
@@ -725,6 +1310,7 @@ impl Notifier {
                 limit: self.config.batch,
                 per_minute: self.config.per_minute,
                 per_day: self.config.per_day,
+                day_start: self.office_day_start(now),
             })
             .await?;
         report.claimed = claimed.len();
@@ -749,8 +1335,8 @@ impl Notifier {
     async fn send_one(&self, m: WaMessage) -> Result<Outcome> {
         let now = self.now();
         let event = Event::parse(&m.event);
-        let to_applicant = m.audience == "applicant";
-        let is_reply = m.event == "reply";
+        let to_applicant = Audience::parse(&m.audience) == Some(Audience::Applicant);
+        let is_reply = event.is_none();
         // Consent and blacklist are checked again now, not only when queued (a reply to the
         // person's own message needs no opt-in; a blacklisted number gets nothing).
         let contact = self.db.contact(&m.phone).await?;
@@ -769,7 +1355,24 @@ impl Notifier {
                 .await?;
             return Ok(Outcome::Skipped);
         }
-        if to_applicant
+        // A digest of an earlier day (held by a limit, or quiet hours) is stale: today's
+        // replaces it, or none when nothing waits any more.
+        if event == Some(Event::AwaitingSignature)
+            && let Some(day) = m.subject_id.as_deref().and_then(digest_day)
+            && day < self.office_date(now)
+        {
+            self.db
+                .message_deferred(m.id, &self.owner, None, SUPERSEDED, now)
+                .await?;
+            return Ok(Outcome::Skipped);
+        }
+        // Quiet hours: applicants, and the staff's scheduled messages (digest, notices,
+        // reminders) — not a reply, nor an event a person is waiting on.
+        let scheduled = matches!(
+            event,
+            Some(Event::AwaitingSignature | Event::PendingReminder)
+        );
+        if (to_applicant || scheduled)
             && !is_reply
             && let Some(until) = self.quiet_until(now)
         {
@@ -800,11 +1403,10 @@ impl Notifier {
                         Some(&self.owner),
                         FailureKind::TemplateNotApproved.as_str(),
                         None,
-                        &format!(
-                            "{}: {} ({})",
-                            FailureKind::TemplateNotApproved.describe(),
-                            m.template,
-                            m.language
+                        &final_failure(
+                            FailureKind::TemplateNotApproved,
+                            &format!("{} ({})", m.template, m.language),
+                            NoRetry::Permanent,
                         ),
                         None,
                         now,
@@ -854,13 +1456,23 @@ impl Notifier {
                     let factor = 1i32 << (m.attempts - 1).clamp(0, 16);
                     self.now() + self.config.retry_base * factor
                 });
+                let detail = if retry {
+                    format!("{} — {}", e.kind.describe(), e.detail)
+                } else {
+                    let why = if e.kind.retryable() {
+                        NoRetry::AttemptsUsed(m.attempts)
+                    } else {
+                        NoRetry::Permanent
+                    };
+                    final_failure(e.kind, &e.detail, why)
+                };
                 self.db
                     .message_failed(
                         m.id,
                         Some(&self.owner),
                         e.kind.as_str(),
                         e.code.as_deref(),
-                        &format!("{} — {}", e.kind.describe(), e.detail),
+                        &detail,
                         retry_at,
                         self.now(),
                     )
@@ -958,11 +1570,7 @@ impl Notifier {
                         Some((k, c, d)) => (
                             Some(k.as_str().to_string()),
                             c,
-                            Some(if d.is_empty() {
-                                k.describe().to_string()
-                            } else {
-                                format!("{} — {d}", k.describe())
-                            }),
+                            Some(final_failure(k, &d, NoRetry::ReportedAfterSending)),
                         ),
                         None => (None, None, None),
                     };
@@ -1011,31 +1619,33 @@ impl Notifier {
             return Ok(());
         }
         self.db.mark_inbound(&phone, at.unwrap_or(now)).await?;
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let command = words.first().map(|w| w.to_uppercase()).unwrap_or_default();
-        let reply = match command.as_str() {
-            "STOP" | "BERHENTI" | "UNSUBSCRIBE" => {
+        let mut dedup_key = dedup_key;
+        let reply = match Command::parse(text) {
+            Command::Stop => {
                 self.db
                     .record_consent(&phone, "opt_out", "whatsapp", None, now)
                     .await?;
                 Some("Anda tidak akan menerima pesan lagi dari DPMPTSP Kabupaten Karo. Kirim DAFTAR <nomor pendaftaran> untuk berlangganan kembali.".to_string())
             }
-            "DAFTAR" | "MULAI" | "START" => {
-                let id = words
-                    .get(1)
-                    .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
-                    .unwrap_or("");
+            Command::Daftar(id) => {
                 let permit = if id.is_empty() {
                     None
                 } else {
-                    self.db.get_permit(id).await?
+                    self.db.get_permit(&id).await?
                 };
                 match permit {
                     Some(p) => Some(self.daftar(&p, &phone, now).await?),
                     None => Some("Nomor pendaftaran tidak ditemukan. Kirim DAFTAR diikuti nomor pendaftaran pada tanda terima Anda.".to_string()),
                 }
             }
-            _ => None,
+            Command::Unknown => {
+                // A short help, once per number (its key is the number's, not the message's).
+                dedup_key = format!("help:{phone}");
+                Some(format!(
+                    "Pesan ini dikirim otomatis oleh DPMPTSP Kabupaten Karo. Perintah yang dikenal: DAFTAR <nomor pendaftaran> untuk menerima pemberitahuan izin, STOP untuk berhenti. Pertanyaan lain: {}.",
+                    self.config.office_contact
+                ))
+            }
         };
         if let Some(body) = reply {
             // A free-form reply: the person just wrote, so the 24-hour window is open.
@@ -1043,7 +1653,7 @@ impl Notifier {
                 dedup_key,
                 event: "reply".into(),
                 subject_id: None,
-                audience: "applicant".into(),
+                audience: Audience::Applicant.as_str().into(),
                 phone: phone.clone(),
                 language: "id".into(),
                 template: "reply".into(),
@@ -1140,6 +1750,64 @@ fn refusal(contact: Option<&companion_db::Contact>, needs_consent: bool) -> Opti
     }
 }
 
+/// Why a failed message is not tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRetry {
+    /// The failure does not pass with time (not on WhatsApp, template not approved…).
+    Permanent,
+    /// A passing failure, but every attempt was used.
+    AttemptsUsed(i64),
+    /// The provider took the message and reported it failed later (a receipt).
+    ReportedAfterSending,
+}
+
+/// The staff's words for a message that failed for good: what went wrong, that it will not
+/// be tried again, and why (the failure does not pass with time, or every attempt was used).
+pub fn final_failure(kind: FailureKind, detail: &str, why: NoRetry) -> String {
+    let what = match kind {
+        FailureKind::RateLimited => "Dibatasi penyedia: terlalu banyak pesan",
+        FailureKind::ProviderUnavailable => "Layanan penyedia tidak tersedia",
+        FailureKind::Timeout => "Penyedia tidak menjawab tepat waktu",
+        other => other.describe(),
+    };
+    let why = match why {
+        NoRetry::AttemptsUsed(n) => {
+            format!("sudah dicoba {n} kali (batas WHATSAPP_MAX_ATTEMPTS)")
+        }
+        NoRetry::Permanent => "kesalahan ini tidak hilang dengan mencoba ulang; perbaiki penyebabnya lalu pilih \"Kirim ulang\"".to_string(),
+        NoRetry::ReportedAfterSending => {
+            "penyedia melaporkan pesan gagal setelah menerimanya; mengirim lagi bisa menggandakannya".to_string()
+        }
+    };
+    let detail = detail.trim();
+    if detail.is_empty() {
+        format!("{what}. Tidak akan dicoba lagi: {why}.")
+    } else {
+        format!("{what} — {detail}. Tidak akan dicoba lagi: {why}.")
+    }
+}
+
+/// A signing state in the words of a status message.
+fn doc_words(state: Option<DocState>) -> &'static str {
+    match state {
+        Some(DocState::Imported) => "berkas diunggah",
+        Some(DocState::Submitted) => "menunggu persetujuan",
+        Some(DocState::Approved) => "disetujui pejabat",
+        Some(DocState::Rejected) => "ditolak pejabat",
+        Some(DocState::Stamped) => "menunggu tanda tangan",
+        Some(DocState::Signed) => "ditandatangani",
+        Some(DocState::Published) => "ditandatangani dan diterbitkan",
+        Some(DocState::Revoked) => "dicabut",
+        None => "—",
+    }
+}
+
+/// Whole years from `from` to `to` (a permit's validity), rounded to the nearest year.
+fn validity_years(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Option<i64> {
+    let days = (to? - from?).num_days();
+    (days > 0).then(|| ((days as f64) / 365.25).round().max(1.0) as i64)
+}
+
 /// The facts of a permit every applicant message names (with polite stand-ins for gaps).
 fn permit_facts(holder: Option<&str>, kind: Option<&str>, number: Option<&str>) -> Values {
     let mut v = Values::new();
@@ -1183,6 +1851,51 @@ mod tests {
         );
         assert_eq!(parse_quiet_hours("off"), Ok(None));
         assert!(parse_quiet_hours("21-7").is_err());
+    }
+
+    #[test]
+    fn commands_are_read_as_people_type_them() {
+        for t in [
+            "stop",
+            "Stop.",
+            "  STOP!! ",
+            "berhenti",
+            "Batal.",
+            "*stop*\n",
+        ] {
+            assert_eq!(Command::parse(t), Command::Stop, "{t:?}");
+        }
+        assert_eq!(
+            Command::parse("Daftar: 0142307703072025."),
+            Command::Daftar("0142307703072025".into())
+        );
+        assert_eq!(Command::parse("DAFTAR"), Command::Daftar(String::new()));
+        for t in ["", "halo", "stopp", "terima kasih", "batalkan"] {
+            assert_eq!(Command::parse(t), Command::Unknown, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_final_failure_says_it_will_not_be_retried_and_why() {
+        let t = final_failure(FailureKind::RateLimited, "429", NoRetry::AttemptsUsed(3));
+        assert!(!t.contains("dicoba lagi nanti"), "{t}");
+        assert!(
+            t.contains("Tidak akan dicoba lagi") && t.contains("3 kali"),
+            "{t}"
+        );
+        let t = final_failure(FailureKind::NotOnWhatsApp, "", NoRetry::Permanent);
+        assert!(t.contains("tidak hilang dengan mencoba ulang"), "{t}");
+        assert_eq!(
+            validity_years(
+                NaiveDate::from_ymd_opt(2026, 1, 1),
+                NaiveDate::from_ymd_opt(2030, 12, 31)
+            ),
+            Some(5)
+        );
+        assert_eq!(
+            digest_day(&digest_subject(NaiveDate::MIN)),
+            Some(NaiveDate::MIN)
+        );
     }
 
     #[test]

@@ -118,8 +118,13 @@ impl Event {
                     sample: "503/0142/DPMPTSP/2025",
                 },
                 Variable {
+                    name: "tanggal_terbit",
+                    label: "Tanggal terbit",
+                    sample: "02-12-2026",
+                },
+                Variable {
                     name: "tautan",
-                    label: "Tautan unduh dokumen bertanda tangan",
+                    label: "Tautan unduh dokumen (bertanda tangan, atau hasil pindaian surat)",
                     sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN/unduh",
                 },
             ],
@@ -132,7 +137,12 @@ impl Event {
                 Variable {
                     name: "jumlah",
                     label: "Jumlah dokumen menunggu tanda tangan",
-                    sample: "7",
+                    sample: "2",
+                },
+                Variable {
+                    name: "daftar",
+                    label: "Daftar dokumen (jenis izin - pemohon, nomor pendaftaran)",
+                    sample: "1. Izin Usaha Toko - Budi Ginting No: 0142307703072025; 2. Izin Reklame - CV Maju No: 0150300102102025",
                 },
                 Variable {
                     name: "belum_diunggah",
@@ -189,9 +199,29 @@ impl Event {
                     sample: "Izin Usaha Toko",
                 },
                 Variable {
+                    name: "status_lama",
+                    label: "Status sebelumnya",
+                    sample: "sedang diproses",
+                },
+                Variable {
                     name: "status",
                     label: "Status baru",
-                    sample: "Izin terbit",
+                    sample: "izin telah terbit",
+                },
+                Variable {
+                    name: "keterangan",
+                    label: "Keterangan (alasan penolakan atau pencabutan)",
+                    sample: "—",
+                },
+                Variable {
+                    name: "waktu",
+                    label: "Waktu perubahan (waktu kantor)",
+                    sample: "02-12-2026 09:15 WIB",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan rincian",
+                    sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN",
                 },
             ],
             Event::PendingReminder => &[
@@ -219,6 +249,11 @@ impl Event {
                     name: "jam",
                     label: "Lama tertunda (jam)",
                     sample: "26",
+                },
+                Variable {
+                    name: "sejak",
+                    label: "Tertunda sejak (waktu kantor)",
+                    sample: "01-12-2026 07:30 WIB",
                 },
                 Variable {
                     name: "tautan",
@@ -280,14 +315,29 @@ impl Event {
                     sample: "503/0311/DPMPTSP/2026",
                 },
                 Variable {
+                    name: "berlaku_mulai",
+                    label: "Berlaku mulai",
+                    sample: "01-01-2027",
+                },
+                Variable {
                     name: "berlaku_sampai",
                     label: "Berlaku sampai",
                     sample: "31-12-2031",
                 },
                 Variable {
+                    name: "masa_berlaku",
+                    label: "Masa berlaku (tahun)",
+                    sample: "5",
+                },
+                Variable {
                     name: "nomor_izin_lama",
                     label: "Nomor izin lama",
                     sample: "503/0142/DPMPTSP/2025",
+                },
+                Variable {
+                    name: "tautan",
+                    label: "Tautan unduh surat izin baru",
+                    sample: "https://izin.karokab.go.id/v/ACDEFGHJKLMN/unduh",
                 },
             ],
         }
@@ -298,16 +348,16 @@ impl Event {
         let en = language == "en";
         match (self, en) {
             (Event::PermitReady, false) => {
-                "Yth. {nama}, izin Anda ({jenis_izin}) nomor {nomor_izin} telah selesai dan ditandatangani secara elektronik. Unduh dokumen: {tautan}"
+                "Yth. {nama}, izin Anda ({jenis_izin}) nomor {nomor_izin} tanggal {tanggal_terbit} telah selesai diproses. Dokumen dapat diambil di kantor atau diunduh: {tautan} Verifikasi dokumen: pindai kode QR pada dokumen. Terima kasih, DPMPTSP Kabupaten Karo"
             }
             (Event::PermitReady, true) => {
-                "Dear {nama}, your permit ({jenis_izin}) number {nomor_izin} is ready and electronically signed. Download: {tautan}"
+                "Dear {nama}, your permit ({jenis_izin}) number {nomor_izin} of {tanggal_terbit} is ready. Collect it at the office or download it: {tautan} To verify it, scan the QR code on the document. Thank you, DPMPTSP Kabupaten Karo"
             }
             (Event::AwaitingSignature, false) => {
-                "Halo {nama}, ada {jumlah} dokumen izin menunggu tanda tangan elektronik dan {belum_diunggah} izin terbit yang PDF-nya belum diunggah. Buka: {tautan}"
+                "Halo {nama}, ada {jumlah} dokumen izin menunggu tanda tangan elektronik: {daftar}. Izin terbit yang PDF-nya belum diunggah: {belum_diunggah}. Proses melalui: {tautan}"
             }
             (Event::AwaitingSignature, true) => {
-                "Hello {nama}, {jumlah} permit documents await an electronic signature and {belum_diunggah} issued permits have no PDF uploaded yet. Open: {tautan}"
+                "Hello {nama}, {jumlah} permit documents await an electronic signature: {daftar}. Issued permits without an uploaded PDF: {belum_diunggah}. Open: {tautan}"
             }
             (Event::ApprovalRequired, false) => {
                 "Yth. {nama}, dokumen {jenis_izin} nomor {nomor_izin} atas nama {pemohon} menunggu persetujuan Bapak/Ibu: {tautan}"
@@ -316,16 +366,16 @@ impl Event {
                 "Dear {nama}, the {jenis_izin} document number {nomor_izin} for {pemohon} awaits your approval: {tautan}"
             }
             (Event::StatusChanged, false) => {
-                "Yth. {nama}, status permohonan {jenis_izin} nomor pendaftaran {nomor_pendaftaran} kini: {status}."
+                "Yth. {nama}, status permohonan {jenis_izin} nomor pendaftaran {nomor_pendaftaran}: {status_lama} → {status}. Keterangan: {keterangan}. Waktu: {waktu}. Rincian: {tautan}"
             }
             (Event::StatusChanged, true) => {
-                "Dear {nama}, the status of your {jenis_izin} application {nomor_pendaftaran} is now: {status}."
+                "Dear {nama}, the status of the {jenis_izin} application {nomor_pendaftaran}: {status_lama} → {status}. Note: {keterangan}. Time: {waktu}. Details: {tautan}"
             }
             (Event::PendingReminder, false) => {
-                "Halo {nama}, dokumen {jenis_izin} nomor pendaftaran {nomor_pendaftaran} sudah {jam} jam {status}. Mohon ditindaklanjuti: {tautan}"
+                "Halo {nama}, dokumen {jenis_izin} nomor pendaftaran {nomor_pendaftaran} sudah {jam} jam {status} (sejak {sejak}). Mohon segera diproses: {tautan}"
             }
             (Event::PendingReminder, true) => {
-                "Hello {nama}, the {jenis_izin} document {nomor_pendaftaran} has been {status} for {jam} hours. Please follow up: {tautan}"
+                "Hello {nama}, the {jenis_izin} document {nomor_pendaftaran} has been {status} for {jam} hours (since {sejak}). Please act on it: {tautan}"
             }
             (Event::ExpiryReminder, false) => {
                 "Yth. {nama}, izin {jenis_izin} nomor {nomor_izin} berakhir pada {berlaku_sampai} ({sisa_hari} hari lagi). Ajukan perpanjangan di {tautan_perpanjangan}. Informasi: {kontak_kantor}"
@@ -334,10 +384,10 @@ impl Event {
                 "Dear {nama}, your {jenis_izin} permit number {nomor_izin} expires on {berlaku_sampai} (in {sisa_hari} days). Apply for renewal at {tautan_perpanjangan}. Contact: {kontak_kantor}"
             }
             (Event::RenewalApproved, false) => {
-                "Yth. {nama}, perpanjangan izin {jenis_izin} Anda disetujui. Nomor izin baru {nomor_izin_baru}, berlaku sampai {berlaku_sampai} (menggantikan {nomor_izin_lama})."
+                "Yth. {nama}, perpanjangan izin {jenis_izin} Anda disetujui. Nomor izin baru {nomor_izin_baru}, berlaku {berlaku_mulai} s/d {berlaku_sampai} (masa berlaku {masa_berlaku} tahun), menggantikan {nomor_izin_lama}. Dokumen dapat diambil di kantor atau diunduh: {tautan} Verifikasi dokumen: pindai kode QR pada dokumen. Terima kasih atas kepatuhan Anda."
             }
             (Event::RenewalApproved, true) => {
-                "Dear {nama}, the renewal of your {jenis_izin} permit is approved. New permit number {nomor_izin_baru}, valid until {berlaku_sampai} (replaces {nomor_izin_lama})."
+                "Dear {nama}, the renewal of your {jenis_izin} permit is approved. New permit number {nomor_izin_baru}, valid {berlaku_mulai} to {berlaku_sampai} ({masa_berlaku} years), replacing {nomor_izin_lama}. Collect it at the office or download it: {tautan} To verify it, scan the QR code on the document. Thank you for your compliance."
             }
         }
     }

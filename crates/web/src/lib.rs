@@ -16,6 +16,7 @@ pub mod files;
 pub mod geoip;
 mod health;
 mod http_metrics;
+pub mod notices;
 pub mod portal;
 pub mod routes;
 pub mod survey;

@@ -365,7 +365,7 @@ async fn templates(h: &Harness, staff: &Session, auditor: &Session, notifier: &N
     let page = get(h, auditor, "/pesan/templat").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("izin_selesai_diproses"));
-    assert!(page.body.contains("Tautan unduh dokumen bertanda tangan"));
+    assert!(page.body.contains("Tautan unduh dokumen (bertanda tangan"));
     // The default text's preview with sample data.
     assert!(
         page.body
@@ -809,11 +809,42 @@ async fn renewals(h: &Harness, staff: &Session, auditor: &Session) {
     assert!(notice(r.location()).contains("\"0000\" tidak ditemukan"));
     assert!(h.t.db.list_renewals(None).await.expect("r").is_empty());
 
+    // Not an obvious renewal (another holder's name, no issue dates): only with a reason.
     let r = post(
         h,
         staff,
         "/pesan/perpanjangan/konfirmasi",
         &[("baru", "0200000001012026"), ("lama", "0142307703072025")],
+    )
+    .await;
+    let msg = notice(r.location());
+    assert!(
+        msg.contains("tidak tampak") && msg.contains("nama pemegang izin berbeda"),
+        "{msg}"
+    );
+    assert!(h.t.db.list_renewals(None).await.expect("r").is_empty());
+    // The new permit's signed letter is published (the notice carries its download link).
+    for sql in [
+        "INSERT INTO documents (pendaftaran_id, kind, version, storage_key, sha256, size_bytes, pages, \
+         content_type, source, created_by, created_at) VALUES ('0200000001012026', 'original', 1, 'k/r', \
+         'sha-r', 1, 1, 'application/pdf', 'test', 'test', '2026-01-01T00:00:00Z')",
+        "INSERT INTO signing_cases (pendaftaran_id, original_document_id, state, verification_id, updated_at) \
+         VALUES ('0200000001012026', (SELECT id FROM documents WHERE storage_key = 'k/r'), 'published', \
+         'RENEWALVID01', '2026-01-01T00:00:00Z')",
+    ] {
+        companion_db::testing::execute_raw(&h.t.db, sql)
+            .await
+            .expect("letter");
+    }
+    let r = post(
+        h,
+        staff,
+        "/pesan/perpanjangan/konfirmasi",
+        &[
+            ("baru", "0200000001012026"),
+            ("lama", "0142307703072025"),
+            ("alasan", "Nama pemegang ditulis lain di SICANTIK"),
+        ],
     )
     .await;
     let msg = notice(r.location());
@@ -836,6 +867,15 @@ async fn renewals(h: &Harness, staff: &Session, auditor: &Session) {
     assert_eq!(notices[0].phone, "+6281377778888");
     assert_eq!(notices[0].state, "queued");
     assert!(notices[0].body.contains("503/0311/DPMPTSP/2026"));
+    assert!(
+        notices[0].body.contains("/v/RENEWALVID01/unduh"),
+        "{}",
+        notices[0].body
+    );
+    assert_eq!(
+        confirmed[0].reason.as_deref(),
+        Some("Nama pemegang ditulis lain di SICANTIK")
+    );
 
     let page = get(h, auditor, "/pesan/perpanjangan").await;
     let confirmed_section = page

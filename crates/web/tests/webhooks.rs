@@ -98,6 +98,7 @@ async fn signed_receipts_only(backend: &str) {
                 limit: 1,
                 per_minute: 0,
                 per_day: 0,
+                day_start: now,
             })
             .await
             .expect("claim");

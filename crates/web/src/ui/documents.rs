@@ -486,9 +486,8 @@ pub async fn applicant_download(
                 LinkError::Refused(companion_domain::documents::LinkRefusal::Expired) => {
                     (StatusCode::GONE, "expired")
                 }
-                LinkError::Refused(companion_domain::documents::LinkRefusal::Revoked) => {
-                    (StatusCode::GONE, "revoked")
-                }
+                LinkError::Refused(companion_domain::documents::LinkRefusal::Revoked)
+                | LinkError::DocumentRevoked => (StatusCode::GONE, "revoked"),
                 LinkError::Refused(_) | LinkError::Gone => (StatusCode::NOT_FOUND, "invalid"),
                 LinkError::Other(_) => (StatusCode::SERVICE_UNAVAILABLE, "error"),
             };

@@ -272,7 +272,9 @@ pub async fn log(State(state): State<Shared>, Me(me): Me, Query(q): Query<LogQue
     let days = day_rows(
         &state
             .db
-            .message_days(now(&state) - chrono::Duration::days(DAYS))
+            .message_days(now(&state) - chrono::Duration::days(DAYS), |t| {
+                t.with_timezone(&state.office_tz).date_naive()
+            })
             .await?,
     );
     let manage = may_manage(&me);
@@ -1506,6 +1508,7 @@ pub async fn renewals(
                     (csrf_field(&me))
                     input name="baru" placeholder="Nomor pendaftaran izin baru" required aria-label="Izin baru";
                     input name="lama" placeholder="Nomor pendaftaran izin lama" required aria-label="Izin lama";
+                    input name="alasan" placeholder="Alasan (wajib bila izin baru tidak lebih baru, atau pemegang/jenisnya berbeda)" aria-label="Alasan";
                     button.primary type="submit" { "Tautkan" }
                 }
             }
@@ -1517,7 +1520,8 @@ pub async fn renewals(
                     tbody { @for r in confirmed.iter().take(50) { tr data-renewal=(r.renewal_id) {
                         td { (permit_summary(&r.renewal_id, get(&r.renewal_id))) }
                         td { (permit_summary(&r.renews_id, get(&r.renews_id))) }
-                        td { (r.decided_by.as_deref().unwrap_or("—")) }
+                        td { (r.decided_by.as_deref().unwrap_or("—"))
+                            @if let Some(why) = &r.reason { br; small.muted { "Alasan: " (why) } } }
                         td { (state.office_time(r.updated_at)) }
                     } } }
                 } }
@@ -1533,6 +1537,9 @@ pub struct RenewalForm {
     pub baru: String,
     #[serde(default)]
     pub lama: String,
+    /// Why, when the pair is not an obvious renewal (older, another holder or type).
+    #[serde(default)]
+    pub alasan: String,
 }
 
 /// `POST /pesan/perpanjangan/konfirmasi`: confirms a suggestion or sets a link by hand.
@@ -1556,17 +1563,43 @@ pub async fn confirm_renewal(
             "Izin tidak dapat memperpanjang dirinya sendiri.",
         ));
     }
-    for id in [new_id, old_id] {
-        if state.db.get_permit(id).await?.is_none() {
-            return Ok(redirect_with_notice(
-                BACK,
-                &format!("Izin dengan nomor pendaftaran \"{id}\" tidak ditemukan."),
-            ));
-        }
+    let (Some(new), Some(old)) = (
+        state.db.get_permit(new_id).await?,
+        state.db.get_permit(old_id).await?,
+    ) else {
+        let missing = if state.db.get_permit(new_id).await?.is_none() {
+            new_id
+        } else {
+            old_id
+        };
+        return Ok(redirect_with_notice(
+            BACK,
+            &format!("Izin dengan nomor pendaftaran \"{missing}\" tidak ditemukan."),
+        ));
+    };
+    // A renewal is newer and of the same holder and type; anything else only with a reason.
+    let doubts = companion_domain::renewals::renewal_doubts(&new, &old);
+    let reason: String = f
+        .alasan
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    let reason = reason.trim();
+    if !doubts.is_empty() && reason.is_empty() {
+        let why: Vec<&str> = doubts.iter().map(|d| d.pesan()).collect();
+        return Ok(redirect_with_notice(
+            BACK,
+            &format!(
+                "Izin {new_id} tidak tampak sebagai perpanjangan izin {old_id} ({}). Bila memang benar, tuliskan alasannya.",
+                why.join("; ")
+            ),
+        ));
     }
+    let reason = (!doubts.is_empty()).then_some(reason);
     state
         .db
-        .confirm_renewal(new_id, old_id, &me.user.username, now(&state))
+        .confirm_renewal(new_id, old_id, &me.user.username, reason, now(&state))
         .await?;
     audit(
         &state,
@@ -1574,7 +1607,7 @@ pub async fn confirm_renewal(
         &addr,
         "whatsapp.renewal_confirm",
         Some(("permit", new_id.to_string())),
-        serde_json::json!({ "renews": old_id }),
+        serde_json::json!({ "renews": old_id, "reason": reason }),
     )
     .await;
     let mut msg = format!("Izin {new_id} dikonfirmasi sebagai perpanjangan izin {old_id}.");
