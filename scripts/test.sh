@@ -32,6 +32,24 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
 
+# --- Two more S3 implementations for the storage suites (crates/storage/tests/storage.rs,
+# crates/documents/tests/documents.rs): moto's server mode, a second implementation that honours
+# create-only writes, and s3rver, which ignores If-None-Match (the store without conditional
+# writes). Installed only when missing, pinned.
+MOTO_VERSION=5.2.1
+installed_moto="$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+if [ "$installed_moto" != "$MOTO_VERSION" ] || ! command -v moto_server >/dev/null 2>&1 ||
+  ! python3 -c 'import flask, flask_cors' >/dev/null 2>&1; then
+  log "installing moto[server] $MOTO_VERSION"
+  python3 -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+S3RVER_VERSION=3.7.1
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+if [ "$(s3rver --version 2>/dev/null || true)" != "$S3RVER_VERSION" ]; then
+  log "installing s3rver $S3RVER_VERSION"
+  npm install -g --silent --no-audit --no-fund "s3rver@$S3RVER_VERSION"
+fi
+
 # --- pg_dump / pg_restore for the PostgreSQL backup and restore test (the server's own tools).
 command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 || apt_install postgresql-client
 

@@ -228,7 +228,61 @@ impl Database {
         })
     }
 
-    /// The version number the permit's next file gets.
+    /// Claims the permit's next version number for an import about to write its object: one
+    /// above every stored version and every open claim. The claim's primary key makes this
+    /// race-free on both backends — of concurrent claims of one number one wins, the others
+    /// (a unique violation) claim again. Release it with [`Database::release_document_version`]
+    /// once the row is written or the import gives up.
+    pub async fn claim_document_version(&self, pendaftaran_id: &str) -> Result<i64> {
+        const ATTEMPTS: usize = 64;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let now = crate::now();
+            let claimed: std::result::Result<i64, sqlx::Error> = on_backend!(self, pool => {
+                sqlx::query_scalar(
+                    "INSERT INTO document_version_claims (pendaftaran_id, version, claimed_at) \
+                     SELECT $1, COALESCE(MAX(v), 0) + 1, $2 FROM ( \
+                       SELECT version AS v FROM documents WHERE pendaftaran_id = $1 \
+                       UNION ALL \
+                       SELECT version AS v FROM document_version_claims WHERE pendaftaran_id = $1 \
+                     ) AS taken RETURNING version",
+                )
+                .bind(pendaftaran_id)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+            });
+            match claimed {
+                Ok(v) => return Ok(v),
+                Err(e)
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation()) =>
+                {
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map(DbError::Sqlx).unwrap_or(DbError::Corrupt {
+            column: "document_version_claims",
+            detail: "no version could be claimed".into(),
+        }))
+    }
+
+    /// Ends a claim made by [`Database::claim_document_version`].
+    pub async fn release_document_version(&self, pendaftaran_id: &str, version: i64) -> Result<()> {
+        on_backend!(self, pool => {
+            sqlx::query("DELETE FROM document_version_claims WHERE pendaftaran_id = $1 AND version = $2")
+                .bind(pendaftaran_id)
+                .bind(version)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The version number the permit's next file gets (a look only: imports claim theirs with
+    /// [`Database::claim_document_version`]).
     pub async fn next_document_version(&self, pendaftaran_id: &str) -> Result<i64> {
         let max: Option<i64> = on_backend!(self, pool => {
             sqlx::query_scalar("SELECT MAX(version) FROM documents WHERE pendaftaran_id = $1")

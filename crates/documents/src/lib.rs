@@ -17,7 +17,7 @@ use companion_db::{Database, DbError, Document, InsertDocumentError, NewDocument
 use companion_domain::AuditRecord;
 use companion_domain::documents::{DocumentKind, object_key};
 use companion_pdf::PdfProblem;
-use companion_storage::{Storage, StorageError};
+use companion_storage::{Labels, Storage, StorageError, StoredObject};
 use sha2::{Digest, Sha256};
 
 pub use inbox::{InboxOutcome, InboxReport};
@@ -179,8 +179,8 @@ impl ImportError {
     }
 }
 
-/// A version key that stays taken (a concurrent import, or an object left by a crash before
-/// its row was written) moves the import to the next number; this many tries at most.
+/// A version key that stays taken (an object left by a crash before its row was written, or a
+/// number an older instance took) moves the import to the next number; this many tries at most.
 const VERSION_ATTEMPTS: i64 = 8;
 
 /// The documents service. Cheap to clone.
@@ -225,6 +225,32 @@ impl Documents {
         };
         if let Some(dir) = &config.inbox_dir {
             inbox::prepare(dir);
+        }
+        // Whether the store refuses a second writer of a key decides the key scheme; found out
+        // now, so the log says so at start-up (and again at the first write if it fails now).
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            storage.conditional_writes(),
+        )
+        .await;
+        match probe {
+            Ok(Ok(true)) => {
+                tracing::debug!(
+                    store = storage.describe(),
+                    "the object store honours create-only writes"
+                )
+            }
+            Ok(Ok(false)) => tracing::warn!(
+                store = storage.describe(),
+                "the object store ignores create-only writes (If-None-Match): every new object gets a key of its own (v<n>-<kind>-<random>.pdf), recorded in the database"
+            ),
+            Ok(Err(e)) => {
+                tracing::warn!(store = storage.describe(), error = %e, "could not probe the object store for create-only writes; probed again at the first write")
+            }
+            Err(_) => tracing::warn!(
+                store = storage.describe(),
+                "the object store did not answer the create-only probe within 10 s; probed again at the first write"
+            ),
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -305,25 +331,40 @@ impl Documents {
             .map(|d| d.year())
             .unwrap_or_else(|| chrono::Utc::now().year());
         let original_name = original_name.map(clean_file_name);
-        let mut version = db.next_document_version(pendaftaran_id).await?;
+        let labels = Labels::new("application/pdf")
+            .with("permit-id", pendaftaran_id)
+            .with("kind", kind.as_str());
         for _ in 0..VERSION_ATTEMPTS {
+            // The number is this import's alone (claimed in the database), so no other import
+            // of this system writes its key; the store's create-only write (or a key of its own
+            // on a store without one) keeps anything else that is there untouched.
+            let version = db.claim_document_version(pendaftaran_id).await?;
             let key = object_key(year, pendaftaran_id, version, kind);
-            match self.inner.storage.put_bytes(&key, bytes.clone()).await {
-                Ok(_) => {}
+            let labels = labels.clone().with("version", version.to_string());
+            let stored = match self
+                .inner
+                .storage
+                .put_new(&key, bytes.clone(), &labels)
+                .await
+            {
+                Ok(stored) => stored,
                 Err(StorageError::Exists(_)) => {
-                    // Left by a crash between object and row, or a racing import: never
-                    // overwrite, take the next number. The leftover shows up as an orphan in the
-                    // integrity check.
-                    version += 1;
+                    // An object left by a crash between object and row (or written by someone
+                    // else): never overwritten, never deleted; the claim stays, so the number is
+                    // skipped for good, and the leftover shows up as an orphan in the integrity
+                    // check.
                     continue;
                 }
-                Err(e) => return Err(e.into()),
-            }
+                Err(e) => {
+                    self.release_claim(pendaftaran_id, version).await;
+                    return Err(e.into());
+                }
+            };
             let row = NewDocument {
                 pendaftaran_id,
                 kind: kind.as_str(),
                 version,
-                storage_key: &key,
+                storage_key: &stored.key,
                 sha256: &sha256,
                 size_bytes: bytes.len() as i64,
                 pages: i64::from(info.pages),
@@ -333,7 +374,9 @@ impl Documents {
                 created_by_id: actor.user_id,
                 created_by: &actor.name,
             };
-            match db.insert_document(&row).await {
+            let inserted = db.insert_document(&row).await;
+            self.release_claim(pendaftaran_id, version).await;
+            match inserted {
                 Ok(document) => {
                     let record = actor.record(
                         "document.import",
@@ -345,6 +388,7 @@ impl Documents {
                             "sha256": document.sha256,
                             "size": document.size_bytes,
                             "pages": document.pages,
+                            "key": document.storage_key,
                             "via": source.as_str(),
                             "file": document.original_name,
                         }),
@@ -356,14 +400,12 @@ impl Documents {
                     });
                 }
                 Err(InsertDocumentError::VersionTaken) => {
-                    self.remove_own_object(&key).await;
-                    version = db
-                        .next_document_version(pendaftaran_id)
-                        .await?
-                        .max(version + 1);
+                    // A writer that does not claim numbers (an older instance during an
+                    // upgrade) took it: remove this import's object, claim the next.
+                    self.remove_own_object(&stored).await;
                 }
                 Err(InsertDocumentError::SameBytes) => {
-                    self.remove_own_object(&key).await;
+                    self.remove_own_object(&stored).await;
                     let existing =
                         db.document_by_sha256(&sha256)
                             .await?
@@ -374,7 +416,7 @@ impl Documents {
                     return same_bytes(existing, pendaftaran_id);
                 }
                 Err(InsertDocumentError::Db(e)) => {
-                    self.remove_own_object(&key).await;
+                    self.remove_own_object(&stored).await;
                     return Err(e.into());
                 }
             }
@@ -384,10 +426,30 @@ impl Documents {
         ))))
     }
 
-    /// Removes an object this import wrote a moment ago and that no row will point to.
-    async fn remove_own_object(&self, key: &str) {
-        if let Err(e) = self.inner.storage.delete(key).await {
-            tracing::warn!(key, error = %e, "could not remove an unreferenced object; the integrity check will list it");
+    /// Removes an object this import stored a moment ago and that no row will point to — only
+    /// when it is provably still the one this import wrote (same ETag and SHA-256); anything
+    /// else under its key is left alone.
+    async fn remove_own_object(&self, stored: &StoredObject) {
+        match self.inner.storage.delete_own(stored).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(key = %stored.key, "an unreferenced object is not this import's own any more (or is gone); left alone");
+            }
+            Err(e) => {
+                tracing::warn!(key = %stored.key, error = %e, "could not remove an unreferenced object; the integrity check will list it");
+            }
+        }
+    }
+
+    async fn release_claim(&self, pendaftaran_id: &str, version: i64) {
+        if let Err(e) = self
+            .inner
+            .db
+            .release_document_version(pendaftaran_id, version)
+            .await
+        {
+            // A claim left behind only skips its number.
+            tracing::warn!(permit = pendaftaran_id, version, error = %e, "could not release a version claim");
         }
     }
 }

@@ -14,7 +14,7 @@ use companion_domain::documents::{DocumentKind, LinkRefusal};
 use companion_pdf::PdfProblem;
 use companion_pdf::letter::{PermitLetter, render};
 use companion_storage::Storage;
-use companion_storage::testing::{LocalStore, S3Server};
+use companion_storage::testing::{LocalStore, S3Kind, S3Server};
 
 const BUCKET: &str = companion_storage::testing::SHARED_BUCKET;
 
@@ -25,7 +25,15 @@ fn s3() -> &'static S3Server {
 /// Where a test's objects live, and how to reach an object's bytes behind the store's back.
 enum Store {
     Local(LocalStore),
-    S3 { storage: Storage, prefix: String },
+    S3 {
+        storage: Storage,
+        prefix: String,
+    },
+    /// A server of the test's own (moto, s3rver), stopped when the test ends.
+    Own {
+        storage: Storage,
+        _server: S3Server,
+    },
 }
 
 impl Store {
@@ -38,13 +46,28 @@ impl Store {
                     Storage::from_url(&format!("s3://{BUCKET}/{prefix}")).expect("s3 store");
                 Store::S3 { storage, prefix }
             }
+            "moto" | "s3rver" => {
+                let kind = if kind == "moto" {
+                    S3Kind::Moto
+                } else {
+                    S3Kind::S3rver
+                };
+                let server = S3Server::start_kind(kind, "docs").unwrap_or_else(|e| {
+                    panic!("{} (scripts/test.sh installs it): {e}", kind.name())
+                });
+                let storage = server.storage("docs", "objects").expect("s3 store");
+                Store::Own {
+                    storage,
+                    _server: server,
+                }
+            }
             _ => Store::Local(LocalStore::new().expect("local store")),
         }
     }
     fn storage(&self) -> Storage {
         match self {
             Store::Local(l) => l.storage.clone(),
-            Store::S3 { storage, .. } => storage.clone(),
+            Store::S3 { storage, .. } | Store::Own { storage, .. } => storage.clone(),
         }
     }
     /// The file holding `key` on disk (s3s-fs keeps objects as files too).
@@ -52,6 +75,7 @@ impl Store {
         match self {
             Store::Local(l) => l.dir.join(key),
             Store::S3 { prefix, .. } => s3().object_file(BUCKET, &format!("{prefix}/{key}")),
+            Store::Own { .. } => unreachable!("only s3s-fs keeps objects as plain files"),
         }
     }
 }
@@ -480,6 +504,129 @@ async fn links_are_signed_expiring_and_revocable(backend: &str, store: &str) {
     assert!(matches!(err, LinkError::Refused(LinkRefusal::Revoked)));
     assert!(err.pesan().contains("dicabut"));
     f.finish().await;
+}
+
+/// Twelve people upload twelve different letters to one permit at the same moment, and four
+/// more the same letter: every "stored" answer is a row whose object is there, readable and
+/// byte-for-byte the file that was sent, under a key of its own; no import deleted what another
+/// stored; the integrity check is clean.
+async fn concurrent_imports_to_one_permit(backend: &str, store: &str) {
+    let f = Fixture::new(backend, store, 20_000_000).await;
+    let honours = f.docs.storage().conditional_writes().await.expect("probe");
+    assert_eq!(honours, store != "s3rver", "{store}: the probe");
+    // (The scan is a square image: side lengths 10, 13, … keep the twelve files apart.)
+    let mut files: Vec<Bytes> = (0..12)
+        .map(|i| letter(P1, (10 + i * 3) * (10 + i * 3)))
+        .collect();
+    let same = letter(P1, 5);
+    files.extend(std::iter::repeat_n(same.clone(), 4));
+    let tasks: Vec<_> = files
+        .iter()
+        .cloned()
+        .map(|bytes| {
+            let docs = f.docs.clone();
+            tokio::spawn(async move {
+                let r = docs
+                    .import(
+                        P1,
+                        bytes.clone(),
+                        Some("surat.pdf"),
+                        DocumentKind::Original,
+                        ImportSource::Api,
+                        &staff(),
+                    )
+                    .await;
+                (bytes, r)
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    let mut duplicates = 0;
+    for t in tasks {
+        let (bytes, r) = t.await.expect("task");
+        let imported = r.unwrap_or_else(|e| panic!("{backend}/{store}: {e}"));
+        if imported.already_stored {
+            duplicates += 1;
+            assert!(
+                bytes == same,
+                "{backend}/{store}: a different file answered duplicate"
+            );
+        } else {
+            stored.push((bytes, imported.document));
+        }
+    }
+    assert_eq!((stored.len(), duplicates), (13, 3), "{backend}/{store}");
+    let mut versions: Vec<i64> = stored.iter().map(|(_, d)| d.version).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), 13, "{backend}/{store}: a version twice");
+    let keys: std::collections::HashSet<&str> =
+        stored.iter().map(|(_, d)| d.storage_key.as_str()).collect();
+    assert_eq!(keys.len(), 13, "{backend}/{store}: a key twice");
+    for (bytes, d) in &stored {
+        let back = f
+            .docs
+            .storage()
+            .get_bytes(&d.storage_key)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{backend}/{store}: {} answered stored: {e}", d.storage_key)
+            });
+        assert!(
+            back == *bytes,
+            "{backend}/{store}: {} holds other bytes",
+            d.storage_key
+        );
+        let readable = format!("permits/2025/{P1}/v{}-original.pdf", d.version);
+        if honours {
+            assert_eq!(d.storage_key, readable);
+        } else {
+            assert!(d.storage_key.starts_with(&readable[..readable.len() - 4]));
+            assert_ne!(
+                d.storage_key, readable,
+                "a key of its own on a store without create-only writes"
+            );
+        }
+        if !matches!(f.store, Store::Local(_)) {
+            let head = f.docs.storage().head(&d.storage_key).await.expect("head");
+            assert_eq!(head.content_type.as_deref(), Some("application/pdf"));
+            assert_eq!(head.metadata.get("sha256"), Some(&d.sha256));
+            assert_eq!(head.metadata.get("permit-id").map(String::as_str), Some(P1));
+            assert_eq!(
+                head.metadata.get("kind").map(String::as_str),
+                Some("original")
+            );
+            assert_eq!(head.metadata.get("version"), Some(&d.version.to_string()));
+        }
+    }
+    assert_eq!(f.db.db.document_count().await.expect("count"), 13);
+    let check = f.docs.check_integrity().await.expect("check");
+    assert!(check.is_clean(), "{backend}/{store}: {check:?}");
+    assert_eq!(check.objects, 13);
+    f.finish().await;
+}
+
+mod concurrent_imports_to_one_permit {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_local() {
+        super::concurrent_imports_to_one_permit("sqlite", "local").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_s3s_fs() {
+        super::concurrent_imports_to_one_permit("postgres", "s3").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_moto() {
+        super::concurrent_imports_to_one_permit("postgres", "moto").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_s3rver_without_conditional_writes() {
+        super::concurrent_imports_to_one_permit("postgres", "s3rver").await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_s3rver_without_conditional_writes() {
+        super::concurrent_imports_to_one_permit("sqlite", "s3rver").await
+    }
 }
 
 /// Each scenario on SQLite + local folder and on PostgreSQL + S3.
