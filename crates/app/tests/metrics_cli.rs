@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use companion_db::testing::TestDb;
-use companion_simulators::{SicantikSim, SicantikSimConfig};
+use companion_simulators::{BsreSim, BsreSimConfig, BsreSimUser, SicantikSim, SicantikSimConfig};
 
 mod common;
 use common::free_port;
@@ -252,8 +252,9 @@ const HISTOGRAMS: &[&str] = &[
     "companion_job_duration_seconds",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_of_a_live_server_pass_promtool_and_are_documented() {
+companion_db::on_both_backends!(metrics_of_a_live_server_pass_promtool_and_are_documented);
+
+async fn metrics_of_a_live_server_pass_promtool_and_are_documented(backend: &str) {
     let sim = SicantikSim::start(
         SicantikSimConfig {
             permits: 90,
@@ -263,7 +264,7 @@ async fn metrics_of_a_live_server_pass_promtool_and_are_documented() {
     )
     .await
     .expect("sicantik");
-    let t = TestDb::new("sqlite").await.expect("db");
+    let t = TestDb::new(backend).await.expect("db");
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -404,6 +405,130 @@ async fn metrics_of_a_live_server_pass_promtool_and_are_documented() {
         value("companion_signer_certificate_not_after_timestamp_seconds{signer=\"local\"") > now
     );
     assert!(value("companion_sync_last_complete_full_timestamp_seconds") <= now + 1.0);
+    t.cleanup().await.expect("cleanup");
+}
+
+/// With `SIGNER=bsre`, each official's certificate status (checked at start-up) is on `/metrics`,
+/// by account name and never by NIK; an official BSrE does not know reads `NOT_REGISTERED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bsre_certificate_status_of_each_official_is_on_metrics() {
+    let user = |nik: &str, status: &str| BsreSimUser {
+        nik: nik.into(),
+        name: format!("Pejabat {nik}"),
+        passphrase: "rahasia-uji".into(),
+        status: status.into(),
+    };
+    let bsre = BsreSim::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        BsreSimConfig {
+            username: "karo-client".into(),
+            password: "kredensial-uji".into(),
+            users: vec![
+                user("1207010101800001", "ISSUE"),
+                user("1207010101800002", "EXPIRED"),
+            ],
+            latency: Duration::from_millis(5),
+        },
+    )
+    .await
+    .expect("bsre");
+    let t = TestDb::new("sqlite").await.expect("db");
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &t.url)
+            .env("SICANTIK_BASE_URL", "http://127.0.0.1:9")
+            .env(
+                "STORAGE_URL",
+                format!("file://{}", dir.path().join("objects").display()),
+            )
+            .env("KEYS_DIR", dir.path().join("keys"))
+            .env("DATA_DIR", dir.path())
+            .env("INBOX_DIR", "")
+            .env("SIGNER", "bsre")
+            .env("BSRE_BASE_URL", bsre.url())
+            .env("BSRE_USERNAME", "karo-client")
+            .env("BSRE_PASSWORD", "kredensial-uji")
+            .env("LISTEN", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", &base)
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    // The seal key (the QR's signature) is made here; BSrE signs the PDFs.
+    let out = command(&["keys", "init"]).output().expect("keys");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, nik) in [
+        ("pejabat.aktif", "1207010101800001"),
+        ("pejabat.lewat", "1207010101800002"),
+        ("pejabat.asing", "1207010101800009"),
+    ] {
+        for args in [
+            &["user", "add", name, "--role", "official"][..],
+            &["user", "nik", name, nik][..],
+        ] {
+            let out = command(args).output().expect("run");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let log = dir.path().join("serve.log");
+    let _server = Server(
+        command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("serve"),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let wanted = [
+        "companion_bsre_user_status{official=\"pejabat.aktif\",status=\"ISSUE\"} 1",
+        "companion_bsre_user_status{official=\"pejabat.lewat\",status=\"EXPIRED\"} 1",
+        "companion_bsre_user_status{official=\"pejabat.asing\",status=\"NOT_REGISTERED\"} 1",
+    ];
+    let started = Instant::now();
+    let mut last = String::new();
+    let body = loop {
+        if let Ok(r) = http.get(format!("{base}/metrics")).send().await
+            && r.status() == 200
+            && let Ok(body) = r.text().await
+        {
+            if wanted.iter().all(|w| body.lines().any(|l| l == *w)) {
+                break body;
+            }
+            last = body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the officials' BSrE status never showed on /metrics:\n{}\n--- serve log:\n{}",
+            last.lines()
+                .filter(|l| l.contains("bsre"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(!body.contains("120701010180000"), "a NIK is never a label");
+    let (ok, said) = promtool(&["check", "metrics"], Some(&body));
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool check metrics:\n{said}"
+    );
     t.cleanup().await.expect("cleanup");
 }
 
