@@ -90,3 +90,7 @@ phone="$(sed -n 's/^  WhatsApp simulator: *\(http[^ ]*\).*/\1/p' "$log" | head -
 [ -n "$phone" ] || fail "the demo did not print its WhatsApp simulator's address"
 node tests/browser/whatsapp.mjs --base "$base" --phone "$phone" --logins "$tmp/demo-logins.json" \
   --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"
+# The satisfaction survey (an open, an answered, an expired and an unknown link) and the staff's
+# /skm report, at a phone viewport; the demo writes its two survey links to demo-survey.json.
+node tests/browser/survey.mjs --base "$base" --logins "$tmp/demo-logins.json" \
+  --survey "$tmp/demo-survey.json" --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"

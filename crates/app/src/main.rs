@@ -8,6 +8,7 @@ mod keys_cmd;
 mod scheduler;
 mod server;
 mod simulate;
+mod surveys;
 mod sync_cmd;
 mod telemetry;
 mod verify_cmd;

@@ -69,7 +69,11 @@ async fn run_whatsapp(args: &SimulateArgs) -> Result<(), CliError> {
         webhook_url: args.webhook.clone(),
         latency_ms: args.latency_ms,
         receipt_delay_ms: args.receipt_delay_ms,
-        templates: crate::whatsapp::simulator_templates(),
+        templates: [
+            crate::whatsapp::simulator_templates(),
+            crate::surveys::simulator_templates(),
+        ]
+        .concat(),
         undeliverable_suffix: Some("0000".into()),
         ..Default::default()
     };

@@ -320,4 +320,16 @@ impl Database {
             .await?
         }))
     }
+
+    /// Up to ten permit type names with the most permits (the demo's seeded answers).
+    pub async fn survey_types_for_demo(&self) -> Result<Vec<String>> {
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT permit_type_name FROM permits WHERE permit_type_name IS NOT NULL \
+                 GROUP BY permit_type_name ORDER BY COUNT(*) DESC, permit_type_name LIMIT 10",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 }
