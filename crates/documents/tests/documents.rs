@@ -1,6 +1,7 @@
 //! The documents service end to end, on SQLite with the local folder and on PostgreSQL with a
 //! real S3-compatible server (s3s-fs): import checks, versions, duplicates, the inbox, applicant
-//! links, and the integrity check finding missing, corrupted and orphaned objects.
+//! links, and the integrity check finding missing, corrupted and orphaned objects; concurrent
+//! imports to one permit also on moto and on s3rver (a store without conditional writes).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -509,7 +510,7 @@ async fn links_are_signed_expiring_and_revocable(backend: &str, store: &str) {
 /// Twelve people upload twelve different letters to one permit at the same moment, and four
 /// more the same letter: every "stored" answer is a row whose object is there, readable and
 /// byte-for-byte the file that was sent, under a key of its own; no import deleted what another
-/// stored; the integrity check is clean.
+/// stored; a large letter goes up as a multipart upload; the integrity check is clean.
 async fn concurrent_imports_to_one_permit(backend: &str, store: &str) {
     let f = Fixture::new(backend, store, 20_000_000).await;
     let honours = f.docs.storage().conditional_writes().await.expect("probe");
@@ -599,10 +600,35 @@ async fn concurrent_imports_to_one_permit(backend: &str, store: &str) {
             assert_eq!(head.metadata.get("version"), Some(&d.version.to_string()));
         }
     }
-    assert_eq!(f.db.db.document_count().await.expect("count"), 13);
+    // A large letter goes up as a multipart upload, under a key of its own on every store.
+    let large = letter(P1, 3000 * 3000);
+    assert!(large.len() >= companion_storage::MULTIPART_THRESHOLD);
+    let big = import(&f, P1, large.clone()).await.expect("large").document;
+    // The next number (a duplicate held one while it uploaded, so there may be gaps).
+    let top = stored.iter().map(|(_, d)| d.version).max().unwrap_or(0);
+    assert_eq!(big.version, top + 1);
+    assert!(
+        big.storage_key
+            .starts_with(&format!("permits/2025/{P1}/v{}-original-", big.version)),
+        "{}",
+        big.storage_key
+    );
+    assert!(
+        f.docs
+            .storage()
+            .get_bytes(&big.storage_key)
+            .await
+            .expect("large back")
+            == large
+    );
+    if !matches!(f.store, Store::Local(_)) {
+        let head = f.docs.storage().head(&big.storage_key).await.expect("head");
+        assert_eq!(head.metadata.get("sha256"), Some(&big.sha256));
+    }
+    assert_eq!(f.db.db.document_count().await.expect("count"), 14);
     let check = f.docs.check_integrity().await.expect("check");
     assert!(check.is_clean(), "{backend}/{store}: {check:?}");
-    assert_eq!(check.objects, 13);
+    assert_eq!(check.objects, 14);
     f.finish().await;
 }
 
