@@ -1365,6 +1365,15 @@ async fn bird_webhook_signature_and_parse() {
         ),
         ("messagebird-request-timestamp", &old_ts),
     ]);
+    // An absurd timestamp is refused, not an arithmetic overflow.
+    let absurd = i64::MIN.to_string();
+    let absurd_time = headers(&[
+        (
+            "messagebird-signature",
+            &bird::signature("bird-signing-key", &absurd, BIRD_URL, body),
+        ),
+        ("messagebird-request-timestamp", &absurd),
+    ]);
     let no_time = headers(&[("messagebird-signature", &sig)]);
     let wrong = headers(&[
         (
@@ -1377,6 +1386,7 @@ async fn bird_webhook_signature_and_parse() {
     for (body, headers) in [
         (body, &other_time),
         (body, &replayed),
+        (body, &absurd_time),
         (body, &no_time),
         (body, &wrong),
         (body, &HeaderMap::new()),

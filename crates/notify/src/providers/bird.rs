@@ -272,7 +272,7 @@ impl Provider for BirdProvider {
         } else {
             sent_at
         };
-        if (Utc::now().timestamp() - sent_at).abs() > TIMESTAMP_TOLERANCE_SECS {
+        if Utc::now().timestamp().abs_diff(sent_at) > TIMESTAMP_TOLERANCE_SECS.unsigned_abs() {
             return Err(WebhookError::Unauthorized(
                 "messagebird-request-timestamp too far from now (replay?)",
             ));
