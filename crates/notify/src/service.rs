@@ -1336,7 +1336,10 @@ impl Notifier {
         let now = self.now();
         let event = Event::parse(&m.event);
         let to_applicant = Audience::parse(&m.audience) == Some(Audience::Applicant);
-        let is_reply = event.is_none();
+        // A row of no event is a reply to the person's own message, except the survey
+        // invitation (issue 24): an applicant message like the events — consent, quiet hours,
+        // the approved template.
+        let is_reply = event.is_none() && m.event != crate::templates::survey_invitation::EVENT;
         // Consent and blacklist are checked again now, not only when queued (a reply to the
         // person's own message needs no opt-in; a blacklisted number gets nothing).
         let contact = self.db.contact(&m.phone).await?;
