@@ -329,54 +329,76 @@ pub async fn demo_applicant(db: &Database, pendaftaran_id: &str, i: usize) -> an
     Ok(())
 }
 
-/// The demo's renewal: the first published demo letter is confirmed by the demo staff as the
-/// renewal of another issued permit (with a reason, as the pair is not an obvious renewal), so
-/// its notice — validity and download link — reaches the applicant's phone on the simulator.
+/// The demo's renewal: a published demo letter (the newest with known dates) is confirmed by
+/// the demo staff as the renewal of an older issued permit (of the same type when there is one;
+/// with a reason when the pair is not an obvious renewal), so its notice — validity and
+/// download link — reaches the applicant's phone on the simulator.
 pub async fn demo_renewal(db: &Database, notifier: Option<&Notifier>) -> anyhow::Result<()> {
     use companion_domain::renewals::{RenewalState, renewal_doubts};
     use companion_domain::workflow::DocState;
-    let Some(case) = db
-        .signing_cases_in(DocState::Published.as_str(), 1)
+    let mut published = Vec::new();
+    for case in db
+        .signing_cases_in(DocState::Published.as_str(), 50)
         .await?
-        .into_iter()
-        .next()
+    {
+        if let Some(p) = db.get_permit(&case.pendaftaran_id).await? {
+            published.push(p);
+        }
+    }
+    let renewals = db.list_renewals(None).await?;
+    if renewals.iter().any(|r| {
+        published.iter().any(|p| p.pendaftaran_id == r.renewal_id)
+            && RenewalState::parse(&r.state) == Some(RenewalState::Confirmed)
+    }) {
+        // A later start: linked already.
+        if let Some(n) = notifier {
+            n.renewal_notices().await?;
+        }
+        return Ok(());
+    }
+    // Known dates first (the expiry sync may not have run yet), then the newest.
+    let Some(new) = published.into_iter().max_by_key(|p| {
+        (
+            p.expiry_date.is_some() && p.issue_date.is_some(),
+            p.issue_date,
+        )
+    }) else {
+        return Ok(());
+    };
+    let query = companion_db::PermitQuery {
+        status: Some(companion_domain::PermitStatus::Issued),
+        has_pdf: Some(false),
+        page: 1,
+        per_page: 200,
+        ..Default::default()
+    };
+    let (candidates, _) = db.list_permits(&query).await?;
+    let older = |p: &companion_domain::permits::PermitView| {
+        p.pendaftaran_id != new.pendaftaran_id
+            && matches!((p.issue_date, new.issue_date), (Some(o), Some(n)) if o < n)
+    };
+    let Some(old) = candidates
+        .iter()
+        .find(|p| older(p) && p.permit_type_name == new.permit_type_name)
+        .or_else(|| candidates.iter().find(|p| older(p)))
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|p| p.pendaftaran_id != new.pendaftaran_id)
+        })
     else {
         return Ok(());
     };
-    let renewals = db.list_renewals(None).await?;
-    let linked = renewals.iter().any(|r| {
-        r.renewal_id == case.pendaftaran_id
-            && RenewalState::parse(&r.state) == Some(RenewalState::Confirmed)
-    });
-    if !linked {
-        let Some(new) = db.get_permit(&case.pendaftaran_id).await? else {
-            return Ok(());
-        };
-        let query = companion_db::PermitQuery {
-            status: Some(companion_domain::PermitStatus::Issued),
-            has_pdf: Some(false),
-            page: 1,
-            per_page: 20,
-            ..Default::default()
-        };
-        let (candidates, _) = db.list_permits(&query).await?;
-        let Some(old) = candidates
-            .into_iter()
-            .find(|p| p.pendaftaran_id != new.pendaftaran_id)
-        else {
-            return Ok(());
-        };
-        let reason = (!renewal_doubts(&new, &old).is_empty())
-            .then_some("Demo: contoh perpanjangan yang dikonfirmasi petugas");
-        db.confirm_renewal(
-            &new.pendaftaran_id,
-            &old.pendaftaran_id,
-            "demo.staff",
-            reason,
-            companion_db::now(),
-        )
-        .await?;
-    }
+    let reason = (!renewal_doubts(&new, old).is_empty())
+        .then_some("Demo: contoh perpanjangan yang dikonfirmasi petugas");
+    db.confirm_renewal(
+        &new.pendaftaran_id,
+        &old.pendaftaran_id,
+        "demo.staff",
+        reason,
+        companion_db::now(),
+    )
+    .await?;
     if let Some(n) = notifier {
         n.renewal_notices().await?;
     }

@@ -643,7 +643,7 @@ mod tests {
                 Event::StatusChanged,
                 Event::StatusChanged.default_text("id")
             ),
-            "Yth. {{1}}, status permohonan {{3}} nomor pendaftaran {{2}} kini: {{4}}."
+            "Yth. {{1}}, status permohonan {{3}} nomor pendaftaran {{2}}: {{4}} → {{5}}. Keterangan: {{6}}. Waktu: {{7}}. Rincian: {{8}}"
         );
     }
 
