@@ -255,6 +255,17 @@ pub const CATALOGUE: &[Metric] = &[
         &["log"],
         "Entries the retention policy removed or stripped, by log.",
     ),
+    // --- satisfaction survey (SKM)
+    counter(
+        "companion_survey_invitations_total",
+        &[],
+        "Survey invitations queued to applicants of published permits.",
+    ),
+    counter(
+        "companion_survey_answers_total",
+        &["outcome"],
+        "Survey answers submitted, by outcome (stored, already_answered, expired, unknown).",
+    ),
     // --- WhatsApp
     gauge(
         "companion_whatsapp_outbox_messages",
@@ -379,6 +390,10 @@ fn register_known() {
     ] {
         metrics::counter!("companion_retention_removed_total", "log" => log).absolute(0);
     }
+    for outcome in ["stored", "already_answered", "expired", "unknown"] {
+        metrics::counter!("companion_survey_answers_total", "outcome" => outcome).absolute(0);
+    }
+    metrics::counter!("companion_survey_invitations_total").absolute(0);
     for outcome in ["accepted", "held"] {
         metrics::counter!("companion_whatsapp_daftar_total", "outcome" => outcome).absolute(0);
     }
