@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod letter;
 pub mod revisions;
+pub mod revocation;
 pub mod sign;
 pub mod stamp;
 pub mod timestamp;

@@ -171,9 +171,14 @@ pub fn validate_with(
     let sha256 = hex::encode(Sha256::digest(pdf));
     let found = find_signatures(pdf);
     let end = effective_end(pdf);
+    let dss = if found.is_empty() {
+        crate::revocation::Evidence::default()
+    } else {
+        crate::revocation::Evidence::from_dss(pdf)
+    };
     let mut signatures: Vec<SignatureReport> = found
         .iter()
-        .map(|s| check_signature(pdf, s, policy, now, end))
+        .map(|s| check_signature(pdf, s, policy, now, end, &dss))
         .collect();
     let verdict = verdict(pdf, end, &mut signatures, policy);
     Report {
@@ -1022,6 +1027,7 @@ fn check_signature(
     policy: &Policy<'_>,
     now: chrono::DateTime<chrono::Utc>,
     end: usize,
+    dss: &crate::revocation::Evidence,
 ) -> SignatureReport {
     let [_, b, c, d] = found.ranges;
     let coverage = if c + d >= end {
@@ -1104,31 +1110,94 @@ fn check_signature(
         None => true,
         Some(office) => office.iter().any(|o| o == cert),
     };
-    report.revocation = revocation(cert);
+    let mut evidence = dss.clone();
+    evidence.add_cms(&sd, si);
+    report.revocation = revocation(cert, &validated, &evidence, at.unwrap_or(now));
     report
 }
 
-/// Offline: a certificate that names no revocation service has nothing to check; one that does
-/// cannot be checked without going online.
-fn revocation(cert: &Certificate) -> Check {
-    let publishes = cert
-        .tbs_certificate
+fn publishes_revocation(cert: &Certificate) -> bool {
+    cert.tbs_certificate
         .extensions
         .as_ref()
         .is_some_and(|exts| {
             exts.iter().any(|e| {
                 e.extn_id == ID_CRL_DISTRIBUTION_POINTS || e.extn_id == ID_AUTHORITY_INFO_ACCESS
             })
-        });
-    if publishes {
-        Check::indeterminate(
-            "Penerbit sertifikat menerbitkan data pencabutan yang tidak diperiksa secara luring.",
-        )
-    } else {
-        Check::passed(
-            "Penerbit sertifikat tidak menerbitkan daftar pencabutan; sertifikat tidak dicabut menurut penerbitnya.",
-        )
+        })
+}
+
+/// Revocation of every certificate of the validated `chain` (signer first, the anchor itself
+/// excepted) at the moment the signature is proven to exist, from the evidence in the file.
+/// Revoked before that moment fails; revoked later is shown and the signature stands; a
+/// certificate that names a revocation service with no evidence here is indeterminate; one
+/// whose issuer publishes nothing is said to be so.
+fn revocation(
+    cert: &Certificate,
+    chain: &[Certificate],
+    evidence: &crate::revocation::Evidence,
+    moment: chrono::DateTime<chrono::Utc>,
+) -> Check {
+    use crate::revocation::{Source, Status};
+    use openssl::x509::X509;
+    let x509 = |c: &Certificate| c.to_der().ok().and_then(|d| X509::from_der(&d).ok());
+    if chain.len() < 2 {
+        // No validated path: nothing to look up the issuer's evidence with.
+        return if publishes_revocation(cert) {
+            Check::indeterminate(
+                "Penerbit sertifikat menerbitkan data pencabutan yang tidak diperiksa secara luring.",
+            )
+        } else {
+            Check::passed(
+                "Penerbit sertifikat tidak menerbitkan daftar pencabutan; sertifikat tidak dicabut menurut penerbitnya.",
+            )
+        };
     }
+    let trusted: Vec<X509> = chain[1..].iter().filter_map(x509).collect();
+    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut leaf = None;
+    for pair in chain.windows(2) {
+        let (c, issuer) = (&pair[0], &pair[1]);
+        let subject = c.tbs_certificate.subject.to_string();
+        let (Some(xc), Some(xi)) = (x509(c), x509(issuer)) else {
+            return Check::indeterminate("Status pencabutan tidak diperiksa.");
+        };
+        let line = match evidence.status(&xc, &xi, &trusted, moment) {
+            Some(Status::Revoked { at, .. }) if at <= moment => {
+                return Check::failed(format!(
+                    "Sertifikat dicabut sebelum tanda tangan terbukti dibuat ({subject}, {}).",
+                    when(at)
+                ));
+            }
+            Some(Status::Revoked { at, .. }) => Check::passed(format!(
+                "Sertifikat dicabut setelah tanda tangan dibuat; tanda tangan tetap sah ({subject}, {}).",
+                when(at)
+            )),
+            Some(Status::Good { source }) => Check::passed(format!(
+                "Sertifikat tidak dicabut menurut data pencabutan di berkas ({}).",
+                match source {
+                    Source::Crl => "CRL",
+                    Source::Ocsp => "OCSP",
+                }
+            )),
+            None if publishes_revocation(c) => {
+                return if leaf.is_none() {
+                    Check::indeterminate(
+                        "Penerbit sertifikat menerbitkan data pencabutan yang tidak diperiksa secara luring.",
+                    )
+                } else {
+                    Check::indeterminate(format!(
+                        "Tidak ada data pencabutan di berkas untuk sertifikat {subject}; statusnya tidak dapat dipastikan secara luring."
+                    ))
+                };
+            }
+            None => Check::passed(
+                "Penerbit sertifikat tidak menerbitkan daftar pencabutan; sertifikat tidak dicabut menurut penerbitnya.",
+            ),
+        };
+        leaf.get_or_insert(line);
+    }
+    leaf.unwrap_or_else(|| Check::indeterminate("Status pencabutan tidak diperiksa."))
 }
 
 #[cfg(test)]
@@ -1389,6 +1458,30 @@ pub fn english(text: &str) -> String {
             ".",
             "The file was changed after the office's signature: ",
             ".",
+        ),
+        (
+            "Sertifikat dicabut sebelum tanda tangan terbukti dibuat (",
+            ").",
+            "The certificate was revoked before the signature is proven to exist (",
+            ").",
+        ),
+        (
+            "Sertifikat dicabut setelah tanda tangan dibuat; tanda tangan tetap sah (",
+            ").",
+            "The certificate was revoked after the signature was made; the signature stands (",
+            ").",
+        ),
+        (
+            "Sertifikat tidak dicabut menurut data pencabutan di berkas (",
+            ").",
+            "The certificate is not revoked according to the revocation data in the file (",
+            ").",
+        ),
+        (
+            "Tidak ada data pencabutan di berkas untuk sertifikat ",
+            "; statusnya tidak dapat dipastikan secara luring.",
+            "The file carries no revocation data for certificate ",
+            "; its status cannot be established offline.",
         ),
         (
             "Ditandatangani secara sah oleh ",
