@@ -451,6 +451,68 @@ mod tests {
         assert_eq!(docs.len(), CATALOGUE.len(), "no metric twice");
     }
 
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// A metric recorded anywhere in the workspace's sources under a literal name is in the
+    /// catalogue (so it has HELP, and docs/metrics.md describes it) — also one that a live
+    /// server does not show until its event happens.
+    #[test]
+    fn every_metric_the_code_records_is_in_the_catalogue() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for krate in std::fs::read_dir(&crates).expect("crates").flatten() {
+            sources(&krate.path().join("src"), &mut files);
+        }
+        assert!(files.len() > 20, "the sources are found");
+        let mut found = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for macro_call in ["counter!(", "gauge!(", "histogram!("] {
+                for (at, _) in text.match_indices(macro_call) {
+                    let rest = text[at + macro_call.len()..].trim_start();
+                    let Some(rest) = rest.strip_prefix('"') else {
+                        continue; // a constant: checked below
+                    };
+                    let name = rest.split('"').next().unwrap_or_default();
+                    if name.is_empty()
+                        || !name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    {
+                        continue; // not a metric name (e.g. this test's own strings)
+                    }
+                    found += 1;
+                    assert!(
+                        CATALOGUE.iter().any(|m| m.name == name),
+                        "{} records {name}: add it to telemetry::CATALOGUE and docs/metrics.md",
+                        file.display()
+                    );
+                }
+            }
+        }
+        assert!(found > 20, "the metric calls are found");
+        for name in [
+            companion_signing::telemetry::FAILURES,
+            companion_signing::telemetry::BSRE_USER_STATUS,
+            "companion_signer_certificate_not_after_timestamp_seconds", // state_metrics' GAUGE
+        ] {
+            assert!(CATALOGUE.iter().any(|m| m.name == name), "{name}");
+        }
+    }
+
     #[test]
     fn names_follow_the_contract_and_prometheus_conventions() {
         // design.md names these four; they never change.
