@@ -573,13 +573,6 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                         Ok(n) => tracing::info!(signed = n, "demo permits signed and published"),
                         Err(e) => tracing::error!(error = %e, "demo signing failed"),
                     }
-                    // A renewal, so its notice (with the download link) reaches the phone.
-                    if let Err(e) =
-                        crate::whatsapp::demo_renewal(docs.db(), notifier_for_demo.as_deref())
-                            .await
-                    {
-                        tracing::error!(error = %e, "demo renewal failed");
-                    }
                 }
                 if let Err(e) = docs.check_integrity().await {
                     tracing::error!(error = %e, "demo integrity check failed");
@@ -589,6 +582,14 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                 && let Err(e) = scheduler.run_with_lease(Job::Expiry).await
             {
                 tracing::error!(error = %e, "demo expiry sync failed");
+            }
+            // A renewal (after the expiry sync: the new permit's dates are known), so its
+            // notice — validity and download link — reaches the phone.
+            if let (Some(docs), Some(_)) = (&scheduler.documents, &signing_for_demo)
+                && let Err(e) =
+                    crate::whatsapp::demo_renewal(docs.db(), notifier_for_demo.as_deref()).await
+            {
+                tracing::error!(error = %e, "demo renewal failed");
             }
             // A month of survey answers, so /skm shows a full report (issue 24).
             let today = chrono::Utc::now().date_naive();
