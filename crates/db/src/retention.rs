@@ -45,6 +45,8 @@ impl Database {
                     .await?
                     .rows_affected()
             });
+            // Fonnte's stateid → message pairings go with the receipts they served.
+            report.whatsapp_receipts_deleted += self.prune_provider_aliases(before).await?;
             report.daftar_requests_deleted = on_backend!(self, pool => {
                 sqlx::query(
                     "DELETE FROM wa_daftar_requests WHERE state <> 'pending' AND requested_at < $1",

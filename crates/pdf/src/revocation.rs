@@ -248,7 +248,10 @@ fn ocsp_status(
     param.set_time(at.timestamp() as _);
     store.set_param(&param).ok()?;
     let store = store.build();
-    let certs = Stack::<X509>::new().ok()?;
+    // The responder is the issuer itself or a delegate the response carries; responses that
+    // leave out the issuer's certificate are found through this list.
+    let mut certs = Stack::<X509>::new().ok()?;
+    certs.push(issuer.clone()).ok()?;
     basic.verify(&certs, &store, OcspFlag::empty()).ok()?;
     let id = OcspCertId::from_cert(MessageDigest::sha1(), cert, issuer).ok()?;
     let status = basic.find_status(&id)?;

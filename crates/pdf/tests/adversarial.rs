@@ -751,11 +751,12 @@ fn zero_contents(pdf: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Makes a CRL of `w.ca` (the signer's issuer) with `python3`'s `cryptography` (pyHanko's own
+/// Makes a CRL or an OCSP response of `w.ca` (the signer's issuer) with `python3`'s `cryptography` (pyHanko's own
 /// dependency) — empty, or revoking the office's certificate at `revoked_at` — issued at
 /// `issued`, and writes it into the file's DSS with pyHanko (`DocumentSecurityStore.add_dss`,
 /// the permitted LTV update).
-fn with_crl(
+fn with_revocation(
+    kind: &str,
     w: &World,
     pdf: &[u8],
     issued: chrono::DateTime<chrono::Utc>,
@@ -763,11 +764,12 @@ fn with_crl(
 ) -> Vec<u8> {
     const SCRIPT: &str = r#"
 import sys, io, datetime
-from asn1crypto import crl as acrl
+from asn1crypto import crl as acrl, ocsp as aocsp
 from cryptography import x509
+from cryptography.x509 import ocsp
 from cryptography.hazmat.primitives import hashes, serialization
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-src, out, ca_pem, ca_key, leaf_pem, issued, revoked = sys.argv[1:8]
+src, out, ca_pem, ca_key, leaf_pem, issued, revoked, kind = sys.argv[1:9]
 ca = x509.load_pem_x509_certificate(open(ca_pem, 'rb').read())
 key = serialization.load_pem_private_key(open(ca_key, 'rb').read(), None)
 leaf = x509.load_pem_x509_certificate(open(leaf_pem, 'rb').read())
@@ -777,9 +779,17 @@ b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
 if revoked != '-':
     b = b.add_revoked_certificate(x509.RevokedCertificateBuilder()
         .serial_number(leaf.serial_number).revocation_date(t(revoked)).build())
-crl = b.sign(key, hashes.SHA256())
 buf = io.BytesIO(open(src, 'rb').read())
-DocumentSecurityStore.add_dss(buf, None, crls=[acrl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))], force_write=True)
+if kind == 'crl':
+    crl = b.sign(key, hashes.SHA256())
+    DocumentSecurityStore.add_dss(buf, None, crls=[acrl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))], force_write=True)
+else:
+    status = ocsp.OCSPCertStatus.GOOD if revoked == '-' else ocsp.OCSPCertStatus.REVOKED
+    r = (ocsp.OCSPResponseBuilder().add_response(cert=leaf, issuer=ca, algorithm=hashes.SHA1(),
+            cert_status=status, this_update=t(issued), next_update=t(issued) + datetime.timedelta(days=7),
+            revocation_time=None if revoked == '-' else t(revoked), revocation_reason=None)
+         .responder_id(ocsp.OCSPResponderEncoding.HASH, ca).sign(key, hashes.SHA256()))
+    DocumentSecurityStore.add_dss(buf, None, ocsps=[aocsp.OCSPResponse.load(r.public_bytes(serialization.Encoding.DER))], force_write=True)
 open(out, 'wb').write(buf.getvalue())
 "#;
     let dir = tempfile::tempdir().expect("tmp");
@@ -802,6 +812,7 @@ open(out, 'wb').write(buf.getvalue())
         .args(["in.pdf", "out.pdf", "ca.pem", "ca-key.pem", "leaf.pem"].map(&p))
         .arg(issued.timestamp().to_string())
         .arg(revoked_at.map_or("-".to_string(), |t| t.timestamp().to_string()))
+        .arg(kind)
         .output()
         .expect("python3 with pyHanko (scripts/test.sh installs it)");
     assert!(
@@ -812,7 +823,7 @@ open(out, 'wb').write(buf.getvalue())
     std::fs::read(p("out.pdf")).unwrap()
 }
 
-/// Revocation evidence in the file decides the revocation line: an issuer's CRL that does not
+/// Revocation evidence in the file (a CRL, an OCSP response) decides the revocation line: an issuer's answer that does not
 /// list the signer passes; one that lists it as revoked before the timestamp fails (TIDAK
 /// ASLI); a revocation after the proven signing time is shown and the signature stands.
 #[test]
@@ -820,55 +831,67 @@ fn revocation_data_in_the_file_is_used() {
     let w = world();
     let genuine = sign(&letter(), &w.office, Some(&w.tsa));
     let t0 = now();
+    for (kind, source) in [("crl", "(CRL)"), ("ocsp", "(OCSP)")] {
+        let with_crl = |w: &World,
+                        pdf: &[u8],
+                        issued: chrono::DateTime<chrono::Utc>,
+                        revoked: Option<chrono::DateTime<chrono::Utc>>| {
+            with_revocation(kind, w, pdf, issued, revoked)
+        };
 
-    let good = with_crl(&w, &genuine, t0 - chrono::Duration::minutes(1), None);
-    let r = check(&w, &good, now());
-    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
-    let s = &r.signatures[0];
-    assert_eq!(s.revocation.outcome, Outcome::Passed);
-    assert!(s.revocation.detail.contains("(CRL)"), "{:?}", s.revocation);
+        let good = with_crl(&w, &genuine, t0 - chrono::Duration::minutes(1), None);
+        let r = check(&w, &good, now());
+        assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+        let s = &r.signatures[0];
+        assert_eq!(s.revocation.outcome, Outcome::Passed);
+        assert!(
+            s.revocation.detail.contains(source),
+            "{kind}: {:?}",
+            s.revocation
+        );
 
-    let early = with_crl(
-        &w,
-        &genuine,
-        t0 - chrono::Duration::minutes(1),
-        Some(t0 - chrono::Duration::hours(2)),
-    );
-    let r = check(&w, &early, now());
-    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
-    assert!(r.reason.contains("dicabut sebelum"), "{}", r.reason);
+        let early = with_crl(
+            &w,
+            &genuine,
+            t0 - chrono::Duration::minutes(1),
+            Some(t0 - chrono::Duration::hours(2)),
+        );
+        let r = check(&w, &early, now());
+        assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+        assert!(r.reason.contains("dicabut sebelum"), "{}", r.reason);
 
-    // Revoked half an hour after signing, the CRL issued later still; checked a day later.
-    let later = with_crl(
-        &w,
-        &genuine,
-        t0 + chrono::Duration::hours(1),
-        Some(t0 + chrono::Duration::minutes(30)),
-    );
-    let r = check(&w, &later, t0 + chrono::Duration::days(1));
-    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
-    assert!(
-        r.signatures[0]
-            .revocation
-            .detail
-            .contains("dicabut setelah"),
-        "{:?}",
-        r.signatures[0].revocation
-    );
+        // Revoked half an hour after signing, the CRL issued later still; checked a day later.
+        let later = with_crl(
+            &w,
+            &genuine,
+            t0 + chrono::Duration::hours(1),
+            Some(t0 + chrono::Duration::minutes(30)),
+        );
+        let r = check(&w, &later, t0 + chrono::Duration::days(1));
+        assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+        assert!(
+            r.signatures[0]
+                .revocation
+                .detail
+                .contains("dicabut setelah"),
+            "{:?}",
+            r.signatures[0].revocation
+        );
 
-    // A CRL by another CA that "revokes" the same serial is no evidence at all.
-    let other = World {
-        ca: new_ca("Uji CA", 20).expect("other ca"),
-        office: w.office.clone(),
-        tsa_root: w.tsa_root.clone(),
-        tsa: w.tsa.clone(),
-    };
-    let forged = with_crl(
-        &other,
-        &genuine,
-        t0 - chrono::Duration::minutes(1),
-        Some(t0 - chrono::Duration::hours(2)),
-    );
-    let r = check(&w, &forged, now());
-    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+        // A CRL by another CA that "revokes" the same serial is no evidence at all.
+        let other = World {
+            ca: new_ca("Uji CA", 20).expect("other ca"),
+            office: w.office.clone(),
+            tsa_root: w.tsa_root.clone(),
+            tsa: w.tsa.clone(),
+        };
+        let forged = with_crl(
+            &other,
+            &genuine,
+            t0 - chrono::Duration::minutes(1),
+            Some(t0 - chrono::Duration::hours(2)),
+        );
+        let r = check(&w, &forged, now());
+        assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    }
 }
