@@ -67,7 +67,10 @@ pub async fn apply_retention(
     db: &Database,
     policy: &companion_domain::retention::RetentionPolicy,
 ) -> Option<companion_domain::retention::RetentionReport> {
-    let report = match db.apply_retention(&policy.cutoffs(chrono::Utc::now())).await {
+    let report = match db
+        .apply_retention(&policy.cutoffs(chrono::Utc::now()))
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "could not apply the retention policy");
@@ -82,7 +85,10 @@ pub async fn apply_retention(
         ("whatsapp_messages", report.whatsapp_messages_redacted),
         ("whatsapp_receipts", report.whatsapp_receipts_deleted),
         ("daftar_requests", report.daftar_requests_deleted),
-        ("verification_addresses", report.verification_addresses_cleared),
+        (
+            "verification_addresses",
+            report.verification_addresses_cleared,
+        ),
     ] {
         metrics::counter!("companion_retention_removed_total", "log" => log).increment(n);
     }

@@ -150,7 +150,12 @@ async fn a_flood_of_large_uploads_is_bounded_and_a_genuine_check_still_gets_its_
     };
     let mut init = Command::new(BIN);
     env(&mut init);
-    assert!(init.args(["keys", "init"]).status().expect("keys").success());
+    assert!(
+        init.args(["keys", "init"])
+            .status()
+            .expect("keys")
+            .success()
+    );
 
     let (docs, service) = companion_signing::testing::local_services(&t.db, &objects, &keys)
         .await
@@ -158,7 +163,12 @@ async fn a_flood_of_large_uploads_is_bounded_and_a_genuine_check_still_gets_its_
     let who = |role| Participant {
         actor: Actor {
             user_id: None,
-            name: if role == Role::Staff { "petugas" } else { "pejabat" }.into(),
+            name: if role == Role::Staff {
+                "petugas"
+            } else {
+                "pejabat"
+            }
+            .into(),
             source: "test".into(),
         },
         role,
@@ -174,7 +184,10 @@ async fn a_flood_of_large_uploads_is_bounded_and_a_genuine_check_still_gets_its_
     )
     .await
     .expect("ready");
-    let case = service.sign(case.id, &who(Role::Official)).await.expect("sign");
+    let case = service
+        .sign(case.id, &who(Role::Official))
+        .await
+        .expect("sign");
 
     let flood = Arc::new(signed_many(big_pdf(19 * 1024 * 1024 - 200_000), 32));
     assert!(flood.len() < 20 * 1024 * 1024, "{}", flood.len());
@@ -220,7 +233,12 @@ async fn a_flood_of_large_uploads_is_bounded_and_a_genuine_check_still_gets_its_
                 "berkas",
                 reqwest::multipart::Part::bytes(body).file_name("izin.pdf"),
             );
-            let r = http.post(url).multipart(form).send().await.expect("an answer");
+            let r = http
+                .post(url)
+                .multipart(form)
+                .send()
+                .await
+                .expect("an answer");
             let status = r.status().as_u16();
             let retry = r.headers().get("retry-after").is_some();
             (status, retry, r.text().await.expect("body"))

@@ -248,7 +248,12 @@ fn build() -> Routes {
     )
     // The public verification portal.
     .add("GET", "/v/{id}", Public, get(portal::qr_page))
-    .add("GET", "/v/{id}/unduh", Public, get(crate::notices::signed_download))
+    .add(
+        "GET",
+        "/v/{id}/unduh",
+        Public,
+        get(crate::notices::signed_download),
+    )
     .add("GET", "/periksa", Public, get(portal::check_page))
     .add("GET", "/pindai", Public, get(portal::scan_page))
     .add("GET", "/bantuan", Public, get(portal::help_page))
