@@ -182,6 +182,43 @@ impl Database {
             .collect())
     }
 
+    /// Failed logins since `since` for usernames of existing, enabled accounts (others cannot be
+    /// taken over, so they are left to the dashboard), with how many of them fell on or after
+    /// `today` — the WhatsApp alert's office day. Unlike the dashboard's top 50, no flood of
+    /// made-up usernames can push a real account out of this list.
+    pub async fn account_login_failures_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        today: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(companion_domain::security::LoginFailures, i64)>> {
+        let rows: Vec<(String, i64, i64, i64)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.target_id, COUNT(*), COUNT(DISTINCT a.source), \
+                 COALESCE(SUM(CASE WHEN a.at >= $2 THEN 1 ELSE 0 END), 0) \
+                 FROM audit_log a JOIN users u ON u.username = a.target_id \
+                 WHERE a.action = 'auth.login_failed' AND a.at >= $1 AND u.disabled = FALSE \
+                 GROUP BY a.target_id ORDER BY a.target_id",
+            )
+            .bind(since)
+            .bind(today)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(username, failures, addresses, today)| {
+                (
+                    companion_domain::security::LoginFailures {
+                        username,
+                        failures,
+                        addresses,
+                    },
+                    today,
+                )
+            })
+            .collect())
+    }
+
     /// Entries since `since` that gave an account the official or admin role, newest first.
     pub async fn privileged_grants_since(
         &self,

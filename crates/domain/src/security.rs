@@ -1,6 +1,7 @@
 //! Signals staff in charge must see: a username under attack (many failed logins) and the
 //! granting of a privileged role (official signs, admin grants roles) — both read from the
-//! audit trail, so every instance sees the same.
+//! audit trail, so every instance sees the same. The dashboard shows them; the notifier sends
+//! them on WhatsApp (`companion_notify::security`).
 
 use serde_json::Value;
 
@@ -12,6 +13,10 @@ pub const ATTACK_FAILURES: i64 = 10;
 pub const ATTACK_WINDOW_HOURS: i64 = 24;
 /// How long a privileged grant stays on the dashboard.
 pub const GRANT_WINDOW_DAYS: i64 = 14;
+/// How recent a privileged grant must be to go out on WhatsApp (the schedule runs every few
+/// minutes): older ones stay on the dashboard only, so an upgrade or a newly made administrator
+/// does not bring a backlog of old news.
+pub const GRANT_ALERT_HOURS: i64 = 24;
 
 /// Failed logins for one username in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +30,13 @@ pub struct LoginFailures {
 impl LoginFailures {
     pub fn under_attack(&self) -> bool {
         self.failures >= ATTACK_FAILURES
+    }
+
+    /// Whether the WhatsApp alert for the office day is due: under attack, and still tried on
+    /// that day (`failures_today` of them) — a flood that stopped yesterday is not announced
+    /// again today, one that goes on is, once a day.
+    pub fn alert_due(&self, failures_today: i64) -> bool {
+        self.under_attack() && failures_today > 0
     }
 }
 
@@ -80,5 +92,8 @@ mod tests {
         };
         assert!(!f(9).under_attack());
         assert!(f(10).under_attack());
+        assert!(f(10).alert_due(1));
+        assert!(!f(10).alert_due(0), "stopped before the office day began");
+        assert!(!f(9).alert_due(9));
     }
 }

@@ -7,12 +7,15 @@
 //!   English), validation at edit time and rendering.
 //! - [`phone`]: numbers to E.164.
 //! - [`survey`]: the satisfaction survey's one invitation per published permit.
+//! - [`security`]: security alerts (login floods, privileged role grants) to administrators and
+//!   officials.
 //! - [`service`]: the [`Notifier`] — planner (events → outbox), dispatcher (leases, rate limits,
 //!   retries, reconciliation), schedules (reminders, digest) and webhook handling.
 
 pub mod aliases;
 pub mod phone;
 pub mod providers;
+pub mod security;
 pub mod service;
 pub mod survey;
 pub mod templates;

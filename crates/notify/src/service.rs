@@ -11,7 +11,7 @@
 //!   (timeout, a crash) is reconciled through the provider's lookup or its receipts, never
 //!   resent blindly.
 //! - **Schedules**: expiry reminders (90/60/30 days), documents pending > 24 h, the staff's daily
-//!   digest, renewal notices.
+//!   digest, renewal notices, security alerts to administrators and officials (`security`).
 //! - **Webhooks**: receipts move messages forward only; inbound "DAFTAR <id>" opts in when it
 //!   comes from the number held for that permit (else it waits for staff on `/pesan/kontak`),
 //!   "STOP"/"BERHENTI" opts out at once.
@@ -33,7 +33,7 @@ use crate::providers::{
     Content, DeliveryStatus, FailureKind, Lookup, OutgoingMessage, Provider, SendOutcome,
     WebhookEvent,
 };
-use crate::templates::{Event, TemplateSet, Values, parameters};
+use crate::templates::{Event, MessageKind, TemplateSet, Values, parameters};
 
 /// The time, injectable so reminders and rate limits can be tested over a simulated year.
 pub trait Clock: Send + Sync {
@@ -1266,7 +1266,8 @@ impl Notifier {
             + self.daily_digest().await?
             + self.signature_notices().await?
             + self.permit_ready_on_import().await?
-            + self.renewal_notices().await?)
+            + self.renewal_notices().await?
+            + self.security_alerts().await?)
     }
 
     // --- the dispatcher -------------------------------------------------------------------------
@@ -1334,12 +1335,13 @@ impl Notifier {
 
     async fn send_one(&self, m: WaMessage) -> Result<Outcome> {
         let now = self.now();
-        let event = Event::parse(&m.event);
+        let kind = MessageKind::parse(&m.event);
+        let event = kind.event();
         let to_applicant = Audience::parse(&m.audience) == Some(Audience::Applicant);
-        // A row of no event is a reply to the person's own message, except the survey
-        // invitation (issue 24): an applicant message like the events — consent, quiet hours,
-        // the approved template.
-        let is_reply = event.is_none() && m.event != crate::templates::survey_invitation::EVENT;
+        // A row of no known kind is a reply to the person's own message. The survey invitation
+        // (issue 24) is an applicant message like the events — consent, quiet hours, the
+        // approved template; a security alert is a templated staff message.
+        let is_reply = kind == MessageKind::Reply;
         // Consent and blacklist are checked again now, not only when queued (a reply to the
         // person's own message needs no opt-in; a blacklisted number gets nothing).
         let contact = self.db.contact(&m.phone).await?;
@@ -1369,8 +1371,25 @@ impl Notifier {
                 .await?;
             return Ok(Outcome::Skipped);
         }
+        // A security alert only to a number that is still an enabled administrator's or
+        // official's (the role may have been taken back since it was queued).
+        if matches!(kind, MessageKind::Security(_))
+            && !crate::security::still_privileged(&self.db, &m.phone).await?
+        {
+            self.db
+                .message_deferred(
+                    m.id,
+                    &self.owner,
+                    None,
+                    "Penerima bukan lagi administrator atau pejabat aktif",
+                    now,
+                )
+                .await?;
+            return Ok(Outcome::Skipped);
+        }
         // Quiet hours: applicants, and the staff's scheduled messages (digest, notices,
-        // reminders) — not a reply, nor an event a person is waiting on.
+        // reminders) — not a reply, nor an event a person is waiting on. Security alerts are
+        // not held either: rare (once per grant, once a day per attacked account) and urgent.
         let scheduled = matches!(
             event,
             Some(Event::AwaitingSignature | Event::PendingReminder)

@@ -612,6 +612,209 @@ pub mod survey_invitation {
     }
 }
 
+/// What an outbox row is, read once from its `event` column: one of the seven events, the
+/// survey invitation, a security alert to administrators and officials, or — anything else — a
+/// free-form reply to the person's own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Event(Event),
+    SurveyInvitation,
+    Security(security_alert::Signal),
+    Reply,
+}
+
+impl MessageKind {
+    pub fn parse(event: &str) -> MessageKind {
+        if let Some(e) = Event::parse(event) {
+            MessageKind::Event(e)
+        } else if event == survey_invitation::EVENT {
+            MessageKind::SurveyInvitation
+        } else if let Some(s) = security_alert::Signal::parse(event) {
+            MessageKind::Security(s)
+        } else {
+            MessageKind::Reply
+        }
+    }
+
+    /// The seven events' enum, for this row.
+    pub fn event(self) -> Option<Event> {
+        match self {
+            MessageKind::Event(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Security alerts (issue 18, docs/security.md "Security alerts on WhatsApp"): the signals the
+/// dashboard's "Peringatan keamanan" shows, sent to every active administrator and official
+/// with a number. Two signals, each its own approved template; the texts are fixed (not edited on
+/// `/pesan/templat`) and never carry a password or any other secret.
+pub mod security_alert {
+    use super::{TemplateError, Values, render};
+
+    /// What happened.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Signal {
+        /// An existing account's username failed to sign in at least
+        /// `companion_domain::security::ATTACK_FAILURES` times in 24 hours.
+        LoginFlood,
+        /// An account was given the official or administrator role.
+        PrivilegedGrant,
+    }
+
+    impl Signal {
+        pub const ALL: [Signal; 2] = [Signal::LoginFlood, Signal::PrivilegedGrant];
+
+        /// The message row's `event`.
+        pub fn key(self) -> &'static str {
+            match self {
+                Signal::LoginFlood => "security_login_flood",
+                Signal::PrivilegedGrant => "security_role_grant",
+            }
+        }
+
+        pub fn parse(key: &str) -> Option<Signal> {
+            Signal::ALL.into_iter().find(|s| s.key() == key)
+        }
+
+        /// The approved template's name at Meta and the BSPs (Twilio's Content SID and Bird's
+        /// template are configured under this name, as for the seven events).
+        pub fn provider_template(self) -> &'static str {
+            match self {
+                Signal::LoginFlood => "izin_keamanan_login_gagal",
+                Signal::PrivilegedGrant => "izin_keamanan_peran_baru",
+            }
+        }
+
+        /// The template's body parameters, in order.
+        pub fn variables(self) -> &'static [&'static str] {
+            match self {
+                Signal::LoginFlood => &["nama", "pengguna", "jumlah", "alamat", "waktu", "tautan"],
+                Signal::PrivilegedGrant => &[
+                    "nama",
+                    "pemberi",
+                    "penerima",
+                    "peran",
+                    "kewenangan",
+                    "waktu",
+                    "tautan",
+                ],
+            }
+        }
+
+        /// The default text with `{variable}` placeholders (`id` or `en`).
+        pub fn default_text(self, language: &str) -> &'static str {
+            match (self, language == "en") {
+                (Signal::LoginFlood, false) => {
+                    "Peringatan keamanan untuk {nama}: akun {pengguna} gagal masuk {jumlah} kali dalam 24 jam terakhir, dari {alamat} alamat internet (per {waktu}). Mungkin ada yang sedang menebak kata sandinya. Akun tidak dikunci; setiap alamat yang mencoba diperlambat. Bila pemilik akun tidak merasa salah memasukkan kata sandi, minta administrator memberi kata sandi baru yang kuat di halaman Pengguna, lalu periksa Peringatan keamanan di dasbor: {tautan} — pesan otomatis SICANTIK Companion."
+                }
+                (Signal::LoginFlood, true) => {
+                    "Security alert for {nama}: the account {pengguna} failed to sign in {jumlah} times in the last 24 hours, from {alamat} internet addresses (as of {waktu}). Someone may be guessing its password. The account is not locked; each address that tries is slowed down. If the account's owner did not mistype their password, ask an administrator to set a new strong password on the Users page, then check the security alerts on the dashboard: {tautan} — an automatic message from SICANTIK Companion."
+                }
+                (Signal::PrivilegedGrant, false) => {
+                    "Peringatan keamanan untuk {nama}: {pemberi} memberikan peran {peran} kepada akun {penerima} pada {waktu}. Dengan peran ini akun tersebut dapat {kewenangan}. Bila pemberian ini tidak direncanakan, akun itu harus segera dinonaktifkan atau perannya dikembalikan oleh administrator di halaman Pengguna. Rincian di dasbor: {tautan} — pesan otomatis SICANTIK Companion."
+                }
+                (Signal::PrivilegedGrant, true) => {
+                    "Security alert for {nama}: {pemberi} gave the {peran} role to the account {penerima} on {waktu}. With it that account can {kewenangan}. If this was not planned, an administrator must disable that account or change its role back on the Users page at once. Details on the dashboard: {tautan} — an automatic message from SICANTIK Companion."
+                }
+            }
+        }
+
+        /// The text with Meta's numbered placeholders (`{{1}}`…), as registered.
+        pub fn numbered(self, language: &str) -> String {
+            let mut t = self.default_text(language).to_string();
+            for (i, v) in self.variables().iter().enumerate() {
+                t = t.replace(&format!("{{{v}}}"), &format!("{{{{{}}}}}", i + 1));
+            }
+            t
+        }
+
+        /// The message body and the template parameters (in [`Signal::variables`] order); a
+        /// missing value is refused, never sent as a gap.
+        pub fn render(
+            self,
+            language: &str,
+            values: &Values,
+        ) -> Result<(String, Vec<String>), TemplateError> {
+            let body = render(self.default_text(language), values)?;
+            let params = self
+                .variables()
+                .iter()
+                .map(|v| values.get(*v).cloned().unwrap_or_default())
+                .collect();
+            Ok((body, params))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::templates::MessageKind;
+
+        /// The `{name}`s of a text.
+        fn pieces_vars(text: &str) -> Vec<String> {
+            text.split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(v, _)| v.to_string()))
+                .collect()
+        }
+
+        #[test]
+        fn both_signals_render_in_both_languages_with_every_variable() {
+            for s in Signal::ALL {
+                assert_eq!(Signal::parse(s.key()), Some(s));
+                assert_eq!(MessageKind::parse(s.key()), MessageKind::Security(s));
+                for lang in ["id", "en"] {
+                    let text = s.default_text(lang);
+                    // Every variable is used, and no other.
+                    // Each once: Meta's placeholders are numbered, one per parameter.
+                    let mut used = pieces_vars(text);
+                    let all = used.len();
+                    used.sort();
+                    used.dedup();
+                    assert_eq!(used.len(), all, "{s:?} {lang}: a variable twice");
+                    assert_eq!(used.len(), s.variables().len(), "{s:?} {lang}: {used:?}");
+                    for v in s.variables() {
+                        assert!(used.contains(&v.to_string()), "{s:?} {lang} lacks {v}");
+                    }
+                    let values: Values = s
+                        .variables()
+                        .iter()
+                        .map(|v| (v.to_string(), format!("<{v}>")))
+                        .collect();
+                    let (body, params) = s.render(lang, &values).expect("render");
+                    assert!(!body.contains('{'), "{body}");
+                    assert_eq!(params.len(), s.variables().len());
+                    assert_eq!(params[0], "<nama>");
+                    let n = s.numbered(lang);
+                    assert!(n.contains("{{1}}") && !n.contains("{nama}"), "{n}");
+                    // Meta refuses a template that starts or ends with a parameter.
+                    assert!(!n.starts_with("{{") && !n.trim_end().ends_with("}}"), "{n}");
+                    // Nothing in the text asks for or shows a password.
+                    let lower = body.to_lowercase();
+                    assert!(
+                        !lower.contains("kata sandi:") && !lower.contains("password:"),
+                        "{body}"
+                    );
+                }
+                // A missing value is refused.
+                assert!(s.render("id", &Values::new()).is_err());
+            }
+            // The text says "24 jam": the window the dashboard uses.
+            assert_eq!(companion_domain::security::ATTACK_WINDOW_HOURS, 24);
+            assert_eq!(MessageKind::parse("reply"), MessageKind::Reply);
+            assert_eq!(
+                MessageKind::parse("permit_ready"),
+                MessageKind::Event(crate::templates::Event::PermitReady)
+            );
+            assert_eq!(
+                MessageKind::parse(crate::templates::survey_invitation::EVENT),
+                MessageKind::SurveyInvitation
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
