@@ -1068,6 +1068,12 @@ fn check_signature(
     let Ok(sd) = ci.content.decode_as::<SignedData>() else {
         return report;
     };
+    // A PDF signature is detached (ISO 32000, ETSI EN 319 142-1): content carried inside the
+    // CMS is not what the file shows, so such a signature is not judged (pyHanko refuses it too).
+    if sd.encap_content_info.econtent.is_some() {
+        report.integrity = Check::indeterminate(ENCAPSULATED);
+        return report;
+    }
     let certs = certificates(&sd);
     let Some(si) = sd.signer_infos.0.iter().next() else {
         return report;
@@ -1241,8 +1247,14 @@ mod tests {
 /// The English of a report line or reason made here (the portal's English pages). Texts are
 /// made only in this module, so each Bahasa sentence has its counterpart below; names and
 /// times inside them are kept. An unknown text is returned as it is.
+const ENCAPSULATED: &str = "Bentuk tanda tangan tidak didukung: isi yang ditandatangani tertanam di dalam tanda tangan, bukan isi berkas.";
+
 pub fn english(text: &str) -> String {
     const FIXED: &[(&str, &str)] = &[
+        (
+            ENCAPSULATED,
+            "Unsupported signature form: the signed content is embedded in the signature, not the file's content.",
+        ),
         (
             "Berkas ini tidak bertanda tangan elektronik.",
             "This file carries no electronic signature.",
