@@ -303,6 +303,14 @@ fn watch_signing_jobs(
             }
             Err(e) => tracing::warn!(error = %e, "could not list the officials for BSrE"),
         }
+        // Cases a crash or restart left between approval and stamping are stamped now.
+        match signing.resume_stamping().await {
+            Ok((0, 0)) => {}
+            Ok((stamped, failed)) => {
+                tracing::warn!(stamped, failed, "interrupted approvals resumed (QR stamp)")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not resume interrupted approvals"),
+        }
         let every = signing.timings().lease / 2;
         loop {
             match signing.recover_batches().await {
@@ -387,11 +395,13 @@ impl Running {
 async fn start(settings: Settings) -> Result<Running, CliError> {
     let db = open_database(&settings).await?;
     let documents = open_documents(&settings, &db).await?;
-    let signing = open_signing(&settings, &db, &documents)?;
     let notifier = crate::whatsapp::open_notifier(&settings, &db, Some(&documents)).await?;
     let listener = bind(&settings.listen).await?;
     let client =
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
+    // Approval asks SICANTIK for a permit's unknown dates through the scheduler's client (one
+    // rate limit).
+    let signing = open_signing(&settings, &db, &documents)?.map(|s| s.with_sicantik(client.clone()));
     let settings = Arc::new(settings);
     let scheduler =
         Scheduler::new(db.clone(), client, settings.clone()).with_documents(documents.clone());
@@ -561,7 +571,9 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
         let scheduler = running.scheduler.clone();
         let rx = running.rx.clone();
         tokio::spawn(async move {
-            for job in [Job::Types, Job::ListFull] {
+            // The expiry look-ups before the letters are signed: the demo signs currently valid
+            // permits (dates known), and keeps one expired example.
+            for job in [Job::Types, Job::ListFull, Job::Expiry] {
                 if *rx.borrow() {
                     return;
                 }
@@ -583,11 +595,6 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                 if let Err(e) = docs.check_integrity().await {
                     tracing::error!(error = %e, "demo integrity check failed");
                 }
-            }
-            if !*rx.borrow()
-                && let Err(e) = scheduler.run_with_lease(Job::Expiry).await
-            {
-                tracing::error!(error = %e, "demo expiry sync failed");
             }
             // A renewal (after the expiry sync: the new permit's dates are known), so its
             // notice — validity and download link — reaches the phone.
@@ -726,8 +733,12 @@ async fn import_demo_letters(
 }
 
 /// Carries a handful of the imported letters through the whole flow: submitted by the demo
-/// staff account, approved (QR stamp), signed by the demo official (local CA, simulated TSA),
-/// published. One more waits for approval and one is ready to sign, so the queues show work.
+/// staff account, approved (QR stamp with SICANTIK's dates), signed by the demo official (local
+/// CA, simulated TSA), published. The signed ones are currently valid permits (their portal page
+/// reads ASLI), one more waits for approval and one is ready to sign, so the queues show work;
+/// one expired permit is signed as the KEDALUWARSA example and one signed permit is revoked
+/// (the DICABUT example, its reason says so). Permits whose dates SICANTIK does not give are
+/// left alone: a seal never states an empty date.
 async fn sign_demo_permits(
     docs: &companion_documents::Documents,
     signing: &companion_signing::SigningService,
@@ -757,12 +768,38 @@ async fn sign_demo_permits(
         has_pdf: Some(true),
         sort: companion_db::PermitSort::Issued,
         page: 1,
-        per_page: 7,
+        per_page: 100,
         ..Default::default()
     };
     let (permits, _) = db.list_permits(&query).await?;
+    let today = chrono::Utc::now().date_naive();
+    let dated = |p: &&companion_domain::permits::PermitView| p.issue_date.is_some();
+    // Five valid ones signed, one waiting for approval, one ready to sign, one to revoke.
+    let mut plan: Vec<(&companion_domain::permits::PermitView, DemoRole)> = permits
+        .iter()
+        .filter(dated)
+        .filter(|p| p.expiry_date.is_some_and(|e| e > today + chrono::Duration::days(30)))
+        .take(8)
+        .enumerate()
+        .map(|(i, p)| {
+            let role = match i {
+                5 => DemoRole::Waiting,
+                6 => DemoRole::Ready,
+                7 => DemoRole::Revoked,
+                _ => DemoRole::Valid,
+            };
+            (p, role)
+        })
+        .collect();
+    if let Some(p) = permits
+        .iter()
+        .filter(dated)
+        .find(|p| p.expiry_date.is_some_and(|e| e < today))
+    {
+        plan.push((p, DemoRole::Expired));
+    }
     let mut signed = 0;
-    for (i, p) in permits.iter().enumerate() {
+    for (i, (p, role)) in plan.into_iter().enumerate() {
         let Some(original) = db
             .documents_for_permit(&p.pendaftaran_id)
             .await?
@@ -782,19 +819,59 @@ async fn sign_demo_permits(
         // The applicant signed the WhatsApp consent at the counter (the demo's numbers).
         crate::whatsapp::demo_applicant(db, &p.pendaftaran_id, i).await?;
         let case = signing.submit(original.id, &staff).await?;
-        if i == 5 {
-            continue; // waits for approval
+        if role == DemoRole::Waiting {
+            continue;
         }
         let stamped = signing.approve(case.id, &official).await?;
-        if i == 6 {
-            continue; // ready to sign
+        if role == DemoRole::Ready {
+            continue;
         }
-        signing
+        let published = signing
             .sign_now(stamped.id, &official, passphrase.clone())
             .await?;
         signed += 1;
+        if role == DemoRole::Revoked {
+            signing
+                .revoke(
+                    published.id,
+                    &official,
+                    "Contoh dalam demo: izin dicabut (data pemohon keliru)",
+                )
+                .await?;
+        }
+        tracing::info!(
+            permit = %p.pendaftaran_id,
+            verification_id = %published.verification_id,
+            example = role.label(),
+            "demo permit signed"
+        );
     }
     Ok(signed)
+}
+
+/// What a demo permit shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DemoRole {
+    /// Signed, currently valid: ASLI.
+    Valid,
+    Waiting,
+    Ready,
+    /// Signed, then revoked: DICABUT.
+    Revoked,
+    /// Signed, its validity ended: KEDALUWARSA.
+    Expired,
+}
+
+impl DemoRole {
+    fn label(self) -> &'static str {
+        match self {
+            DemoRole::Valid => "ASLI",
+            DemoRole::Waiting => "menunggu persetujuan",
+            DemoRole::Ready => "siap ditandatangani",
+            DemoRole::Revoked => "DICABUT",
+            DemoRole::Expired => "KEDALUWARSA",
+        }
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -35,11 +35,13 @@ pub struct SigningCase {
     pub updated_at: DateTime<Utc>,
     /// The QR's exact text (portal address with the seal), set when stamped.
     pub qr_text: Option<String>,
+    /// The dates the seal states, fixed at approval (JSON of `companion_domain::seal::SealDates`).
+    pub sealed_dates: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
      state, verification_id, submitted_by, submitted_at, decided_by, decided_at, reason, signer_name, \
-     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text";
+     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text, sealed_dates";
 
 /// The columns a transition sets besides the state (None = unchanged).
 #[derive(Debug, Default, Clone)]
@@ -55,6 +57,7 @@ pub struct CaseChanges {
     pub signing_error: Option<Option<String>>,
     pub revoked_by: Option<String>,
     pub qr_text: Option<String>,
+    pub sealed_dates: Option<String>,
 }
 
 impl Database {
@@ -194,6 +197,9 @@ impl Database {
             }
             if let Some(v) = &changes.qr_text {
                 qb.push(", qr_text = ").push_bind(v.clone());
+            }
+            if let Some(v) = &changes.sealed_dates {
+                qb.push(", sealed_dates = ").push_bind(v.clone());
             }
             qb.push(" WHERE id = ").push_bind(id);
             qb.push(" AND state = ").push_bind(from.to_string());

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use inbox::{InboxOutcome, InboxReport};
 pub use links::{LinkError, MAX_LINK_DAYS, NewLink};
+pub use office::OfficeMarks;
 
 /// The default size limit of an imported PDF (20 MB).
 pub const DEFAULT_MAX_PDF_BYTES: u64 = 20 * 1000 * 1000;
@@ -133,6 +134,12 @@ pub enum ImportError {
     /// The document belongs to a revoked signing case: no new applicant link.
     #[error("the document was revoked")]
     Revoked,
+    /// The file already carries this office's QR seal or signature: a processed letter, not a
+    /// new original (one letter, one case). A person may override with a note.
+    #[error("the file already carries this office's seal or signature")]
+    OfficeDocument(OfficeMarks),
+    #[error("an override needs a note")]
+    OverrideNoteRequired,
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("database: {0}")]
@@ -147,6 +154,8 @@ impl ImportError {
             ImportError::UnknownPermit(_) => "unknown_permit",
             ImportError::OtherPermit(_) => "belongs_to_other_permit",
             ImportError::Revoked => "document_revoked",
+            ImportError::OfficeDocument(_) => "carries_office_marks",
+            ImportError::OverrideNoteRequired => "override_note_required",
             ImportError::Storage(_) => "storage_unavailable",
             ImportError::Db(_) => "database_error",
         }
@@ -170,6 +179,10 @@ impl ImportError {
             ImportError::Revoked => {
                 "Dokumen ini sudah dicabut; tautan unduhan untuk pemohon tidak dapat dibuat lagi."
                     .into()
+            }
+            ImportError::OfficeDocument(marks) => marks.pesan(),
+            ImportError::OverrideNoteRequired => {
+                "Untuk tetap memakai berkas ini, tulis catatan alasannya.".into()
             }
             ImportError::Storage(_) => {
                 "Penyimpanan berkas sedang tidak dapat dihubungi; coba lagi nanti.".into()
@@ -289,8 +302,66 @@ impl Documents {
         source: ImportSource,
         actor: &Actor,
     ) -> Result<Imported, ImportError> {
+        self.import_checked(
+            pendaftaran_id,
+            bytes,
+            original_name,
+            kind,
+            source,
+            actor,
+            None,
+        )
+        .await
+    }
+
+    /// [`Documents::import`] of an original that a person decided to keep although it carries
+    /// this office's seal or signature (`note` says why; audited with what was found).
+    pub async fn import_original_overriding(
+        &self,
+        pendaftaran_id: &str,
+        bytes: Bytes,
+        original_name: Option<&str>,
+        source: ImportSource,
+        actor: &Actor,
+        note: &str,
+    ) -> Result<Imported, ImportError> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(ImportError::OverrideNoteRequired);
+        }
+        self.import_checked(
+            pendaftaran_id,
+            bytes,
+            original_name,
+            DocumentKind::Original,
+            source,
+            actor,
+            Some(note),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn import_checked(
+        &self,
+        pendaftaran_id: &str,
+        bytes: Bytes,
+        original_name: Option<&str>,
+        kind: DocumentKind,
+        source: ImportSource,
+        actor: &Actor,
+        override_note: Option<&str>,
+    ) -> Result<Imported, ImportError> {
         let result = self
-            .import_inner(pendaftaran_id, bytes, original_name, kind, source, actor)
+            .import_inner(
+                pendaftaran_id,
+                bytes,
+                original_name,
+                kind,
+                source,
+                actor,
+                override_note,
+            )
             .await;
         let outcome = match &result {
             Ok(i) if i.already_stored => "duplicate",
@@ -305,6 +376,7 @@ impl Documents {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn import_inner(
         &self,
         pendaftaran_id: &str,
@@ -313,6 +385,7 @@ impl Documents {
         kind: DocumentKind,
         source: ImportSource,
         actor: &Actor,
+        override_note: Option<&str>,
     ) -> Result<Imported, ImportError> {
         let db = &self.inner.db;
         let info = companion_pdf::inspect(&bytes, self.inner.config.max_pdf_bytes)
@@ -325,6 +398,18 @@ impl Documents {
             .ok_or_else(|| ImportError::UnknownPermit(pendaftaran_id.to_string()))?;
         if let Some(existing) = db.document_by_sha256(&sha256).await? {
             return same_bytes(existing, pendaftaran_id);
+        }
+        // One letter, one case: an original must not be a letter this office already sealed or
+        // signed (case A's signed permit, a byte appended, as case B's original).
+        let mut overridden = None;
+        if kind == DocumentKind::Original {
+            let marks = office::marks_in(self, &bytes).await?;
+            if !marks.is_empty() {
+                match override_note {
+                    None => return Err(ImportError::OfficeDocument(marks)),
+                    Some(note) => overridden = Some((marks, note.to_string())),
+                }
+            }
         }
         let year = permit
             .issue_date
@@ -394,6 +479,19 @@ impl Documents {
                         }),
                     );
                     db.append_audit(&record).await?;
+                    if let Some((marks, note)) = &overridden {
+                        db.append_audit(&actor.record(
+                            "document.import_override",
+                            Some(("permit", pendaftaran_id.to_string())),
+                            serde_json::json!({
+                                "document_id": document.id,
+                                "note": note,
+                                "sealed_for": marks.sealed_for,
+                                "signed_by": marks.signed_by,
+                            }),
+                        ))
+                        .await?;
+                    }
                     return Ok(Imported {
                         document,
                         already_stored: false,

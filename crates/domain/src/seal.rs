@@ -2,14 +2,94 @@
 //! signature by the office's seal key over the permit's key facts, so the QR can be checked
 //! offline, even when the portal is down. The QR text is
 //! `<base>/v/<verification id>?d=<facts>&s=<signature>` (both base64url, no padding); the facts
-//! are `SCV1|number|holder|type|issue|expiry` (dates `YYYY-MM-DD`, an empty expiry for permits
-//! without one), and the signature covers the verification id and the facts.
+//! are `SCV1|number|holder|type|issue|expiry` (dates `YYYY-MM-DD`; a permit confirmed to have no
+//! end of validity reads `tanpa masa berlaku`), and the signature covers the verification id and
+//! the facts.
+//!
+//! Every fact is stated: seals are made from [`SealDates`] (both dates known or confirmed by an
+//! official), never from empty values. A value too long for a readable QR (a 20,000-character
+//! holder name) is sealed shortened, as its beginning, `…#` and a digest of the full value
+//! ([`fit_field`]); [`field_matches`] checks a full value against it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDate;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 const VERSION: &str = "SCV1";
+
+/// What a seal says of a permit confirmed to have no end of validity.
+pub const NO_EXPIRY: &str = "tanpa masa berlaku";
+
+/// A sealed text value longer than this (bytes, UTF-8) is shortened: three long fields at this
+/// size keep the QR text near 450 characters, a code a phone and `zbarimg` read at print size.
+pub const MAX_FIELD_BYTES: usize = 64;
+/// Bytes of the value kept before the digest when shortened.
+const KEPT_BYTES: usize = 40;
+/// Characters of the digest (base64url of SHA-256; 96 bits).
+const DIGEST_CHARS: usize = 16;
+
+/// The end of a permit's validity as a seal states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "date")]
+pub enum Expiry {
+    Until(NaiveDate),
+    /// Confirmed: the permit has no end of validity.
+    None,
+}
+
+impl Expiry {
+    fn sealed(self) -> String {
+        match self {
+            Expiry::Until(d) => d.to_string(),
+            Expiry::None => NO_EXPIRY.into(),
+        }
+    }
+}
+
+/// Where the sealed dates came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DateSource {
+    /// SICANTIK's record (synced, or looked up at approval).
+    Sicantik,
+    /// The approving official entered or confirmed them (audited).
+    Official { by: String },
+}
+
+/// The dates a seal states, fixed at approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealDates {
+    pub issue_date: NaiveDate,
+    pub expiry: Expiry,
+    pub source: DateSource,
+}
+
+fn digest_of(full: &str) -> String {
+    let d = URL_SAFE_NO_PAD.encode(Sha256::digest(full.as_bytes()));
+    d[..DIGEST_CHARS].to_string()
+}
+
+/// The form of `value` a seal carries: the value itself when short enough, else its beginning,
+/// `…#` and a digest of the whole value (so the seal still binds the full value).
+pub fn fit_field(value: &str) -> String {
+    let clean = value.replace('|', "/");
+    if clean.len() <= MAX_FIELD_BYTES {
+        return clean;
+    }
+    let mut end = KEPT_BYTES;
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…#{}", clean[..end].trim_end(), digest_of(value))
+}
+
+/// Whether `sealed` (a field as a seal carries it) vouches for the full value `full`.
+pub fn field_matches(sealed: &str, full: &str) -> bool {
+    sealed == fit_field(full)
+}
 
 /// The facts a seal vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +102,17 @@ pub struct SealedFacts {
 }
 
 impl SealedFacts {
+    /// The facts of a permit, every value fitted for the QR ([`fit_field`]).
+    pub fn new(permit_number: &str, holder: &str, permit_type: &str, dates: &SealDates) -> Self {
+        SealedFacts {
+            permit_number: fit_field(permit_number),
+            holder: fit_field(holder),
+            permit_type: fit_field(permit_type),
+            issue_date: dates.issue_date.to_string(),
+            expiry_date: dates.expiry.sealed(),
+        }
+    }
+
     fn encode(&self) -> String {
         // `|` separates fields; one inside a value would be ambiguous, so it becomes `/`.
         let clean = |s: &str| s.replace('|', "/");
@@ -194,5 +285,42 @@ mod tests {
         assert_eq!(again.to_bytes(), key.to_bytes());
         let public = seal_public_from_hex(&seal_public_hex(&key)).expect("public");
         assert!(verify_seal(&public, &url).is_ok());
+    }
+
+    #[test]
+    fn long_values_are_sealed_shortened_with_a_digest_and_dates_are_always_stated() {
+        let key = new_seal_key();
+        let holder = "Koperasi Serba Usaha Sejahtera Bersama ".repeat(520);
+        assert!(holder.len() > 20_000);
+        let dates = SealDates {
+            issue_date: NaiveDate::from_ymd_opt(2026, 1, 5).expect("date"),
+            expiry: Expiry::None,
+            source: DateSource::Official {
+                by: "pejabat".into(),
+            },
+        };
+        let facts = SealedFacts::new("503/1/DPMPTSP/2026", &holder, "Izin Usaha", &dates);
+        assert!(facts.holder.len() <= MAX_FIELD_BYTES, "{}", facts.holder);
+        assert!(facts.holder.starts_with("Koperasi Serba Usaha"));
+        assert!(facts.holder.contains("…#"));
+        assert!(field_matches(&facts.holder, &holder));
+        // One character changed anywhere in the full value: no longer vouched for.
+        let mid = holder.len() / 2;
+        let other = format!("{}X{}", &holder[..mid], &holder[mid + 1..]);
+        let last_changed = format!("{}x", &holder[..holder.len() - 1]);
+        assert!(!field_matches(&facts.holder, &other));
+        assert!(!field_matches(&facts.holder, &last_changed));
+        assert_eq!(facts.expiry_date, NO_EXPIRY);
+        assert_eq!(facts.issue_date, "2026-01-05");
+        let url = seal_url(&key, "https://izin.karokab.go.id", "K7Q2M9K7Q2M9", &facts);
+        assert!(url.len() < 520, "{} characters", url.len());
+        let (_, got) = verify_seal(&key.verifying_key(), &url).expect("verifies");
+        assert_eq!(got, facts);
+        // Multi-byte text is cut on a character boundary.
+        let name = "Ñ".repeat(100);
+        let fitted = fit_field(&name);
+        assert!(fitted.starts_with("ÑÑ") && field_matches(&fitted, &name));
+        // Short values stay as they are (a `|` becomes `/`).
+        assert_eq!(fit_field("A|B"), "A/B");
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! imported ──submit──▶ submitted ──approve──▶ approved ──stamp──▶ stamped ──sign──▶ signed ──publish──▶ published
-//!     ▲                    │                                                          │                  │
-//!     └──── resubmit ── rejected ◀──reject──┘                                          └──revoke──▶ revoked ◀┘
+//!     ▲                 ▲  │                     │                                    │                  │
+//!     └── resubmit ─ rejected ◀──reject──┘    └──return──┘ (back to submitted)        └──revoke──▶ revoked ◀┘
 //! ```
 //!
 //! Staff submit; officials approve, reject, sign and revoke; stamping and publishing are done by
-//! the system right after approval and signing. Rejection and revocation need a reason.
+//! the system right after approval and signing. Rejection and revocation need a reason. An
+//! approved case whose stamp failed is never stranded: the official has it stamped again or
+//! returns it to `submitted` (a reason, recorded, is required).
 
 use serde::{Deserialize, Serialize};
 
@@ -81,10 +83,12 @@ pub enum Action {
     Sign,
     Publish,
     Revoke,
+    /// An approved case that could not be stamped goes back to `submitted`.
+    Return,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Submit,
         Action::Approve,
         Action::Reject,
@@ -92,6 +96,7 @@ impl Action {
         Action::Sign,
         Action::Publish,
         Action::Revoke,
+        Action::Return,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +108,7 @@ impl Action {
             Action::Sign => "sign",
             Action::Publish => "publish",
             Action::Revoke => "revoke",
+            Action::Return => "return",
         }
     }
 
@@ -111,7 +117,7 @@ impl Action {
     }
 
     fn needs_reason(self) -> bool {
-        matches!(self, Action::Reject | Action::Revoke)
+        matches!(self, Action::Reject | Action::Revoke | Action::Return)
     }
 }
 
@@ -131,7 +137,7 @@ impl Actor {
             (Actor::User(role), Action::Submit) => matches!(role, Role::Staff | Role::Admin),
             (
                 Actor::User(role),
-                Action::Approve | Action::Reject | Action::Sign | Action::Revoke,
+                Action::Approve | Action::Reject | Action::Sign | Action::Revoke | Action::Return,
             ) => role == Role::Official,
             (Actor::User(_), Action::Stamp | Action::Publish) => false,
         }
@@ -211,6 +217,7 @@ pub fn transition(
         (Submitted, Approve) => Approved,
         (Submitted, Reject) => Rejected,
         (Approved, Stamp) => Stamped,
+        (Approved, Return) => Submitted,
         (Stamped, Sign) => Signed,
         (Signed, Publish) => Published,
         (Signed | Published, Revoke) => Revoked,
@@ -269,6 +276,12 @@ mod tests {
             Action::Stamp,
             Actor::System,
             DocState::Stamped,
+        ),
+        (
+            DocState::Approved,
+            Action::Return,
+            Actor::User(Role::Official),
+            DocState::Submitted,
         ),
         (
             DocState::Stamped,

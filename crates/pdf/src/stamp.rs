@@ -1,7 +1,8 @@
 //! The QR stamp, drawn before signing so the signature covers it. The page's existing content is
 //! kept byte for byte: the stamp is an incremental update that wraps the old content streams in
 //! `q … Q` and draws a Form XObject (the QR as filled squares on a white quiet zone, and a short
-//! caption) at the configured place.
+//! caption) at the configured place. The Form XObject also carries the QR's text under
+//! `/SCSeal`, so a stamped file is recognised when it comes back ([`seal_texts`]).
 
 use lopdf::{Document, IncrementalDocument, Object, ObjectId, Stream, dictionary};
 use qrcode::{Color, EcLevel, QrCode};
@@ -121,6 +122,7 @@ pub fn stamp_qr(
             "Subtype" => "Form",
             "BBox" => vec![0.into(), Object::Real(-9.0), Object::Real(size as f32), Object::Real(size as f32)],
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            SEAL_KEY => Object::string_literal(qr_text),
         },
         stamp_content(width, &dark, size, caption),
     );
@@ -154,6 +156,30 @@ pub fn stamp_qr(
     inc.save_to(&mut out)
         .map_err(|e| StampError::Write(e.to_string()))?;
     Ok(out)
+}
+
+/// The Form XObject key holding the QR's text.
+const SEAL_KEY: &str = "SCSeal";
+
+/// The QR texts of every stamp this product drew into `pdf` (any revision, any page); empty for
+/// a file it never stamped or one it cannot read.
+pub fn seal_texts(pdf: &[u8]) -> Vec<String> {
+    let Ok(doc) = Document::load_mem(pdf) else {
+        return Vec::new();
+    };
+    let mut texts: Vec<String> = doc
+        .objects
+        .values()
+        .filter_map(|o| match o {
+            Object::Stream(st) => st.dict.get(SEAL_KEY.as_bytes()).ok(),
+            _ => None,
+        })
+        .filter_map(|v| v.as_str().ok())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    texts.sort();
+    texts.dedup();
+    texts
 }
 
 /// The page's content streams as references, whatever form `/Contents` takes.

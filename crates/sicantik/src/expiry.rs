@@ -152,7 +152,7 @@ pub async fn run_expiry_sync(
                     let (client, db, opts) = (client.clone(), db.clone(), opts.clone());
                     let work =
                         tokio::spawn(
-                            async move { process(&client, &db, &opts, run_id, task).await },
+                            async move { process(&client, &db, &opts, Some(run_id), task).await },
                         );
                     in_flight.push(async move {
                         work.await.unwrap_or_else(|e| {
@@ -233,11 +233,29 @@ pub async fn run_expiry_sync(
     Ok(report)
 }
 
+/// Looks up one permit now — an approval whose seal needs the dates — through the same client
+/// (its rate limit and retries), recorded like a run's look-up (with no run).
+pub async fn look_up_now(
+    client: &SicantikClient,
+    db: &Database,
+    task: ExpiryTask,
+) -> Result<ExpiryStatus, DbError> {
+    let (status, _) = process(client, db, &ExpiryOptions::default(), None, task).await?;
+    metrics::counter!("companion_expiry_lookups_total", "result" => match status {
+        ExpiryStatus::Found => "found",
+        ExpiryStatus::NoExpiry => "no_expiry",
+        ExpiryStatus::NotRegistered => "not_registered",
+        ExpiryStatus::Error | ExpiryStatus::Unknown => "error",
+    })
+    .increment(1);
+    Ok(status)
+}
+
 async fn process(
     client: &SicantikClient,
     db: &Database,
     opts: &ExpiryOptions,
-    run_id: i64,
+    run_id: Option<i64>,
     task: ExpiryTask,
 ) -> Result<(ExpiryStatus, u64), DbError> {
     let mut log = Vec::new();
@@ -263,7 +281,7 @@ async fn process(
         ExpiryStatus::Error => Some(opts.retry.after_failure(now, task.expiry_attempts + 1)),
         _ => Some(opts.retry.next_attempt(now, task.expiry_attempts + 1)),
     };
-    db.record_expiry(&task, &outcome, next, Some(run_id), &log)
+    db.record_expiry(&task, &outcome, next, run_id, &log)
         .await?;
     Ok((outcome.status, log.len() as u64))
 }

@@ -13,6 +13,9 @@ pub mod tsa;
 
 pub use bsre::{BsreApi, BsreClient, BsreConfig, BsreError};
 pub use passphrase::Passphrase;
-pub use service::{JobTimings, Participant, SigningConfig, SigningError, SigningService};
+pub use service::{
+    DateConfirmation, JobTimings, MissingDates, Participant, SigningConfig, SigningError,
+    SigningService,
+};
 pub use signer::Signer;
 pub use tsa::{TsaClient, TsaClientError};

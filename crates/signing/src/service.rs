@@ -11,7 +11,7 @@ use companion_db::{CaseChanges, Database, DbError, Document, SigningCase};
 use companion_documents::{Actor, Documents, ImportError, ImportSource};
 use companion_domain::Role;
 use companion_domain::documents::DocumentKind;
-use companion_domain::seal::{SealedFacts, seal_url};
+use companion_domain::seal::{DateSource, Expiry, SealDates, SealedFacts, seal_url};
 use companion_domain::workflow::{
     Action, Actor as WorkflowActor, DocState, WorkflowError, check_four_eyes, transition,
 };
@@ -38,6 +38,12 @@ pub enum SigningError {
     Import(#[from] ImportError),
     #[error("stamping failed: {0}")]
     Stamp(String),
+    /// The seal would state an unknown date: SICANTIK does not know it (asked at once) and the
+    /// approving official has not entered or confirmed it.
+    #[error("the permit's dates are unknown: {0:?}")]
+    DatesUnknown(MissingDates),
+    #[error("the entered dates are impossible: {0}")]
+    DatesInvalid(&'static str),
     #[error("signing failed: {0}")]
     Sign(String),
     #[error(transparent)]
@@ -65,7 +71,9 @@ impl SigningError {
             }
             SigningError::AlreadySubmitted => "Dokumen ini sudah diajukan.".into(),
             SigningError::Import(e) => e.pesan(),
-            SigningError::Stamp(_) => "Kode QR tidak dapat dibubuhkan pada PDF ini.".into(),
+            SigningError::Stamp(detail) => format!("Kode QR tidak dapat dibubuhkan pada PDF ini ({detail}). Persetujuan tetap tercatat: bubuhkan ulang kode QR, atau kembalikan dokumen ke status menunggu persetujuan."),
+            SigningError::DatesUnknown(m) => m.pesan(),
+            SigningError::DatesInvalid(why) => format!("Tanggal yang diisi tidak mungkin: {why}."),
             SigningError::Sign(_) => "Penandatanganan gagal; coba lagi atau hubungi admin.".into(),
             SigningError::Bsre(b) => b.pesan(),
             SigningError::NoPassphrase => "Masukkan passphrase sertifikat elektronik Anda.".into(),
@@ -99,6 +107,34 @@ impl SigningError {
             _ => false,
         }
     }
+}
+
+/// Which of the dates a seal states are unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingDates {
+    pub issue: bool,
+    pub expiry: bool,
+}
+
+impl MissingDates {
+    pub fn pesan(&self) -> String {
+        let what = match (self.issue, self.expiry) {
+            (true, true) => "Tanggal terbit dan masa berlaku",
+            (true, false) => "Tanggal terbit",
+            _ => "Masa berlaku",
+        };
+        format!(
+            "{what} izin ini belum diketahui (sudah ditanyakan ke SICANTIK, tidak ada jawaban). Kode QR tidak boleh memuat tanggal kosong: isi tanggalnya, atau pilih \"tanpa masa berlaku\" bila izin ini memang tidak berakhir, lalu setujui lagi."
+        )
+    }
+}
+
+/// What the approving official enters for dates SICANTIK does not know (audited). Ignored for
+/// a date SICANTIK knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateConfirmation {
+    pub issue_date: Option<chrono::NaiveDate>,
+    pub expiry: Option<Expiry>,
 }
 
 /// Leases and alarms of the durable signing jobs.
@@ -153,6 +189,9 @@ pub struct SigningService {
     seal: Arc<SigningKey>,
     pub(crate) config: SigningConfig,
     pub(crate) timings: JobTimings,
+    /// `SIGNATURE_LEVEL` above B-T (issue 20): the DSS and document timestamp layers.
+    /// Asked at approval for a permit whose dates are unknown (`cekperizinan`, rate-limited).
+    sicantik: Option<companion_sicantik::SicantikClient>,
 }
 
 impl std::fmt::Debug for SigningService {
@@ -187,7 +226,15 @@ impl SigningService {
             seal: Arc::new(seal),
             config,
             timings: JobTimings::default(),
+            sicantik: None,
         }
+    }
+
+    /// Approval looks up a permit's unknown dates at SICANTIK through `client` (share the
+    /// scheduler's client: one rate limit).
+    pub fn with_sicantik(mut self, client: companion_sicantik::SicantikClient) -> Self {
+        self.sicantik = Some(client);
+        self
     }
 
     pub fn with_timings(mut self, timings: JobTimings) -> Self {
@@ -364,20 +411,183 @@ impl SigningService {
             .await
     }
 
-    /// An official approves; the QR stamp follows at once.
+    /// An official approves; the QR stamp follows at once. See [`SigningService::approve_with`].
     pub async fn approve(
         &self,
         case_id: i64,
         who: &Participant,
     ) -> Result<SigningCase, SigningError> {
+        self.approve_with(case_id, who, DateConfirmation::default())
+            .await
+    }
+
+    /// An official approves, with the dates they entered for what SICANTIK does not know; the
+    /// QR stamp follows at once. The seal's dates are fixed here: a permit without issue or
+    /// expiry date is looked up at SICANTIK first, and what is still unknown must be entered
+    /// (or "no expiry" confirmed), else nothing changes ([`SigningError::DatesUnknown`]). A
+    /// failed stamp leaves the case approved with its error shown ([`SigningService::restamp`],
+    /// [`SigningService::return_to_submitted`]).
+    pub async fn approve_with(
+        &self,
+        case_id: i64,
+        who: &Participant,
+        confirm: DateConfirmation,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        // Refused steps are refused before SICANTIK is asked anything.
+        let from = DocState::parse(&case.state).unwrap_or(DocState::Imported);
+        transition(from, Action::Approve, WorkflowActor::User(who.role), None)?;
+        check_four_eyes(Action::Approve, case.submitted_by.as_deref(), &who.actor.name)?;
+        let dates = self.seal_dates(&case, who, confirm).await?;
         let changes = CaseChanges {
             decided_by: Some(who.actor.name.clone()),
+            sealed_dates: Some(serde_json::to_string(&dates).map_err(|e| SigningError::Stamp(e.to_string()))?),
+            signing_error: Some(None),
             ..Default::default()
         };
         let approved = self
-            .user_step(case_id, Action::Approve, who, None, changes)
+            .step(&case, Action::Approve, WorkflowActor::User(who.role), &who.actor, None, changes)
             .await?;
+        if let DateSource::Official { .. } = dates.source {
+            self.db
+                .append_audit(&who.actor.record(
+                    "document.dates_confirmed",
+                    Some(("permit", case.pendaftaran_id.clone())),
+                    serde_json::json!({"case_id": case.id, "issue_date": dates.issue_date, "expiry": dates.expiry}),
+                ))
+                .await?;
+        }
         self.stamp(&approved).await
+    }
+
+    /// The dates the seal will state: SICANTIK's (asked now when the permit lacks one), else
+    /// what the official entered.
+    async fn seal_dates(
+        &self,
+        case: &SigningCase,
+        who: &Participant,
+        confirm: DateConfirmation,
+    ) -> Result<SealDates, SigningError> {
+        let mut permit = self
+            .db
+            .get_permit(&case.pendaftaran_id)
+            .await?
+            .ok_or(SigningError::NotFound)?;
+        if permit.issue_date.is_none() || permit.expiry_date.is_none() {
+            if let (Some(client), Some(number)) = (&self.sicantik, permit.permit_number.clone()) {
+                let task = companion_db::ExpiryTask {
+                    pendaftaran_id: permit.pendaftaran_id.clone(),
+                    permit_number: number,
+                    expiry_attempts: permit.expiry_attempts,
+                };
+                let asked = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    companion_sicantik::expiry::look_up_now(client, &self.db, task),
+                )
+                .await;
+                match asked {
+                    Ok(Ok(status)) => tracing::info!(case = case.id, status = status.as_str(), "dates looked up at approval"),
+                    Ok(Err(e)) => tracing::warn!(case = case.id, error = %e, "could not record the look-up at approval"),
+                    Err(_) => tracing::warn!(case = case.id, "SICANTIK did not answer the look-up at approval in time"),
+                }
+                if let Some(p) = self.db.get_permit(&case.pendaftaran_id).await? {
+                    permit = p;
+                }
+            }
+        }
+        let from_sicantik = permit.issue_date.is_some() && permit.expiry_date.is_some();
+        let issue = permit.issue_date.or(confirm.issue_date);
+        let expiry = permit.expiry_date.map(Expiry::Until).or(confirm.expiry);
+        let (Some(issue_date), Some(expiry)) = (issue, expiry) else {
+            return Err(SigningError::DatesUnknown(MissingDates {
+                issue: issue.is_none(),
+                expiry: expiry.is_none(),
+            }));
+        };
+        if let Expiry::Until(end) = expiry {
+            if end <= issue_date {
+                return Err(SigningError::DatesInvalid(
+                    "masa berlaku harus berakhir sesudah tanggal terbit",
+                ));
+            }
+        }
+        Ok(SealDates {
+            issue_date,
+            expiry,
+            source: if from_sicantik {
+                DateSource::Sicantik
+            } else {
+                DateSource::Official {
+                    by: who.actor.name.clone(),
+                }
+            },
+        })
+    }
+
+    /// An official has an approved case whose stamp failed stamped again.
+    pub async fn restamp(
+        &self,
+        case_id: i64,
+        who: &Participant,
+    ) -> Result<SigningCase, SigningError> {
+        let case = self.case(case_id).await?;
+        if !WorkflowActor::User(who.role).may(Action::Approve) {
+            return Err(WorkflowError::NotAllowed(Action::Stamp).into());
+        }
+        let from = DocState::parse(&case.state).unwrap_or(DocState::Imported);
+        if from != DocState::Approved {
+            return Err(WorkflowError::Illegal {
+                from,
+                action: Action::Stamp,
+            }
+            .into());
+        }
+        self.db
+            .append_audit(&who.actor.record(
+                "document.restamp",
+                Some(("permit", case.pendaftaran_id.clone())),
+                serde_json::json!({"case_id": case.id, "after_error": case.signing_error}),
+            ))
+            .await?;
+        self.stamp(&case).await
+    }
+
+    /// An approved case (whose stamp failed) goes back to "waiting for approval", with a reason.
+    pub async fn return_to_submitted(
+        &self,
+        case_id: i64,
+        who: &Participant,
+        reason: &str,
+    ) -> Result<SigningCase, SigningError> {
+        let changes = CaseChanges {
+            reason: Some(reason.trim().to_string()),
+            signing_error: Some(None),
+            ..Default::default()
+        };
+        self.user_step(case_id, Action::Return, who, Some(reason), changes)
+            .await
+    }
+
+    /// Stamps every case left approved but not stamped (a crash or restart between approval and
+    /// stamping; called at server start). Returns (stamped, failed); failures stay on their case.
+    pub async fn resume_stamping(&self) -> Result<(usize, usize), SigningError> {
+        let cases = self
+            .db
+            .signing_cases_in(DocState::Approved.as_str(), 1000)
+            .await?;
+        let (mut stamped, mut failed) = (0, 0);
+        for case in cases {
+            match self.stamp(&case).await {
+                Ok(_) => stamped += 1,
+                // Another instance stamped it meanwhile.
+                Err(SigningError::Conflict) => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(case = case.id, error = %e, "an interrupted case could not be stamped");
+                }
+            }
+        }
+        Ok((stamped, failed))
     }
 
     pub async fn reject(
@@ -396,24 +606,63 @@ impl SigningService {
     }
 
     /// The QR stamp (system step after approval): a new document version, then `stamped`.
-    /// Also resumes an approved case whose stamping was interrupted.
+    /// Also resumes an approved case whose stamping was interrupted. A failure is recorded on
+    /// the case (it stays approved, the error shown) and returned.
     pub async fn stamp(&self, case: &SigningCase) -> Result<SigningCase, SigningError> {
+        match self.stamp_inner(case).await {
+            Ok(c) => Ok(c),
+            Err(SigningError::Conflict) => Err(SigningError::Conflict),
+            Err(e) => {
+                crate::telemetry::record_failure(&e);
+                tracing::warn!(case = case.id, error = %e, "stamping failed; the case stays approved");
+                let _ = self.db.set_signing_error(case.id, Some(&e.pesan())).await;
+                let _ = self
+                    .db
+                    .append_audit(&Actor::system("signing").record(
+                        "document.stamp_failed",
+                        Some(("permit", case.pendaftaran_id.clone())),
+                        serde_json::json!({"case_id": case.id, "error": e.to_string()}),
+                    ))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn stamp_inner(&self, case: &SigningCase) -> Result<SigningCase, SigningError> {
         let original = self.document(Some(case.original_document_id)).await?;
         let permit = self
             .db
             .get_permit(&case.pendaftaran_id)
             .await?
             .ok_or(SigningError::NotFound)?;
-        let facts = SealedFacts {
-            permit_number: permit.permit_number.clone().unwrap_or_default(),
-            holder: permit.applicant_name.clone().unwrap_or_default(),
-            permit_type: permit.permit_type_name.clone().unwrap_or_default(),
-            issue_date: permit.issue_date.map(|d| d.to_string()).unwrap_or_default(),
-            expiry_date: permit
-                .expiry_date
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+        let dates: SealDates = match case.sealed_dates.as_deref() {
+            Some(json) => serde_json::from_str(json).map_err(|_| DbError::Corrupt {
+                column: "signing_cases.sealed_dates",
+                detail: json.chars().take(200).collect(),
+            })?,
+            // Approved before the dates were fixed at approval: SICANTIK's, when both known.
+            None => match (permit.issue_date, permit.expiry_date) {
+                (Some(issue_date), Some(end)) => SealDates {
+                    issue_date,
+                    expiry: Expiry::Until(end),
+                    source: DateSource::Sicantik,
+                },
+                (issue, end) => {
+                    return Err(SigningError::DatesUnknown(MissingDates {
+                        issue: issue.is_none(),
+                        expiry: end.is_none(),
+                    }));
+                }
+            },
         };
+        // Never an empty fact in a seal.
+        let filled = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let (Some(number), Some(holder)) = (filled(&permit.permit_number), filled(&permit.applicant_name)) else {
+            return Err(SigningError::Stamp("nomor izin atau nama pemegang kosong di data SICANTIK".into()));
+        };
+        let permit_type = filled(&permit.permit_type_name).unwrap_or_else(|| "—".into());
+        let facts = SealedFacts::new(&number, &holder, &permit_type, &dates);
         let text = seal_url(
             &self.seal,
             &self.config.public_base_url,
@@ -461,6 +710,7 @@ impl SigningService {
             CaseChanges {
                 stamped_document_id: Some(doc.id),
                 qr_text: Some(qr_text),
+                signing_error: Some(None),
                 ..Default::default()
             },
         )

@@ -38,6 +38,8 @@ impl SigningError {
     pub fn reason(&self) -> &'static str {
         match self {
             SigningError::Workflow(_) | SigningError::NotYourBatch => "not_allowed",
+            // A refused approval (the seal would state an unknown or impossible date).
+            SigningError::DatesUnknown(_) | SigningError::DatesInvalid(_) => "not_allowed",
             SigningError::NotFound | SigningError::NothingToSign => "not_found",
             SigningError::Conflict | SigningError::AlreadySubmitted => "conflict",
             SigningError::Import(_) => "document_store",

@@ -215,17 +215,35 @@ pub async fn read_uploads(form: Multipart, max: u64) -> Result<Vec<UploadedFile>
 /// [`read_uploads`] for a request that announced its size: the first file's buffer is reserved
 /// once at that size instead of doubling its way there (a 19 MB upload held 32 MB).
 pub async fn read_uploads_sized(
-    mut form: Multipart,
+    form: Multipart,
     max: u64,
     declared: Option<u64>,
 ) -> Result<Vec<UploadedFile>, ApiError> {
+    Ok(read_uploads_noted(form, max, declared, "").await?.0)
+}
+
+/// [`read_uploads_sized`] that also reads the plain text field `note_field` (at most 2,000
+/// characters; empty means none).
+pub async fn read_uploads_noted(
+    mut form: Multipart,
+    max: u64,
+    declared: Option<u64>,
+    note_field: &str,
+) -> Result<(Vec<UploadedFile>, Option<String>), ApiError> {
+    let mut note = None;
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("Unggahan tidak dapat dibaca: {}", e.body_text()))
     };
     let mut files = Vec::new();
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
         let Some(name) = field.file_name().map(companion_documents::clean_file_name) else {
-            continue; // a plain form field (the CSRF token is read from the query or header)
+            // A plain form field (the CSRF token is read from the query or header).
+            if !note_field.is_empty() && field.name() == Some(note_field) {
+                let text = field.text().await.map_err(bad)?;
+                let text: String = text.trim().chars().take(2000).collect();
+                note = (!text.is_empty()).then_some(text);
+            }
+            continue;
         };
         if files.len() >= MAX_FILES_PER_UPLOAD {
             return Err(ApiError::bad_request(format!(
@@ -258,7 +276,7 @@ pub async fn read_uploads_sized(
     if files.is_empty() {
         return Err(ApiError::bad_request("Pilih minimal satu berkas PDF."));
     }
-    Ok(files)
+    Ok((files, note))
 }
 
 #[cfg(test)]

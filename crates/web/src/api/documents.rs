@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::{Json, Path};
 use crate::auth::{ClientAddr, Principal};
-use crate::files::{Disposition, documents, read_uploads, serve_document};
+use crate::files::{Disposition, documents, read_uploads_noted, serve_document};
 use crate::ui::{Client, Me};
 use crate::{ApiError, AppState, ErrorBody, Shared};
 
@@ -27,9 +27,10 @@ pub fn actor(me: &Principal, client: &ClientAddr) -> Actor {
 pub fn import_error(e: ImportError) -> ApiError {
     match &e {
         ImportError::UnknownPermit(_) => ApiError::not_found(e.pesan()),
-        ImportError::OtherPermit(_) | ImportError::Revoked => {
+        ImportError::OtherPermit(_) | ImportError::Revoked | ImportError::OfficeDocument(_) => {
             ApiError::new(StatusCode::CONFLICT, e.code(), e.pesan())
         }
+        ImportError::OverrideNoteRequired => ApiError::bad_request(e.pesan()),
         ImportError::Rejected(_) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.pesan())
         }
@@ -63,8 +64,13 @@ pub struct UploadReport {
     pub files: Vec<UploadResult>,
 }
 
+/// The form field with which a person keeps an original that carries this office's seal or
+/// signature (the note says why; audited).
+pub const OVERRIDE_NOTE_FIELD: &str = "catatan_override";
+
 /// Imports every file of an upload form for one permit. Refused files are reported, not fatal;
-/// a storage or database failure is.
+/// a storage or database failure is. A file carrying this office's QR seal or signature is
+/// refused unless the form's `catatan_override` says why it is kept.
 pub async fn do_upload(
     state: &AppState,
     me: &Principal,
@@ -77,7 +83,8 @@ pub async fn do_upload(
     if state.db.get_permit(pendaftaran_id).await?.is_none() {
         return Err(ApiError::not_found("Izin tidak ditemukan."));
     }
-    let uploads = read_uploads(form, docs.max_pdf_bytes()).await?;
+    let (uploads, note) =
+        read_uploads_noted(form, docs.max_pdf_bytes(), None, OVERRIDE_NOTE_FIELD).await?;
     let who = actor(me, client);
     let mut report = UploadReport {
         stored: 0,
@@ -88,17 +95,30 @@ pub async fn do_upload(
     for up in uploads {
         let result = match up.bytes {
             Err(problem) => Err(ImportError::Rejected(problem)),
-            Ok(bytes) => {
-                docs.import(
-                    pendaftaran_id,
-                    bytes,
-                    Some(&up.name),
-                    DocumentKind::Original,
-                    source,
-                    &who,
-                )
-                .await
-            }
+            Ok(bytes) => match &note {
+                Some(note) => {
+                    docs.import_original_overriding(
+                        pendaftaran_id,
+                        bytes,
+                        Some(&up.name),
+                        source,
+                        &who,
+                        note,
+                    )
+                    .await
+                }
+                None => {
+                    docs.import(
+                        pendaftaran_id,
+                        bytes,
+                        Some(&up.name),
+                        DocumentKind::Original,
+                        source,
+                        &who,
+                    )
+                    .await
+                }
+            },
         };
         let item = match result {
             Ok(i) if i.already_stored => {

@@ -84,10 +84,18 @@ pub async fn submit(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StepBody {
-    /// `submit` (again, after a rejection), `approve`, `reject`, `sign` or `revoke`.
+    /// `submit` (again, after a rejection), `approve`, `reject`, `sign`, `revoke`; for an
+    /// approved case whose stamp failed, `stamp` (again) or `return` (to `submitted`).
     pub action: String,
-    /// Required to reject and to revoke.
+    /// Required to reject, to revoke and to return.
     pub reason: Option<String>,
+    /// To approve a permit whose issue date SICANTIK does not know (`YYYY-MM-DD`).
+    #[schema(value_type = Option<String>)]
+    pub issue_date: Option<chrono::NaiveDate>,
+    /// To approve a permit whose expiry SICANTIK does not know: `{"kind":"until","date":"YYYY-MM-DD"}`
+    /// or, confirmed, `{"kind":"none"}` (no end of validity).
+    #[schema(value_type = Option<Object>)]
+    pub expiry: Option<companion_domain::seal::Expiry>,
     /// To sign with BSrE: the official's passphrase (used for this call only, never stored).
     pub passphrase: Option<String>,
 }
@@ -110,14 +118,22 @@ pub async fn step(
     let reason = body.reason.unwrap_or_default();
     let case = match Action::parse(&body.action) {
         Some(Action::Submit) => svc.resubmit(id, &who).await,
-        Some(Action::Approve) => svc.approve(id, &who).await,
+        Some(Action::Approve) => {
+            let confirm = companion_signing::DateConfirmation {
+                issue_date: body.issue_date,
+                expiry: body.expiry,
+            };
+            svc.approve_with(id, &who, confirm).await
+        }
+        Some(Action::Stamp) => svc.restamp(id, &who).await,
+        Some(Action::Return) => svc.return_to_submitted(id, &who, &reason).await,
         Some(Action::Reject) => svc.reject(id, &who, &reason).await,
         Some(Action::Sign) => svc.sign_now(id, &who, passphrase_of(body.passphrase)).await,
         Some(Action::Revoke) => svc.revoke(id, &who, &reason).await,
-        // Stamping and publishing are the system's steps.
-        Some(Action::Stamp | Action::Publish) | None => {
+        // Publishing is the system's step.
+        Some(Action::Publish) | None => {
             return Err(ApiError::bad_request(format!(
-                "Langkah tidak dikenal: {} (submit, approve, reject, sign, revoke)",
+                "Langkah tidak dikenal: {} (submit, approve, reject, sign, revoke, stamp, return)",
                 body.action
             )));
         }

@@ -83,6 +83,13 @@ pub fn permit_section(
                         span.muted { " (boleh beberapa sekaligus, maks. " (human_size(limit)) " per berkas)" }
                         input #berkas type="file" name="berkas" accept="application/pdf,.pdf" multiple required;
                     }
+                    // One letter, one case: a file already sealed or signed by this office is
+                    // refused unless a note says why it must be used (audited).
+                    details.override-note {
+                        summary { "Berkas ditolak karena sudah memuat kode QR atau tanda tangan kantor ini?" }
+                        label for="catatan_override" { "Catatan alasan tetap memakai berkas ini (dicatat dalam jejak audit)" }
+                        textarea #catatan_override name=(crate::api::documents::OVERRIDE_NOTE_FIELD) rows="2" maxlength="2000" {}
+                    }
                     button type="submit" { "Unggah" }
                 }
             }

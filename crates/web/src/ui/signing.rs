@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use companion_db::SigningCase;
 use companion_domain::Permission;
+use companion_domain::seal::Expiry;
 use companion_domain::workflow::DocState;
-use companion_signing::{BsreError, Participant, SigningError, SigningService};
+use companion_signing::{BsreError, DateConfirmation, Participant, SigningError, SigningService};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -57,6 +58,17 @@ pub fn signing_error(e: SigningError) -> ApiError {
         SigningError::NotFound => StatusCode::NOT_FOUND,
         SigningError::NotYourBatch => StatusCode::FORBIDDEN,
         SigningError::NoPassphrase => StatusCode::BAD_REQUEST,
+        SigningError::DatesUnknown(_) => {
+            return ApiError::new(StatusCode::CONFLICT, "dates_unknown", e.pesan());
+        }
+        SigningError::DatesInvalid(_) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "dates_invalid", e.pesan());
+        }
+        // The approval stands; the case shows the error and the ways forward.
+        SigningError::Stamp(_) => {
+            tracing::warn!(error = %e, "stamping failed");
+            return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "stamp_failed", e.pesan());
+        }
         SigningError::NothingToSign | SigningError::CertificateExpired => StatusCode::CONFLICT,
         SigningError::Bsre(
             BsreError::Unavailable(_) | BsreError::UnknownOutcome(_) | BsreError::ClientCredentials,
@@ -92,6 +104,11 @@ fn step_label(action: &str) -> &str {
         "document.approve" => "disetujui",
         "document.reject" => "ditolak",
         "document.stamp" => "kode QR dibubuhkan",
+        "document.stamp_failed" => "kode QR gagal dibubuhkan",
+        "document.restamp" => "kode QR diminta dibubuhkan ulang",
+        "document.return" => "dikembalikan ke menunggu persetujuan",
+        "document.dates_confirmed" => "tanggal izin diisi/dikonfirmasi pejabat",
+        "document.import_override" => "berkas bertanda kantor tetap dipakai (dengan catatan)",
         "document.sign" => "ditandatangani",
         "document.publish" => "diterbitkan",
         "document.revoke" => "dicabut",
@@ -105,8 +122,15 @@ fn state_label(s: &str) -> &'static str {
     DocState::parse(s).map(|s| s.label()).unwrap_or("?")
 }
 
+/// Which of the seal's dates the permit lacks (SICANTIK did not give them yet).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DatesLacking {
+    pub issue: bool,
+    pub expiry: bool,
+}
+
 /// One case with the buttons the caller may use.
-fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
+fn case_row(state: &AppState, me: &Principal, c: &SigningCase, lacking: DatesLacking) -> Markup {
     let decide = me.may(Permission::DecideDocuments);
     let manage = me.may(Permission::ManageDocuments);
     let st = DocState::parse(&c.state);
@@ -125,11 +149,17 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase) -> Markup {
                 @if decide && st == Some(DocState::Submitted) {
                     // Four eyes by person (the service refuses it too): no buttons for one's own.
                     @if companion_domain::workflow::check_four_eyes(companion_domain::workflow::Action::Approve, c.submitted_by.as_deref(), &me.user.username).is_ok() {
-                        (step_form(me, c.id, "setujui", "Setujui", false))
+                        (approve_form(me, c.id, lacking))
                         (step_form(me, c.id, "tolak", "Tolak", true))
                     } @else {
                         span.muted data-own-submission { "Anda yang mengajukan; pejabat lain yang memutuskan." }
                     }
+                }
+                @if decide && st == Some(DocState::Approved) {
+                    // Never stranded: stamp again, or back to waiting for approval.
+                    @if c.signing_error.is_none() { span.muted data-stamping { "Kode QR sedang dibubuhkan…" } br; }
+                    (step_form(me, c.id, "bubuhkan-ulang", "Bubuhkan ulang kode QR", false))
+                    (step_form(me, c.id, "kembalikan", "Kembalikan ke menunggu persetujuan", true))
                 }
                 @if decide && st == Some(DocState::Stamped) { @if let Some(svc) = &state.signing { (sign_form(me, svc, c.id)) } }
                 @if decide && matches!(st, Some(DocState::Signed | DocState::Published)) { (step_form(me, c.id, "cabut", "Cabut", true)) }
@@ -157,6 +187,30 @@ fn step_form(me: &Principal, case_id: i64, step: &str, label: &str, reason: bool
     }
 }
 
+/// The approval form; for a permit SICANTIK gave no dates for (asked again on approval), the
+/// fields the official fills or confirms — a seal never states an empty date.
+fn approve_form(me: &Principal, case_id: i64, lacking: DatesLacking) -> Markup {
+    html! {
+        form.inline.approve method="post" action={ "/tte/" (case_id) "/setujui" } {
+            input type="hidden" name="csrf" value=(me.csrf());
+            @if lacking.issue || lacking.expiry {
+                fieldset.dates data-dates-lacking {
+                    legend { "Tanggal untuk kode QR" }
+                    p.muted { "SICANTIK belum memberi tanggal ini; saat Anda menyetujui, SICANTIK ditanya sekali lagi. Bila tetap tidak ada, tanggal yang Anda isi di sini yang dimuat dalam segel (dicatat dalam jejak audit)." }
+                    @if lacking.issue {
+                        label { "Tanggal terbit " input type="date" name="tanggal_terbit"; }
+                    }
+                    @if lacking.expiry {
+                        label { input type="radio" name="masa_berlaku" value="sampai" checked; " Berlaku sampai " input type="date" name="berlaku_sampai"; }
+                        label { input type="radio" name="masa_berlaku" value="tanpa"; " Tanpa masa berlaku (izin ini tidak berakhir)" }
+                    }
+                }
+            }
+            button type="submit" data-step="setujui" { "Setujui" }
+        }
+    }
+}
+
 fn sign_form(me: &Principal, svc: &SigningService, case_id: i64) -> Markup {
     html! {
         form.inline method="post" action={ "/tte/" (case_id) "/tandatangani" } {
@@ -167,11 +221,16 @@ fn sign_form(me: &Principal, svc: &SigningService, case_id: i64) -> Markup {
     }
 }
 
-fn cases_table(state: &AppState, me: &Principal, cases: &[SigningCase]) -> Markup {
+fn cases_table(
+    state: &AppState,
+    me: &Principal,
+    cases: &[SigningCase],
+    lacking: DatesLacking,
+) -> Markup {
     html! {
         div.table-wrap { table.cases {
             thead { tr { th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
-            tbody { @for c in cases { (case_row(state, me, c)) } }
+            tbody { @for c in cases { (case_row(state, me, c, lacking)) } }
         } }
     }
 }
@@ -189,6 +248,13 @@ pub async fn permit_section(
         .filter(|d| d.kind == "original" && !cases.iter().any(|c| c.original_document_id == d.id))
         .collect();
     let may_submit = me.may(Permission::ManageDocuments) && state.signing.is_some();
+    let lacking = match state.db.get_permit(pendaftaran_id).await? {
+        Some(p) => DatesLacking {
+            issue: p.issue_date.is_none(),
+            expiry: p.expiry_date.is_none(),
+        },
+        None => DatesLacking::default(),
+    };
     // The document's timeline: every import and workflow step on this permit, newest first.
     let (timeline, _) = state
         .db
@@ -205,7 +271,7 @@ pub async fn permit_section(
             h2 { "Tanda tangan elektronik" }
             @if state.signing.is_none() { p.muted { "Penandatanganan belum dikonfigurasi di server ini." } }
             @if cases.is_empty() { p.muted { "Belum ada dokumen yang diajukan untuk ditandatangani." } }
-            @else { (cases_table(state, me, &cases)) }
+            @else { (cases_table(state, me, &cases, lacking)) }
             @if may_submit { @for d in &originals {
                 form.inline method="post" action={ "/berkas/" (d.id) "/ajukan" } {
                     input type="hidden" name="csrf" value=(me.csrf());
@@ -261,6 +327,8 @@ pub async fn queues(
     let mut sections = Vec::new();
     for (st, title) in [
         (DocState::Submitted, "Menunggu persetujuan"),
+        // Approved but not stamped: a failed or interrupted stamp, with its ways forward.
+        (DocState::Approved, "Disetujui, kode QR belum dibubuhkan"),
         (DocState::Stamped, "Siap ditandatangani"),
         (DocState::Rejected, "Ditolak"),
         (DocState::Published, "Terbit (bertanda tangan)"),
@@ -289,7 +357,8 @@ pub async fn queues(
                         tbody { @for c in cases { tr {
                             @if selectable { td { input type="checkbox" name="kasus" value=(c.id) aria-label={ "Pilih " (c.pendaftaran_id) }; } }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { (c.pendaftaran_id) } }
-                            td { (state_label(&c.state)) }
+                            td { (state_label(&c.state))
+                                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
                             td { code { (c.verification_id) } }
                             td { (c.signer_name.as_deref().unwrap_or("—")) }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { "Buka" } }
@@ -329,8 +398,38 @@ pub async fn submit(
 #[derive(Debug, Deserialize)]
 pub struct StepForm {
     pub alasan: Option<String>,
+    /// Approval of a permit without dates: `YYYY-MM-DD`.
+    pub tanggal_terbit: Option<String>,
+    /// `sampai` (with `berlaku_sampai`) or `tanpa` (no end of validity).
+    pub masa_berlaku: Option<String>,
+    pub berlaku_sampai: Option<String>,
     /// BSrE only; handed to the signing job, never stored.
     pub passphrase: Option<String>,
+}
+
+/// The dates an official entered on the approval form, typed (empty fields: not entered).
+fn date_confirmation(f: &StepForm) -> Result<DateConfirmation, ApiError> {
+    let date = |v: &Option<String>, what: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{what} tidak dapat dibaca: {v}."))),
+        }
+    };
+    let issue_date = date(&f.tanggal_terbit, "Tanggal terbit")?;
+    let expiry = match f.masa_berlaku.as_deref() {
+        Some("tanpa") => Some(Expiry::None),
+        Some("sampai") | None => {
+            date(&f.berlaku_sampai, "Tanggal berlaku sampai")?.map(Expiry::Until)
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Pilihan masa berlaku tidak dikenal: {other}."
+            )));
+        }
+    };
+    Ok(DateConfirmation { issue_date, expiry })
 }
 
 pub async fn step(
@@ -341,11 +440,16 @@ pub async fn step(
     Form(f): Form<StepForm>,
 ) -> PageResult {
     let who = participant(&me, &client);
-    let reason = f.alasan.unwrap_or_default();
+    let reason = f.alasan.clone().unwrap_or_default();
     let result = async {
         let svc = service(&state)?;
         let case = match step.as_str() {
-            "setujui" => svc.approve(case_id, &who).await,
+            "setujui" => {
+                let confirm = date_confirmation(&f)?;
+                svc.approve_with(case_id, &who, confirm).await
+            }
+            "bubuhkan-ulang" => svc.restamp(case_id, &who).await,
+            "kembalikan" => svc.return_to_submitted(case_id, &who, &reason).await,
             "tolak" => svc.reject(case_id, &who, &reason).await,
             "tandatangani" => {
                 svc.sign_now(

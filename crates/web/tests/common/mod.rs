@@ -120,6 +120,14 @@ async fn harness_with(backend: &str, signing: bool) -> Harness {
     state.config.portal_page_cache = std::time::Duration::ZERO;
     state.documents = Some(documents.clone());
     if signing {
+        // A seal states both dates (issue 21): the issued permit has them, as SICANTIK's
+        // expiry look-up would have filled them.
+        companion_db::testing::execute_raw(
+            &t.db,
+            "UPDATE permits SET issue_date = '2024-06-03', expiry_date = '2029-06-03' WHERE pendaftaran_id = '0142307703072025'",
+        )
+        .await
+        .expect("dates");
         let ca = companion_pdf::keys::new_ca("Uji CA", 1).expect("ca");
         let signer = companion_pdf::keys::issue_signer(&ca, "Pejabat Uji", 30).expect("signer");
         state.trust_anchors = std::sync::Arc::new(vec![ca.certificate.clone()]);
