@@ -363,6 +363,12 @@ impl Running {
         );
         state.metrics = crate::telemetry::metrics();
         state.config = settings.web_config();
+        // `/lacak` asks SICANTIK through the scheduler's client: one rate limit for everything.
+        state.tracker = Some(Arc::new(companion_sicantik::Tracker::new(
+            scheduler.client.clone(),
+            db.clone(),
+            companion_sicantik::TrackingConfig::default(),
+        )));
         state.jobs = Some(Arc::new(scheduler));
         state.documents = Some(documents);
         state.signing = signing;

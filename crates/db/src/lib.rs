@@ -29,6 +29,7 @@ pub mod signing_batches;
 pub mod surveys;
 pub mod sync_runs;
 pub mod testing;
+pub mod tracking;
 pub mod types;
 pub mod verifications;
 

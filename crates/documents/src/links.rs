@@ -155,3 +155,21 @@ impl Documents {
         Ok((document, link))
     }
 }
+
+impl Documents {
+    /// A tracking link's token for `/lacak/<token>` (issue 24): signed with the same key as the
+    /// download links, under its own label, valid `days`.
+    pub fn tracking_token(&self, pendaftaran_id: &str, days: i64) -> String {
+        let expires = (Utc::now() + Duration::days(days.clamp(1, MAX_LINK_DAYS))).timestamp();
+        companion_domain::tracking::link_token(&self.inner.link_secret, pendaftaran_id, expires)
+    }
+
+    /// The registration id a tracking token names, refusing forged, malformed and expired ones.
+    pub fn open_tracking_token(&self, token: &str) -> Result<String, LinkRefusal> {
+        companion_domain::tracking::check_link_token(
+            &self.inner.link_secret,
+            token,
+            Utc::now().timestamp(),
+        )
+    }
+}

@@ -16,6 +16,7 @@ pub mod survey;
 pub mod sync_plan;
 pub mod sync_runs;
 pub mod text;
+pub mod tracking;
 pub mod workflow;
 
 pub use accounts::{Permission, Role};

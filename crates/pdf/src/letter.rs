@@ -35,17 +35,17 @@ impl PermitLetter {
     }
 }
 
-const A4: (i64, i64) = (595, 842);
+pub(crate) const A4: (i64, i64) = (595, 842);
 
-struct Page {
+pub(crate) struct Page {
     ops: Vec<Operation>,
 }
 
 impl Page {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Page { ops: Vec::new() }
     }
-    fn text(&mut self, font: &str, size: i64, x: i64, y: i64, s: &str) {
+    pub(crate) fn text(&mut self, font: &str, size: i64, x: i64, y: i64, s: &str) {
         self.ops.push(Operation::new("BT", vec![]));
         self.ops
             .push(Operation::new("Tf", vec![font.into(), size.into()]));
@@ -58,11 +58,11 @@ impl Page {
         self.ops.push(Operation::new("ET", vec![]));
     }
     /// Centred by the rough Helvetica width (0.5 em per character is close enough here).
-    fn centred(&mut self, font: &str, size: i64, y: i64, s: &str) {
+    pub(crate) fn centred(&mut self, font: &str, size: i64, y: i64, s: &str) {
         let width = (s.chars().count() as f64 * size as f64 * 0.5) as i64;
         self.text(font, size, (A4.0 - width) / 2, y, s);
     }
-    fn line(&mut self, x1: i64, y1: i64, x2: i64, y2: i64, width: f64) {
+    pub(crate) fn line(&mut self, x1: i64, y1: i64, x2: i64, y2: i64, width: f64) {
         self.ops.push(Operation::new("w", vec![width.into()]));
         self.ops
             .push(Operation::new("m", vec![x1.into(), y1.into()]));
@@ -70,7 +70,7 @@ impl Page {
             .push(Operation::new("l", vec![x2.into(), y2.into()]));
         self.ops.push(Operation::new("S", vec![]));
     }
-    fn into_stream(self) -> Stream {
+    pub(crate) fn into_stream(self) -> Stream {
         let content = Content {
             operations: self.ops,
         };
@@ -79,7 +79,7 @@ impl Page {
     }
 }
 
-fn letterhead(p: &mut Page) {
+pub(crate) fn letterhead(p: &mut Page) {
     p.centred("F2", 13, 790, "PEMERINTAH KABUPATEN KARO");
     p.centred(
         "F2",

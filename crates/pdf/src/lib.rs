@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod letter;
+pub mod report;
 pub mod revisions;
 pub mod revocation;
 pub mod sign;

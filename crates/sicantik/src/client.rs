@@ -39,6 +39,14 @@ impl Default for ClientConfig {
     }
 }
 
+/// Overrides of the client's retry budget and timeout for one call (`None`: the client's own).
+#[derive(Debug, Clone, Default)]
+pub struct CallPolicy {
+    pub max_retries: Option<usize>,
+    pub max_delay: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
 /// A successful exchange with the server: data, or one of the two answers the API gives for
 /// "nothing" (both HTTP 404 with an error object, sometimes 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,14 +167,27 @@ impl SicantikClient {
         params: &[(&str, String)],
         log: &mut Vec<ApiCallRecord>,
     ) -> Result<Answer, ApiError> {
+        self.get_with(endpoint, params, log, &CallPolicy::default())
+            .await
+    }
+
+    /// [`get`](Self::get) with its own retry budget and timeout, for a person waiting on a page
+    /// (the public tracking look-up), through the same rate limit and error handling.
+    pub async fn get_with(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+        log: &mut Vec<ApiCallRecord>,
+        policy: &CallPolicy,
+    ) -> Result<Answer, ApiError> {
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(self.config.retry_base_delay)
-            .with_max_delay(self.config.retry_max_delay)
-            .with_max_times(self.config.max_retries)
+            .with_max_delay(policy.max_delay.unwrap_or(self.config.retry_max_delay))
+            .with_max_times(policy.max_retries.unwrap_or(self.config.max_retries))
             .with_jitter()
             .build();
         loop {
-            let result = self.attempt(endpoint, params, log).await;
+            let result = self.attempt(endpoint, params, log, policy.timeout).await;
             match result {
                 Err(e) if e.is_retryable() => match backoff.next() {
                     Some(delay) => {
@@ -185,12 +206,13 @@ impl SicantikClient {
         endpoint: &str,
         params: &[(&str, String)],
         log: &mut Vec<ApiCallRecord>,
+        timeout: Option<Duration>,
     ) -> Result<Answer, ApiError> {
         self.limiter.until_ready().await;
         let started = Instant::now();
         let called_at = companion_db::now();
         let url = format!("{}/{}", self.config.base_url, endpoint);
-        let outcome = self.exchange(&url, params).await;
+        let outcome = self.exchange(&url, params, timeout).await;
         let duration = started.elapsed();
         let (http_status, row_count, error) = match &outcome {
             Ok((status, Answer::Rows(rows))) => {
@@ -236,10 +258,12 @@ impl SicantikClient {
         &self,
         url: &str,
         params: &[(&str, String)],
+        timeout: Option<Duration>,
     ) -> Result<(u16, Answer), (Option<u16>, ApiError)> {
+        let limit = timeout.unwrap_or(self.config.timeout);
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
-                (None, ApiError::Timeout(self.config.timeout))
+                (None, ApiError::Timeout(limit))
             } else {
                 (
                     e.status().map(|s| s.as_u16()),
@@ -252,6 +276,7 @@ impl SicantikClient {
             .get(url)
             .query(params)
             .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(limit)
             .send()
             .await
             .map_err(transport)?;

@@ -9,10 +9,12 @@ pub mod client;
 pub mod expiry;
 pub mod rows;
 pub mod sync;
+pub mod tracking;
 pub mod types;
 pub mod wire;
 
-pub use client::{Answer, ApiError, ClientConfig, SicantikClient};
+pub use client::{Answer, ApiError, CallPolicy, ClientConfig, SicantikClient};
 pub use expiry::{ExpiryOptions, ExpiryReport, run_expiry_sync};
 pub use sync::{SyncMode, SyncOptions, SyncReport, run_list_sync};
+pub use tracking::{Lookup, Tracker, TrackingConfig, TrackingView};
 pub use types::{TypesReport, run_types_sync};

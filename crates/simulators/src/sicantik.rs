@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::codeigniter;
-use crate::sicantik_data::{Generator, RowKind, SimPermit, TYPES, kecamatan};
+use crate::sicantik_data::{Generator, RowKind, SimPermit, TRACKING_STEPS, TYPES, kecamatan};
 use crate::sicantik_wire::{Body, Format, Row, render};
 
 #[derive(Debug, Clone)]
@@ -148,6 +148,8 @@ struct SimState {
     broken_offsets: HashMap<(String, usize), u32>,
     /// The server caps `limit` at this many rows (a proxy or an old deployment).
     max_limit: Option<usize>,
+    /// "SICANTIK is down": every API request gets this fault (`/_sim/down`).
+    down: Option<SimFault>,
 }
 
 impl SimState {
@@ -194,6 +196,7 @@ impl SimState {
             scheduled_issues: Vec::new(),
             broken_offsets: HashMap::new(),
             max_limit: None,
+            down: None,
         };
         state.reindex();
         state
@@ -393,6 +396,8 @@ impl SimState {
                     Some(TYPES.len().to_string()),
                 )]]),
             ),
+            "permohonan2" => self.tracking(args),
+            "permohonan" => self.tracking_summary(args),
             "cekperizinan" => self.cek(args, false),
             "cekperizinanizin" => self.cek(args, true),
             // Side-effecting on the real server (sends legacy reminders): must never be called.
@@ -401,6 +406,85 @@ impl SimState {
                 Body::Rows(vec![vec![("sent", Some("10".into()))]]),
             ),
             _ => (StatusCode::NOT_FOUND, Body::Error("Unknown method.".into())),
+        }
+    }
+
+    /// The permit a tracking request names. The real server puts the id unquoted into SQL
+    /// (a numeric comparison): a value that is not a number breaks the query, which CodeIgniter
+    /// answers with its database error page (status 200 through the API's output buffer).
+    fn tracked(&self, args: &HashMap<String, String>) -> Result<Option<&SimPermit>, ()> {
+        let id = args.get("pendaftaran").map(|v| v.trim()).unwrap_or("");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(());
+        }
+        Ok(self
+            .permits
+            .iter()
+            .find(|p| p.kind == RowKind::Permit && p.pendaftaran_id == id))
+    }
+
+    /// `permohonan2?pendaftaran=<id>`: the step chain, one row per step, the current one with
+    /// `current` = 1 (spec §3.6); no dates, as the spec's row shape has none.
+    fn tracking(&self, args: &HashMap<String, String>) -> (StatusCode, Body) {
+        let p = match self.tracked(args) {
+            Err(()) => return (StatusCode::OK, Body::Raw(codeigniter::database_error())),
+            Ok(None) => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Body::Error("Tidak ada data..".into()),
+                );
+            }
+            Ok(Some(p)) => p,
+        };
+        let current = p.tracking_step(self.today);
+        let rows = TRACKING_STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, (step_id, name))| {
+                let mut row: Row = vec![
+                    ("pendaftaran_id", Some(p.pendaftaran_id.clone())),
+                    ("n_pemohon", p.n_pemohon.clone()),
+                    ("a_pemohon", p.a_pemohon.clone()),
+                    ("telp_pemohon", p.telp_pemohon.clone()),
+                    ("n_sts_permohonan", Some(name.to_string())),
+                    ("n_perizinan", Some(p.type_name().to_string())),
+                    ("trstspermohonan_id", Some(step_id.to_string())),
+                ];
+                if i == current {
+                    row.push(("current", Some("1".into())));
+                }
+                row
+            })
+            .collect();
+        (StatusCode::OK, Body::Rows(rows))
+    }
+
+    /// `permohonan?pendaftaran=<id>`: one summary row with the current step as `tracking`.
+    fn tracking_summary(&self, args: &HashMap<String, String>) -> (StatusCode, Body) {
+        match self.tracked(args) {
+            Err(()) => (StatusCode::OK, Body::Raw(codeigniter::database_error())),
+            Ok(None) => (
+                StatusCode::NOT_FOUND,
+                Body::Error("Tidak ada data..".into()),
+            ),
+            Ok(Some(p)) => {
+                let step = TRACKING_STEPS[p.tracking_step(self.today)].1;
+                (
+                    StatusCode::OK,
+                    Body::Rows(vec![vec![
+                        (
+                            "id",
+                            Some(p.pendaftaran_id.trim_start_matches('0').to_string()),
+                        ),
+                        ("no_pendaftaran", Some(p.pendaftaran_id.clone())),
+                        ("nama", p.n_pemohon.clone()),
+                        ("telp", p.telp_pemohon.clone()),
+                        ("alamat", p.a_pemohon.clone()),
+                        ("permohonan", Some(p.type_name().to_string())),
+                        ("tracking", Some(step.to_string())),
+                    ]]),
+                )
+            }
         }
     }
 
@@ -523,7 +607,9 @@ async fn api(
             .filter(|left| **left > 0)
             .map(|left| *left -= 1)
             .is_some();
-        let fault = if broken {
+        let fault = if let Some(down) = s.down {
+            Some(down)
+        } else if broken {
             Some(SimFault::DatabaseError200)
         } else {
             s.pick_fault()
@@ -659,6 +745,32 @@ async fn control_faults(State(state): State<Shared>, Query(a): Query<RateArg>) -
     "ok".into()
 }
 
+#[derive(serde::Deserialize)]
+struct DownArg {
+    /// `database` (CodeIgniter's database error page, status 200), `unavailable` (503),
+    /// `slow` (no answer within the client's timeout) or `off`.
+    mode: String,
+}
+
+/// Takes the whole API down (or back up): for trying what clients do when SICANTIK is down.
+async fn control_down(State(state): State<Shared>, Query(a): Query<DownArg>) -> Response {
+    let fault = match a.mode.as_str() {
+        "database" | "on" => Some(SimFault::DatabaseError200),
+        "unavailable" => Some(SimFault::Unavailable),
+        "slow" => Some(SimFault::Slow),
+        "off" => None,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "mode: database|unavailable|slow|off",
+            )
+                .into_response();
+        }
+    };
+    lock(&state).down = fault;
+    "ok".into_response()
+}
+
 async fn control_stats(State(state): State<Shared>) -> String {
     let mut s = lock(&state);
     s.reindex();
@@ -734,6 +846,7 @@ fn router(state: Shared) -> Router {
         .route("/_sim/arrive", post(control_arrive))
         .route("/_sim/issue", post(control_issue))
         .route("/_sim/faults", post(control_faults))
+        .route("/_sim/down", post(control_down))
         .route("/_sim/stats", get(control_stats))
         .fallback(any(api))
         .with_state(state)
@@ -831,6 +944,25 @@ impl SicantikSim {
     /// The oldest in-process permits are issued. Returns their ids.
     pub fn issue(&self, count: usize) -> Vec<String> {
         lock(&self.state).issue(count)
+    }
+
+    /// The name of the step `permohonan2` marks current for a permit, and the whole chain.
+    pub fn tracking_chain(&self, pendaftaran_id: &str) -> Option<(String, Vec<String>)> {
+        let s = lock(&self.state);
+        let p = s
+            .permits
+            .iter()
+            .find(|p| p.kind == RowKind::Permit && p.pendaftaran_id == pendaftaran_id)?;
+        let names = TRACKING_STEPS.iter().map(|(_, n)| n.to_string()).collect();
+        Some((
+            TRACKING_STEPS[p.tracking_step(s.today)].1.to_string(),
+            names,
+        ))
+    }
+
+    /// Every API request answers with `fault` (`None`: back to normal).
+    pub fn set_down(&self, fault: Option<SimFault>) {
+        lock(&self.state).down = fault;
     }
 
     pub fn set_fault_rate(&self, rate: f64) {

@@ -59,6 +59,19 @@ pub(crate) const TYPES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// The step chain `permohonan2` serves (status id, name), in order: SICANTIK's own
+/// `trstspermohonan` names for an ordinary application.
+pub(crate) const TRACKING_STEPS: &[(&str, &str)] = &[
+    ("1", "Pendaftaran Permohonan"),
+    ("2", "Verifikasi Berkas"),
+    ("4", "Survei Lapangan"),
+    ("6", "Rapat Tim Teknis"),
+    ("9", "Pembuatan Draft Izin"),
+    ("11", "Penandatanganan Izin"),
+    ("14", "Izin Selesai, Siap Diambil"),
+    ("17", "Penyerahan Izin"),
+];
+
 const FIRST: &[&str] = &[
     "BUDI",
     "SITI",
@@ -159,6 +172,28 @@ impl SimPermit {
         self.d_berlaku_izin
             .as_deref()
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    }
+
+    /// Which of [`TRACKING_STEPS`] the permit stands at on `today`: an issued permit is ready for
+    /// collection, and collected after a while (two in three, by its id, no RNG: the data set
+    /// stays what the seed made it); one in process has moved through the chain by the share of
+    /// its service days that has passed.
+    pub fn tracking_step(&self, today: NaiveDate) -> usize {
+        let last = TRACKING_STEPS.len() - 1;
+        let salt: u32 = self.pendaftaran_id.bytes().map(u32::from).sum();
+        if self.issued {
+            let collected_after = 3 + i64::from(salt % 20);
+            let issued_on = self.tgl_surat.unwrap_or(self.d_terima_berkas);
+            return if salt % 3 != 0 && (today - issued_on).num_days() >= collected_after {
+                last
+            } else {
+                last - 1
+            };
+        }
+        let days: i64 = TYPES[self.type_index].3.parse().unwrap_or(7);
+        let passed = (today - self.d_terima_berkas).num_days().max(0);
+        let in_process_steps = (last - 1) as i64; // steps 0 .. last-2 while in process
+        (passed * in_process_steps / days.max(1)).clamp(0, in_process_steps - 1) as usize
     }
 
     /// Whether any look-up (cekperizinan or its fallback) can find this permit.

@@ -15,9 +15,14 @@ pub(crate) enum Format {
 pub(crate) enum Body {
     Rows(Vec<Row>),
     Error(String),
+    /// A page as it stands (CodeIgniter's error views), whatever format was asked for.
+    Raw(String),
 }
 
 pub(crate) fn render(format: Format, body: &Body) -> (String, &'static str) {
+    if let Body::Raw(page) = body {
+        return (page.clone(), "text/html");
+    }
     match format {
         Format::Json => (render_json(body), "application/json"),
         Format::Xml => (render_xml(body), "application/xml"),
@@ -43,6 +48,7 @@ fn render_json(body: &Body) -> String {
                 .collect(),
         ),
         Body::Error(m) => serde_json::json!({ "error": m }),
+        Body::Raw(_) => Value::Null,
     };
     value.to_string()
 }
@@ -90,6 +96,7 @@ fn render_xml(body: &Body) -> String {
             }
         }
         Body::Error(m) => out.push_str(&format!("<error>{}</error>", htmlentities(m))),
+        Body::Raw(_) => {}
     }
     out.push_str("</xml>\n");
     out

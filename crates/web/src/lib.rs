@@ -16,6 +16,7 @@ pub mod files;
 pub mod geoip;
 mod health;
 mod http_metrics;
+pub mod lacak;
 pub mod notices;
 pub mod portal;
 pub mod routes;
@@ -160,6 +161,8 @@ pub struct AppState {
     pub geoip: Option<Arc<geoip::GeoIp>>,
     /// WhatsApp notifications; `None` runs without them (webhooks answer 404).
     pub notifier: Option<Arc<companion_notify::Notifier>>,
+    /// Public application tracking (`/lacak`); `None`: the page says it is not available.
+    pub tracker: Option<Arc<companion_sicantik::Tracker>>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -223,6 +226,7 @@ impl AppState {
             portal_reports: Arc::default(),
             geoip: None,
             notifier: None,
+            tracker: None,
         }
     }
 

@@ -266,8 +266,13 @@ fn build() -> Routes {
     // The satisfaction survey: the applicant's link (the token decides) and the staff report.
     .add("GET", "/survei/{token}", Public, get(survey::show))
     .add("POST", "/survei/{token}", Public, post(survey::submit))
+    // Public application tracking: number + the phone's last four digits, or a signed link.
+    .add("GET", "/lacak", Public, get(crate::lacak::page))
+    .add("POST", "/lacak", Public, post(crate::lacak::submit))
+    .add("GET", "/lacak/{token}", Public, get(crate::lacak::link))
     .add("GET", "/skm", Signed(View), get(ui::skm::page))
     .add("GET", "/skm.csv", Signed(View), get(ui::skm::csv))
+    .add("GET", "/skm.pdf", Signed(View), get(ui::skm::pdf))
     .add("GET", "/skm/cetak", Signed(View), get(ui::skm::print))
     .add(
         "GET",

@@ -69,6 +69,7 @@ pub enum Nav {
     Types,
     Sync,
     Messages,
+    Skm,
     Audit,
     Users,
     Account,
@@ -93,7 +94,7 @@ fn head(title: &str) -> Markup {
 /// The page frame: header with the menu for the user's role, the content, a footer.
 pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<String> {
     let u = &me.user;
-    let items: [(Nav, &str, &str, bool); 10] = [
+    let items: [(Nav, &str, &str, bool); 11] = [
         (Nav::Dashboard, "/", "Dasbor", true),
         (Nav::Permits, "/izin", "Izin", true),
         (Nav::Documents, "/dokumen", "Dokumen", true),
@@ -101,6 +102,8 @@ pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<St
         (Nav::Types, "/jenis-izin", "Jenis izin", true),
         (Nav::Sync, "/sinkronisasi", "Sinkronisasi", true),
         (Nav::Messages, "/pesan", "Pesan WhatsApp", true),
+        // Every role reads the satisfaction report (`/skm` is Signed(View)).
+        (Nav::Skm, "/skm", "SKM", true),
         (
             Nav::Audit,
             "/audit",

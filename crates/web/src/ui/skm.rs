@@ -197,7 +197,7 @@ pub async fn page(
     let content = html! {
         h1 { "Survei Kepuasan Masyarakat" }
         p.muted { "PermenPANRB No. 14 Tahun 2017 — sembilan unsur, skala 1–4. Jawaban anonim. "
-            a href={ "/skm.csv?" (q) } download { "Unduh CSV" } " · " a href={ "/skm/cetak?" (q) } { "Laporan cetak (PDF)" } }
+            a href={ "/skm.csv?" (q) } download { "Unduh CSV" } " · " a href={ "/skm/cetak?" (q) } { "Laporan cetak" } " · " a #skm-pdf href={ "/skm.pdf?" (q) } download { "Unduh PDF" } }
         (period_form(r.period))
         section.card #skm-summary data-ikm=(ikm) data-grade=(r.index.as_ref().map_or("", |i| i.grade.letter())) {
             h2 { "IKM " (r.period.label(false)) }
@@ -212,7 +212,7 @@ pub async fn page(
             ul #skm-comments { @for c in &r.comments { li { span.muted { (c.answered_on.format("%d-%m-%Y")) " · " (c.permit_type_name.as_deref().unwrap_or("—")) } br; (c.comment) } } } }
         section.card { h2 { "Mutu pelayanan" } (grade_table()) }
     };
-    Ok(layout(&me, Nav::Dashboard, "Survei Kepuasan Masyarakat", content).into_response())
+    Ok(layout(&me, Nav::Skm, "Survei Kepuasan Masyarakat", content).into_response())
 }
 
 /// `GET /skm.csv`: the report's table — one row per element, then the totals, then one row per
@@ -336,4 +336,103 @@ pub async fn print(State(state): State<Shared>, Query(q): Query<PeriodParams>) -
         }
     };
     Ok(bare("Laporan SKM", content).into_response())
+}
+
+/// `GET /skm.pdf`: the same report as a PDF made by the server (`companion_pdf::report`), in the
+/// order of the regulation's report: the elements with their sums and NRR, the IKM and grade,
+/// per permit type, the comments.
+pub async fn pdf(
+    State(state): State<Shared>,
+    Query(q): Query<PeriodParams>,
+) -> Result<Response, ApiError> {
+    use companion_pdf::report::Style;
+    let r = report(&state, q.period(&state)).await?;
+    let (ikm, grade) = ikm_of(&r.index);
+    let period = r.period.label(false);
+    let mut lines: Vec<(Style, String)> = vec![
+        (Style::Title, "LAPORAN SURVEI KEPUASAN MASYARAKAT".into()),
+        (Style::Body, format!("Periode: {period}")),
+        (
+            Style::Body,
+            "Dasar: Peraturan Menteri PANRB No. 14 Tahun 2017 (sembilan unsur, skala 1-4).".into(),
+        ),
+        (
+            Style::Body,
+            format!(
+                "Jumlah responden: {} - undangan: {} - tingkat respons: {}",
+                r.total.respondents,
+                r.invitations,
+                rate(&r)
+            ),
+        ),
+        (Style::Heading, "Nilai per unsur".into()),
+        (Style::Columns, "Unsur\tJumlah nilai / NRR".into()),
+    ];
+    for (k, e) in ELEMENT_LIST.iter().enumerate() {
+        let nrr = r
+            .index
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |i| decimal_comma(i.nrr[k], 2));
+        lines.push((
+            Style::Columns,
+            format!("{} {}\t{} / NRR {nrr}", e.code, e.name_id, r.total.sums[k]),
+        ));
+    }
+    let mean = r
+        .index
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |i| decimal_comma(i.mean_nrr(), 2));
+    lines.extend([
+        (Style::Heading, "Indeks Kepuasan Masyarakat".into()),
+        (Style::Body, format!("Rata-rata NRR: {mean}")),
+        (Style::Body, format!("IKM = rata-rata NRR x 25 = {ikm}")),
+        (Style::Body, format!("Mutu pelayanan: {grade}")),
+        (Style::Heading, "Mutu pelayanan menurut nilai IKM".into()),
+    ]);
+    for g in [Grade::A, Grade::B, Grade::C, Grade::D] {
+        lines.push((
+            Style::Columns,
+            format!("{}\t{} ({})", g.interval(), g.letter(), g.label(false)),
+        ));
+    }
+    lines.push((Style::Heading, "Per jenis izin".into()));
+    if r.per_type.is_empty() {
+        lines.push((Style::Body, "Belum ada jawaban dalam periode ini.".into()));
+    }
+    for (name, t) in &r.per_type {
+        let (i, g) = ikm_of(&t.index());
+        lines.push((
+            Style::Columns,
+            format!("{name}\t{} responden - IKM {i} - {g}", t.respondents),
+        ));
+    }
+    lines.push((Style::Heading, "Saran dan pengaduan".into()));
+    if r.comments.is_empty() {
+        lines.push((Style::Body, "Tidak ada.".into()));
+    }
+    for (n, c) in r.comments.iter().enumerate() {
+        lines.push((Style::Body, format!("{}. {}", n + 1, c.comment)));
+    }
+    lines.push((
+        Style::Small,
+        format!(
+            "Dibuat {} oleh SICANTIK Companion. Jawaban anonim: laporan ini tidak memuat nama, nomor atau permohonan responden.",
+            state.office_time(chrono::Utc::now())
+        ),
+    ));
+    let bytes =
+        tokio::task::spawn_blocking(move || companion_pdf::report::render("Laporan SKM", &lines))
+            .await
+            .map_err(|_| ApiError::internal())?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/pdf"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"laporan-skm.pdf\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
