@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 
 export const VIEWPORTS = {
   phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
-  desktop: { viewport: { width: 1366, height: 900 } },
+  desktop: { viewport: { width: 1366, height: 768 } },
 };
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 export const ACTION_TIMEOUT_MS = 15_000;

@@ -43,6 +43,37 @@ async function verdictOf(page) {
   return (await page.locator("#verdict").getAttribute("data-verdict")) || "";
 }
 
+// The verdict's colour as the visitor sees it, like the national verifier: green, amber or red.
+const COLOUR = {
+  "ASLI": "green", "KEDALUWARSA": "amber", "DICABUT": "amber", "TIDAK DAPAT DIPASTIKAN": "amber",
+  "TIDAK ASLI": "red", "TIDAK DIKENAL": "red",
+};
+async function colourOf(page) {
+  const bg = await page.locator("#verdict").evaluate((el) => getComputedStyle(el).backgroundColor);
+  const [r, g, b] = (bg.match(/\d+/g) || []).map(Number);
+  if (g > r + 40 && g > b) return "green";
+  if (r > 200 && g > 120 && b < 100) return "amber";
+  if (r > 150 && g < 80 && b < 80) return "red";
+  return `unclassified ${bg}`;
+}
+async function checkLook(page, what) {
+  const word = await verdictOf(page);
+  const colour = await colourOf(page);
+  check(COLOUR[word] === colour, `${what}: ${word} is shown ${colour}, want ${COLOUR[word]}`);
+  const text = await page.locator("#verdict").innerText();
+  check(text.includes(word), `${what}: the verdict box does not read ${word}: ${text}`);
+  const home = await page.locator("#portal-home").getAttribute("href");
+  check(home === "/periksa", `${what}: the portal's logo links to ${home}, not /periksa`);
+  check(/Pemerintah Kabupaten Karo/.test(await page.locator("header").innerText()), `${what}: no office name in the header`);
+  const facts = await page.evaluate(() => [...document.querySelectorAll("main dl.facts")]
+    .filter((dl) => !dl.closest("details")).map((dl) => dl.innerText).join("\n"));
+  check(!/CN=|O=|OU=/.test(facts), `${what}: a certificate DN is shown unfolded: ${facts}`);
+}
+
+function forgedPathOf(u) {
+  return u.pathname + u.search;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: { base: { type: "string" }, logins: { type: "string" }, out: { type: "string" } },
@@ -171,6 +202,7 @@ async function main() {
       check(got === want, `upload ${name}: ${got}, want ${want}`);
       const lines = await page.locator("#checks li").count();
       check(lines >= 1, `upload ${name}: no check lines`);
+      await checkLook(page, `upload ${name}`);
       await shot(`upload-${name}`);
     }
 
@@ -283,6 +315,53 @@ async function main() {
       await pg.screenshot({ path: join(out, `portal-${what}-scan.png`), fullPage: true });
 
       check(issues.length === 0, `${what}: ${issues.join("; ")}`);
+      await ctx.close();
+    }
+    // --- Issue 23: every portal state at both sizes fits the window, in the office's look.
+    step = "states at both sizes";
+    const codes = await (async () => {
+      const st = await browser.newContext(VIEWPORTS.desktop);
+      const p = await st.newPage();
+      await p.goto(`${base}/masuk`);
+      await p.fill("input[name=username]", official.username);
+      await p.fill("input[name=password]", official.password);
+      await clickAndLoad(p, "button[type=submit]");
+      await p.goto(`${base}/tte`);
+      const c = await p.$$eval("section#published td code", (cs) => cs.map((e) => e.textContent.trim()));
+      await st.close();
+      return c;
+    })();
+    for (const viewport of ["phone", "desktop"]) {
+      const ctx = await browser.newContext(VIEWPORTS[viewport]);
+      ctx.setDefaultTimeout(ACTION_TIMEOUT_MS);
+      const pg = await ctx.newPage();
+      let expired = null;
+      for (const code of codes) {
+        await pg.goto(`${base}/v/${code}`);
+        if ((await verdictOf(pg)) === "KEDALUWARSA") { expired = code; break; }
+      }
+      const states = [["valid", validPath], ["forged", forgedPathOf(u)], ["revoked", revokedPath],
+        ["unknown", "/v/ZZZZZZZZZZZZ"], ...(expired ? [["expired", `/v/${expired}`]] : [])];
+      for (const [what, path] of states) {
+        step = `${what} at ${viewport}`;
+        await pg.goto(`${base}${path}`);
+        check((await horizontalOverflow(pg)) <= 1, `${what}: the page is wider than the ${viewport} window`);
+        await checkLook(pg, `${what} (${viewport})`);
+        if (what === "expired") {
+          // A valid seal under an expired verdict comes with the words that explain it.
+          check(/tidak membuat dokumen berlaku/.test(await pg.locator("main").innerText()) || !(await pg.locator("#seal-offline").isVisible()),
+            "expired: the seal box has no explanation");
+        }
+        await pg.screenshot({ path: join(out, `portal-${viewport}-${what}.png`), fullPage: true });
+      }
+      if (!expired) console.log(`portal: no expired signed permit among ${codes.length} published; KEDALUWARSA not shown at ${viewport}`);
+      for (const path of ["/periksa", "/pindai", "/bantuan"]) {
+        step = `${path} at ${viewport}`;
+        await pg.goto(`${base}${path}`);
+        check((await horizontalOverflow(pg)) <= 1, `${path}: wider than the ${viewport} window`);
+        check((await pg.locator("#portal-home").getAttribute("href")) === "/periksa", `${path}: logo target`);
+        await pg.screenshot({ path: join(out, `portal-${viewport}-${path.slice(1)}.png`), fullPage: true });
+      }
       await ctx.close();
     }
     console.log("portal: all checks passed");

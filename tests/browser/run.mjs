@@ -20,6 +20,17 @@ import { parseArgs } from "node:util";
 const USAGE = "usage: node run.mjs --base http://127.0.0.1:PORT --logins FILE.json --out DIR\n" +
   "       node run.mjs --selfcheck";
 const ROLES = ["admin", "staff", "official", "auditor"];
+// Every staff page a role may open: none may be wider than the window (phone and desktop).
+const PAGES = [
+  ["dashboard", "/"], ["permits", "/izin"], ["documents", "/dokumen"], ["signing", "/tte"],
+  ["types", "/jenis-izin"], ["sync", "/sinkronisasi"], ["messages", "/pesan"],
+  ["contacts", "/pesan/kontak"], ["templates", "/pesan/templat"], ["renewals", "/pesan/perpanjangan"],
+  ["provider", "/pesan/penyedia", ["admin", "staff"]], ["verifications", "/verifikasi"],
+  ["audit", "/audit", ["admin", "auditor"]], ["users", "/pengguna", ["admin"]], ["account", "/akun"],
+  ["survey-report", "/skm"],
+];
+// Screenshots of every page for the manual come from these roles (the others only assert).
+const SHOT_ROLES = ["admin", "official"];
 const MAY_SYNC = ["admin", "staff"];
 // PDFs written by other programs (poppler/cairo and qpdf), one per uploading role.
 const UPLOADS = {
@@ -78,8 +89,10 @@ async function runOne(browser, base, login, viewport, out) {
     check(landed === "/", `after signing in as ${login.username}, landed on ${landed} instead of /${await shownMessage(page)}`);
     const badge = page.locator("[data-role-badge]");
     check((await badge.count()) === 1, "no [data-role-badge] on the dashboard");
+    // The role in Bahasa Indonesia (the code only in the attribute).
+    const ROLE_LABELS = { admin: "Administrator", staff: "Petugas", official: "Pejabat", auditor: "Auditor" };
     const badgeText = await badge.innerText();
-    check(badgeText.includes(login.role), `role badge reads "${badgeText}", not ${login.role}`);
+    check(badgeText.includes(ROLE_LABELS[login.role]), `role badge reads "${badgeText}", not ${ROLE_LABELS[login.role]}`);
     const badgeRole = await badge.getAttribute("data-role-badge");
     check(badgeRole === login.role, `role badge attribute is "${badgeRole}", not ${login.role}`);
 
@@ -126,7 +139,9 @@ async function runOne(browser, base, login, viewport, out) {
     check((await page.locator("#pdf-belum").count()) === 1, "the permit page does not say 'PDF belum diunggah'");
     const mayUpload = MAY_SYNC.includes(login.role);
     check((await page.locator("#upload").count()) === (mayUpload ? 1 : 0), `upload form ${mayUpload ? "missing" : "shown"}`);
+    let submittedFrom = page.url();
     if (mayUpload && viewport === "desktop") {
+      submittedFrom = page.url();
       await page.setInputFiles("#berkas", UPLOADS[login.role]);
       await clickAndLoad(page, "#upload button[type=submit]");
       const notice = await page.locator(".notice").first().innerText();
@@ -142,6 +157,90 @@ async function runOne(browser, base, login, viewport, out) {
       check(/\/unduh\/\d+\.\d+\./.test(linkUrl), `applicant link looks wrong: ${linkUrl}`);
       const fetched = await page.request.get(linkUrl);
       check(fetched.status() === 200 && fetched.headers()["content-type"] === "application/pdf", `applicant link answers ${fetched.status()}`);
+    }
+
+    // Every page the role may open fits the window; the menu marks the page it is on.
+    step = "every page fits";
+    for (const [slug, path, only] of PAGES) {
+      if (only && !only.includes(login.role)) continue;
+      step = `page ${path} fits`;
+      await page.goto(`${base}${path}`);
+      const over = await horizontalOverflow(page);
+      check(over <= 1, `${path} is ${over}px wider than the ${viewport} window`);
+      if (path !== "/skm" && path !== "/akun" && path !== "/pengguna" && path !== "/audit") {
+        const active = await page.locator("nav.menu a.active").getAttribute("href").catch(() => null);
+        const want = path.startsWith("/pesan") ? "/pesan" : path;
+        check(active === want, `${path}: the menu highlights ${active}, not ${want}`);
+      }
+      if (SHOT_ROLES.includes(login.role)) await page.screenshot({ path: shot(`page-${slug}`), fullPage: true });
+    }
+
+    // Staff submit the letter they uploaded: the applicant's WhatsApp consent is asked for on
+    // the spot when it is missing, with the counter's form right there.
+    if (mayUpload && viewport === "desktop" && login.role === "staff") {
+      step = "submit for approval";
+      await page.goto(submittedFrom);
+      await clickAndLoad(page, "button[data-step=ajukan]");
+      const notice = await page.locator(".notice").first().innerText();
+      check(/diajukan/.test(notice), `submit notice reads "${notice}"`);
+      const consent = await page.locator("#wa-consent").getAttribute("data-consent");
+      const prompt = page.locator("#consent-prompt");
+      if (consent === "opted_in") {
+        check((await prompt.count()) === 0, "a consent prompt for an applicant who agreed");
+      } else {
+        check((await prompt.count()) === 1, `no consent prompt after submitting (consent: ${consent})`);
+        const box = await prompt.boundingBox();
+        check(box && box.y < VIEWPORTS.desktop.viewport.height, "the consent prompt is not on the first screen");
+        check((await page.locator("#consent-form input[name=telepon]").count()) === 1, "the prompt has no counter form");
+        await page.screenshot({ path: shot("consent-prompt"), fullPage: true });
+        // Consent recorded from there comes back to the permit page, prompt gone.
+        if ((await page.locator("#consent-form input[name=telepon]").inputValue()) === "") {
+          await page.fill("#consent-form input[name=telepon]", "081299990001");
+        }
+        await page.check("#consent-form input[name=persetujuan]");
+        await clickAndLoad(page, "#consent-form button[type=submit]");
+        check(new URL(page.url()).pathname === new URL(submittedFrom).pathname, `consent went to ${page.url()}`);
+        check((await page.locator("#consent-prompt").count()) === 0, "the prompt stays after consent");
+        check((await page.locator("#wa-consent").getAttribute("data-consent")) === "opted_in", "consent not shown");
+      }
+    }
+
+    // The official, from a phone: approve (or sign) is on the first screen of the permit page.
+    if (login.role === "official") {
+      step = "official's buttons in reach";
+      await page.goto(`${base}/tte`);
+      const waiting = page.locator("section#submitted a[href^='/izin/'], section#stamped a[href^='/izin/']");
+      check((await waiting.count()) >= 1, "nothing waits for the official on /tte (the staff run submits one)");
+      await page.goto(`${base}${(await waiting.first().getAttribute("href")).split("#")[0]}`);
+      const button = page.locator("button[data-step=setujui], button[data-step=tandatangani]").first();
+      const box = await button.boundingBox();
+      const { width, height } = VIEWPORTS[viewport].viewport;
+      check(box && box.y >= 0 && box.y + box.height <= height && box.x >= 0 && box.x + box.width <= width,
+        `the official's button is at ${JSON.stringify(box)}, outside the first ${width}×${height} screen`);
+      await page.screenshot({ path: shot("permit-official") });
+    }
+
+    // The permit page's messages are the ones /pesan lists, in the same states.
+    if (login.role === "auditor" && viewport === "desktop") {
+      step = "permit messages match /pesan";
+      await page.goto(`${base}/tte`);
+      const published = page.locator("section#published a[href^='/izin/']");
+      check((await published.count()) >= 1, "no published permit on /tte");
+      await page.goto(`${base}${(await published.first().getAttribute("href")).split("#")[0]}`);
+      const rows = await page.$$eval("#permit-messages tr[data-message-id]", (trs) =>
+        trs.map((tr) => [tr.getAttribute("data-message-id"), tr.getAttribute("data-state")]));
+      check(rows.length >= 1, "a published permit's page lists no WhatsApp message");
+      await page.screenshot({ path: shot("permit-messages"), fullPage: true });
+      const phones = await page.$$eval("#permit-messages tr[data-message-id] small", (s) => s.map((e) => e.textContent.trim()));
+      for (const phone of [...new Set(phones)]) {
+        await page.goto(`${base}/pesan?telepon=${encodeURIComponent(phone)}`);
+        const listed = Object.fromEntries(await page.$$eval("#messages tr[data-message-id]", (trs) =>
+          trs.map((tr) => [tr.getAttribute("data-message-id"), tr.getAttribute("data-state")])));
+        for (const [id, state] of rows) {
+          if (id in listed) check(listed[id] === state, `message ${id}: ${state} on the permit page, ${listed[id]} on /pesan`);
+        }
+        check(rows.some(([id]) => id in listed), `none of the permit's messages is on /pesan?telepon=${phone}`);
+      }
     }
 
     // Sync page: admin and staff can start a sync (once, on the desktop); others see no button.

@@ -116,6 +116,9 @@ pub struct Settings {
     pub portal_upload_budget_mb: u64,
     /// Portal PDF validations running at once (0: one per processor core).
     pub portal_checks_at_once: usize,
+    /// The office's logo in the public portal's header: a PNG, JPEG, WebP or SVG file of at
+    /// most 1 MB (empty: a built-in neutral mark).
+    pub portal_logo: String,
     /// Bearer token that opens `/metrics` to callers not on this machine (empty: loopback only).
     /// A secret: set it from the environment.
     #[serde(deserialize_with = "lenient_string")]
@@ -276,6 +279,7 @@ pub const KEYS: &[&str] = &[
     "portal_page_cache_seconds",
     "portal_upload_budget_mb",
     "portal_checks_at_once",
+    "portal_logo",
     "metrics_token",
     "geoip_database",
     "whatsapp_base_url",
@@ -378,6 +382,7 @@ impl Default for Settings {
             portal_page_cache_seconds: 5,
             portal_upload_budget_mb: 64,
             portal_checks_at_once: 0,
+            portal_logo: String::new(),
             metrics_token: String::new(),
             geoip_database: String::new(),
             whatsapp_base_url: String::new(),
@@ -659,6 +664,9 @@ impl Settings {
             portal_upload_budget: self.portal_upload_budget_mb.saturating_mul(1024 * 1024),
             portal_checks_at_once: self.portal_checks_at_once,
             metrics_token: Some(self.metrics_token.trim().to_string()).filter(|t| !t.is_empty()),
+            portal_logo: Some(self.portal_logo.trim())
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
         }
     }
 

@@ -1025,6 +1025,23 @@ impl Database {
         })
     }
 
+    /// A permit's messages (any audience), newest first: the permit page's WhatsApp section.
+    pub async fn messages_for_subject(
+        &self,
+        subject_id: &str,
+        limit: i64,
+    ) -> Result<Vec<WaMessage>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_as(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM wa_messages WHERE subject_id = $1 ORDER BY id DESC LIMIT $2"
+            ))
+            .bind(subject_id)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// Counts by state (for the dashboard and `/metrics`).
     pub async fn message_counts(&self) -> Result<Vec<(String, i64)>> {
         on_backend!(self, pool => {

@@ -104,6 +104,8 @@ pub struct WebConfig {
     /// `/metrics` for callers not on this machine, with `Authorization: Bearer <token>`
     /// (`METRICS_TOKEN`); `None`: loopback only.
     pub metrics_token: Option<String>,
+    /// The portal header's logo file (`PORTAL_LOGO`); `None`: the built-in mark.
+    pub portal_logo: Option<std::path::PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -119,6 +121,7 @@ impl Default for WebConfig {
             portal_upload_budget: 64 * 1024 * 1024,
             portal_checks_at_once: 0,
             metrics_token: None,
+            portal_logo: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::api::Path;
-use crate::ui::{Client, bare, bare_in};
+use crate::ui::{Client, bare};
 use crate::{AppState, Shared};
 
 /// The portal's language: Bahasa Indonesia, or English when the visitor switched.
@@ -524,6 +524,39 @@ fn verdict_banner(word: &str, shown: &str, class: &str, text: &str) -> Markup {
     }
 }
 
+/// A certificate's distinguished name as a person would say it: its common name (else the
+/// organisation); the full name stays folded in a `<details>` for whoever wants it.
+fn plain_name(dn: &str) -> String {
+    let parts: Vec<&str> = dn.split([',', '/']).map(str::trim).collect();
+    let attr = |key: &str| {
+        parts.iter().find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case(key)
+                .then(|| v.trim().to_string())
+        })
+    };
+    attr("CN")
+        .or_else(|| attr("O"))
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| dn.to_string())
+}
+
+/// The technical details (full certificate names, the file's SHA-256), folded.
+fn technical_details(lang: Lang, issuer: Option<&str>, sha256: Option<&str>) -> Markup {
+    html! {
+        @if issuer.is_some() || sha256.is_some() {
+            details.technical {
+                summary { (lang.t("Rincian teknis", "Technical details")) }
+                dl.facts {
+                    @if let Some(i) = issuer { dt { (lang.t("Nama lengkap penerbit sertifikat", "Certificate issuer, full name")) } dd { code { (i) } } }
+                    @if let Some(h) = sha256 { dt { (lang.t("Sidik jari berkas (SHA-256)", "File fingerprint (SHA-256)")) } dd { code.hash { (h) } } }
+                }
+            }
+        }
+    }
+}
+
 /// One check's line: `data-check` is the Bahasa label (stable), the text in the language.
 fn line(lang: Lang, label: (&str, &str), c: &Check) -> Markup {
     let (mark, class) = match c.outcome {
@@ -539,7 +572,7 @@ fn line(lang: Lang, label: (&str, &str), c: &Check) -> Markup {
 /// A portal page: its content, the links every page has, and the switch to the other language
 /// (`switch` is the address of this page in it).
 fn portal_html(lang: Lang, switch: &str, title: &str, content: Markup) -> String {
-    bare_in(
+    crate::ui::portal_frame(
         lang.code(),
         title,
         html! {
@@ -783,14 +816,14 @@ async fn render_qr_page(
                         dt { (lang.t("Penanda tangan", "Signed by")) } dd { (c.signer_name.as_deref().unwrap_or("—")) }
                         dt { (lang.t("Waktu tanda tangan", "Signed at")) } dd { (c.signed_at.map(|t| state.office_time(t)).unwrap_or_default()) }
                         @if let Some(s) = &sig {
-                            dt { (lang.t("Penerbit sertifikat", "Certificate issuer")) } dd { (s.issuer.as_deref().unwrap_or("—")) }
+                            dt { (lang.t("Sertifikat dari", "Certificate from")) } dd #issuer-name { (s.issuer.as_deref().map(plain_name).unwrap_or_else(|| "—".into())) }
                             dt { (lang.t("Sertifikat berlaku", "Certificate valid")) } dd {
-                                (s.certificate_valid_from.map(|t| state.office_time(t)).unwrap_or_default()) (lang.t(" s.d. ", " to "))
-                                (s.certificate_valid_to.map(|t| state.office_time(t)).unwrap_or_default()) }
-                            dt { (lang.t("Cap waktu", "Timestamp")) } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) } @else { (lang.t("tanpa cap waktu (PAdES B-B)", "no timestamp (PAdES B-B)")) } }
+                                (fmt_date(s.certificate_valid_from.map(|t| t.with_timezone(&state.office_tz).date_naive()))) (lang.t(" s.d. ", " to "))
+                                (fmt_date(s.certificate_valid_to.map(|t| t.with_timezone(&state.office_tz).date_naive()))) }
+                            dt { (lang.t("Cap waktu", "Timestamp")) } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) " WIB" } @else { (lang.t("tanpa cap waktu resmi", "no trusted timestamp")) } }
                         }
-                        @if let Some(r) = &report { dt { (lang.t("SHA-256 berkas", "File SHA-256")) } dd { code.hash { (r.sha256) } } }
                     }
+                    (technical_details(lang, sig.as_ref().and_then(|s| s.issuer.as_deref()), report.as_ref().map(|r| r.sha256.as_str())))
                     @if report.is_some() && verdict != QrVerdict::Dicabut {
                         p { a.button href={ "/v/" (id) "/unduh" } { (lang.t("Unduh PDF bertanda tangan", "Download the signed PDF")) } }
                     }
@@ -800,8 +833,14 @@ async fn render_qr_page(
         @if let Some(l) = &seal_line { ul.checks { (line(lang, ("Segel QR", "QR seal"), l)) } }
         @if let Some(key) = seal_key(state) {
             // Filled by portal.js from the address itself, with no request to the server.
-            section.card #seal-offline hidden data-public-key=(key) {
+            section.card #seal-offline hidden data-public-key=(key) data-verdict=(verdict.word()) {
                 h2 { (lang.t("Pemeriksaan segel di perangkat ini", "Seal check on this device")) }
+                @if verdict != QrVerdict::Asli {
+                    // A valid seal only says the QR is the office's own; the verdict above stands.
+                    p.seal-explain { (lang.t(
+                        "Segel yang sah hanya berarti kode QR ini memang dibuat oleh kantor ini dan isinya tidak diubah. Itu tidak membuat dokumen berlaku: hasil di atas tetap berlaku.",
+                        "A valid seal only means this QR code was made by this office and was not changed. It does not make the document valid: the result above stands.")) }
+                }
                 div.seal-result {}
                 button type="button" { (lang.t("Periksa ulang", "Check again")) }
             }
@@ -825,6 +864,61 @@ async fn render_qr_page(
             content,
         )
         .into(),
+    }
+}
+
+/// The mark shown when `PORTAL_LOGO` is empty (a neutral shield, not the regency's arms).
+const DEFAULT_LOGO: &str = include_str!("../static/logo-kantor.svg");
+
+/// `GET /logo-kantor`: the portal header's logo — the file `PORTAL_LOGO` names (PNG, JPEG,
+/// WebP or SVG, chosen by its extension), else the built-in mark. A configured file that
+/// cannot be read is logged and the built-in mark shown, so the header never breaks.
+pub async fn logo(State(state): State<Shared>) -> Response {
+    let builtin = || {
+        (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            DEFAULT_LOGO,
+        )
+            .into_response()
+    };
+    let Some(path) = state.config.portal_logo.as_ref() else {
+        return builtin();
+    };
+    let kind = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("svg") => "image/svg+xml",
+        _ => {
+            tracing::warn!(path = %path.display(), "PORTAL_LOGO is not a .png, .jpg, .webp or .svg file; showing the built-in mark");
+            return builtin();
+        }
+    };
+    match tokio::fs::read(path).await {
+        Ok(bytes) if bytes.len() <= 1024 * 1024 => (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "PORTAL_LOGO is over 1 MB; showing the built-in mark");
+            builtin()
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "PORTAL_LOGO cannot be read; showing the built-in mark");
+            builtin()
+        }
     }
 }
 
@@ -1218,8 +1312,8 @@ pub async fn check_upload(
                 h2 { (lang.t("Tanda tangan", "Signature")) }
                 dl.facts {
                     dt { (lang.t("Penanda tangan", "Signed by")) } dd { (s.signer_common_name.as_deref().unwrap_or("—")) }
-                    dt { (lang.t("Penerbit sertifikat", "Certificate issuer")) } dd { (s.issuer.as_deref().unwrap_or("—")) }
-                    @if let Some(t) = s.timestamp_time { dt { (lang.t("Cap waktu", "Timestamp")) } dd { (state.office_time(t)) } }
+                    dt { (lang.t("Sertifikat dari", "Certificate from")) } dd #issuer-name { (s.issuer.as_deref().map(plain_name).unwrap_or_else(|| "—".into())) }
+                    @if let Some(t) = s.timestamp_time { dt { (lang.t("Cap waktu", "Timestamp")) } dd { (state.office_time(t)) " WIB" } }
                 }
                 ul.checks #checks {
                     (line(lang, ("Keutuhan", "Integrity"), &s.integrity))
@@ -1233,7 +1327,7 @@ pub async fn check_upload(
         } @else {
             ul.checks #checks { (line(lang, ("Catatan kantor", "Office records"), &records_shown)) }
         }
-        p.muted { "SHA-256: " code.hash { (report.sha256) } }
+        (technical_details(lang, sig.and_then(|s| s.issuer.as_deref()), Some(report.sha256.as_str())))
     };
     secured(
         &state,

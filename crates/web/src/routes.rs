@@ -255,6 +255,7 @@ fn build() -> Routes {
         get(crate::notices::signed_download),
     )
     .add("GET", "/periksa", Public, get(portal::check_page))
+    .add("GET", "/logo-kantor", Asset, get(portal::logo))
     .add("GET", "/pindai", Public, get(portal::scan_page))
     .add("GET", "/bantuan", Public, get(portal::help_page))
     .add(

@@ -61,7 +61,59 @@
     });
   }
 
+  // Tables turn into cards on a phone (app.css): each cell gets its column's name to show.
+  function labelCells(table) {
+    var heads = [].map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.replace(/[▾▴]/g, "").trim();
+    });
+    if (!heads.length) return;
+    table.querySelectorAll("tbody tr").forEach(function (tr) {
+      [].forEach.call(tr.children, function (td, i) {
+        if (heads[i] && !td.hasAttribute("data-label") && !td.hasAttribute("colspan")) {
+          td.setAttribute("data-label", heads[i]);
+        }
+      });
+    });
+  }
+
+  // The official's batch signing: select all, the count on the button, and a confirmation that
+  // names how many will be signed (and how many are for permits already expired, when rows
+  // carry data-expired). Without the script the form still posts as before.
+  function batchForm(form) {
+    var boxes = form.querySelectorAll("input[name=kasus]");
+    if (!boxes.length) return;
+    var label = document.createElement("label");
+    label.className = "inline";
+    var all = document.createElement("input");
+    all.type = "checkbox";
+    all.id = "pilih-semua";
+    label.appendChild(all);
+    label.appendChild(document.createTextNode(" Pilih semua (" + boxes.length + ")"));
+    form.insertBefore(label, form.querySelector(".table-wrap") || form.firstChild);
+    var chosen = form.querySelector("button[value=dipilih]");
+    function count() { return [].filter.call(boxes, function (b) { return b.checked; }).length; }
+    function update() { if (chosen) chosen.textContent = "Tandatangani yang dipilih (" + count() + ")"; }
+    all.addEventListener("change", function () {
+      boxes.forEach(function (b) { b.checked = all.checked; });
+      update();
+    });
+    boxes.forEach(function (b) { b.addEventListener("change", update); });
+    update();
+    form.addEventListener("submit", function (e) {
+      var every = e.submitter && e.submitter.value === "semua";
+      var n = every ? boxes.length : count();
+      if (n === 0) return; // the server says that nothing was chosen
+      var expired = form.querySelectorAll("input[name=kasus][data-expired]" + (every ? "" : ":checked")).length;
+      var msg = (every ? "Tandatangani semua dokumen yang siap (" + n + " di daftar ini)?" : "Tandatangani " + n + " dokumen yang dipilih?") +
+        (expired ? "\n\nPerhatian: " + expired + " di antaranya untuk izin yang masa berlakunya sudah lewat." : "");
+      if (!window.confirm(msg)) e.preventDefault();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var batch = document.getElementById("form-tandatangani");
+    if (batch) batchForm(batch);
+    document.querySelectorAll(".table-wrap table").forEach(labelCells);
     var runs = document.getElementById("runs");
     if (runs) watchSync(runs);
     var upload = document.getElementById("upload");

@@ -64,6 +64,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v/{id}", "AAAAA"),
     ("GET", "/v/{id}/unduh", "AAAAA"),
     ("GET", "/periksa", "AAAAA"),
+    ("GET", "/logo-kantor", "AAAAA"),
     ("GET", "/pindai", "AAAAA"),
     ("POST", "/periksa", "AAAAA"),
     ("GET", "/survei/{token}", "AAAAA"),

@@ -1021,3 +1021,158 @@ async fn whatsapp_routes_by_role() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     h.t.cleanup().await.expect("cleanup");
 }
+
+// The permit page (issue 23): the permit's real messages (state, time, reason) and nobody
+// else's; without consent, the counter form at the top, which records consent through the one
+// consent operation (`POST /pesan/kontak`), comes back to the page and queues the skipped
+// "permit ready" message again; resend from the page returns to it; a forged return address
+// goes nowhere else.
+companion_db::on_both_backends!(permit_page_messages_and_consent);
+
+async fn permit_page_messages_and_consent(backend: &str) {
+    const PERMIT: &str = "0142307703072025";
+    let page = format!("/izin/{PERMIT}");
+    let mut h = harness(backend).await;
+    let _ = with_notifier(&mut h);
+    let staff = session(&h, &h.users[&Role::Staff]).await;
+    let official = session(&h, &h.users[&Role::Official]).await;
+
+    // No number yet: said so at the top, no messages.
+    let r = get(&h, &staff, &page).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"consent-prompt\""), "{}", r.body);
+    assert!(r.body.contains("Belum ada nomor WhatsApp pemohon"));
+    assert!(r.body.contains("id=\"no-permit-messages\""));
+    assert!(
+        !r.body.contains("Belum ada notifikasi"),
+        "the old placeholder"
+    );
+
+    // A "permit ready" skipped for lack of consent, and another permit's message.
+    let mut other = message("p:other", Event::PermitReady, "+6281277778888", "queued");
+    other.subject_id = Some("lain-izin".into());
+    h.t.db
+        .enqueue_messages(&[
+            message("p:ready", Event::PermitReady, "+6281255556666", "skipped"),
+            other,
+        ])
+        .await
+        .expect("enqueue");
+    let skipped =
+        h.t.db
+            .messages_for_subject(PERMIT, 10)
+            .await
+            .expect("messages")
+            .into_iter()
+            .find(|m| m.dedup_key == "p:ready")
+            .expect("skipped message")
+            .id;
+    let r = get(&h, &staff, &page).await;
+    assert!(
+        r.body
+            .contains(&format!("data-skipped-message=\"{skipped}\"")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"permit-messages\""));
+    assert!(r.body.contains("Izin selesai (siap diunduh)"));
+    assert!(r.body.contains("Dilewati"));
+    assert!(
+        r.body
+            .contains("Belum ada persetujuan (opt-in) dari penerima")
+    );
+    assert!(r.body.contains("id=\"consent-form\""));
+    assert!(
+        !r.body.contains("+6281277778888"),
+        "another permit's message shown"
+    );
+
+    // The official reads the messages, with no consent form and no resend.
+    let o = get(&h, &official, &page).await;
+    assert!(o.body.contains("id=\"permit-messages\""));
+    assert!(!o.body.contains("id=\"consent-form\""));
+    assert!(!o.body.contains("data-resend"));
+
+    // A forged return address: back to the contacts page, never elsewhere.
+    let r = post(
+        &h,
+        &staff,
+        "/pesan/kontak",
+        &[
+            ("pendaftaran_id", PERMIT),
+            ("telepon", "081255556666"),
+            ("ke", "https://contoh.invalid/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.location().starts_with("/pesan/kontak?"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(
+        state_of(&h, skipped).await,
+        "skipped",
+        "no consent, nothing queued"
+    );
+
+    // Consent at the counter, from the permit page.
+    let r = post(
+        &h,
+        &staff,
+        "/pesan/kontak",
+        &[
+            ("pendaftaran_id", PERMIT),
+            ("telepon", "081255556666"),
+            ("persetujuan", "ya"),
+            ("ke", "izin"),
+            ("kirim_ulang", "ya"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.location().starts_with(&format!("{page}?")),
+        "{}",
+        r.location()
+    );
+    assert!(
+        notice(r.location()).contains("1 pesan yang dilewati"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(state_of(&h, skipped).await, "queued");
+    let r = get(&h, &staff, &page).await;
+    assert!(!r.body.contains("id=\"consent-prompt\""), "{}", r.body);
+    assert!(r.body.contains("data-consent=\"opted_in\""));
+    let log = h.t.db.consent_log("+6281255556666").await.expect("log");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].source, "loket");
+
+    // Resend from the page comes back to it.
+    let mut failed = message("p:failed", Event::StatusChanged, "+6281255556666", "failed");
+    failed.failure_detail = Some("Nomor tidak terdaftar di WhatsApp".into());
+    h.t.db.enqueue_messages(&[failed]).await.expect("enqueue");
+    let failed =
+        h.t.db
+            .messages_for_subject(PERMIT, 10)
+            .await
+            .expect("messages")
+            .into_iter()
+            .find(|m| m.dedup_key == "p:failed")
+            .expect("failed message")
+            .id;
+    let r = get(&h, &staff, &page).await;
+    assert!(r.body.contains("Nomor tidak terdaftar di WhatsApp"));
+    assert!(r.body.contains(&format!("data-resend=\"{failed}\"")));
+    let r = post(&h, &staff, &format!("/pesan/{failed}/ulang?ke=izin"), &[]).await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.location().starts_with(&format!("{page}?")),
+        "{}",
+        r.location()
+    );
+    assert_eq!(state_of(&h, failed).await, "queued");
+    h.t.cleanup().await.expect("cleanup");
+}

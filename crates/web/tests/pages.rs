@@ -224,3 +224,98 @@ async fn an_admin_sets_an_officials_nik_for_bsre() {
     assert_eq!(h.t.db.user_nik(official.id).await.expect("db"), None);
     h.t.cleanup().await.expect("cleanup");
 }
+
+/// Issue 23: human words where staff look — audit actions and roles in Bahasa Indonesia with
+/// names, not usernames or JSON; `/verifikasi` counts KEDALUWARSA apart from forgeries, with
+/// day-month dates, devices in Bahasa and its own menu entry highlighted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_pages_speak_plainly() {
+    let h = harness("sqlite").await;
+    let admin = h.users[&Role::Admin].clone();
+    let (sid, _) = session_for(&h.t.db, &admin).await;
+    let cookie = format!("sc_session={sid}");
+    h.t.db
+        .append_audit(&companion_domain::audit::AuditRecord {
+            actor_id: Some(admin.id),
+            actor: admin.username.clone(),
+            action: "user.create".into(),
+            target_kind: Some("user".into()),
+            target_id: Some("7".into()),
+            source: "127.0.0.1".into(),
+            details: serde_json::json!({ "username": "rina", "role": "staff" }),
+        })
+        .await
+        .expect("audit");
+    let audit = Call::new("GET", "/audit")
+        .cookie(cookie.clone())
+        .send(&h.router)
+        .await;
+    assert_eq!(audit.status, 200);
+    let row = audit
+        .body
+        .split("data-action=\"user.create\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("the user.create row")
+        .to_string();
+    assert!(row.contains("Akun dibuat"), "{row}");
+    assert!(row.contains(&admin.display_name), "{row}");
+    assert!(row.contains("username: rina"), "{row}");
+    assert!(!row.contains("{&quot;"), "raw JSON: {row}");
+    assert!(row.contains(" WIB"), "{row}");
+    // The badge names the role in Bahasa, no code.
+    assert!(audit.body.contains("Administrator · "), "badge");
+    assert!(!audit.body.contains("Administrator (admin)"));
+
+    // Verification checks: one genuine, two expired, one forged, from a phone and a desktop.
+    let entry = |result: &'static str, device: &'static str| companion_db::NewVerification {
+        at: None,
+        method: "qr",
+        result,
+        reason: None,
+        verification_id: None,
+        client_ip: None,
+        device,
+        region: None,
+        checks: 1,
+    };
+    h.t.db
+        .log_verifications(&[
+            entry("asli", "mobile"),
+            entry("kedaluwarsa", "mobile"),
+            entry("kedaluwarsa", "desktop"),
+            entry("tidak_asli", "other"),
+        ])
+        .await
+        .expect("log");
+    let v = Call::new("GET", "/verifikasi")
+        .cookie(cookie.clone())
+        .send(&h.router)
+        .await;
+    assert_eq!(v.status, 200);
+    assert!(v.body.contains("Kedaluwarsa per hari"), "no expired series");
+    assert!(v.body.contains("chart-verifications-expired"));
+    for device in ["Ponsel", "Komputer", "Lainnya"] {
+        assert!(v.body.contains(device), "no {device}");
+    }
+    assert!(
+        !v.body.contains(">desktop<") && !v.body.contains(">mobile<"),
+        "raw device names"
+    );
+    assert!(
+        v.body.contains("href=\"/verifikasi\" class=\"active\""),
+        "menu highlight"
+    );
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Jakarta)
+        .format("%d-%m")
+        .to_string();
+    assert!(v.body.contains(&today), "no day-month label {today}");
+    let d = Call::new("GET", "/").cookie(cookie).send(&h.router).await;
+    assert!(
+        d.body
+            .contains("1 pemeriksaan ASLI, 2 KEDALUWARSA, 1 tidak sah"),
+        "dashboard totals"
+    );
+    h.t.cleanup().await.expect("cleanup");
+}

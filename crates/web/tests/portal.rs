@@ -420,3 +420,55 @@ async fn the_portal_switches_to_english_and_remembers_it() {
     );
     h.t.cleanup().await.expect("cleanup");
 }
+
+/// Issue 23: the portal looks like the office — its name, a logo slot (`PORTAL_LOGO`: the
+/// configured file, else the built-in mark, also when the file cannot be read or is no image),
+/// and the header links to the portal's own start page, never to the staff login at `/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_wears_the_office_name_and_logo() {
+    let h = harness_with_signing("sqlite").await;
+    for path in ["/periksa", "/pindai", "/bantuan", "/v/ZZZZZZZZZZZZ"] {
+        let r = Call::new("GET", path).send(&h.router).await;
+        assert!(r.body.contains("Pemerintah Kabupaten Karo"), "{path}");
+        assert!(r.body.contains("DPMPTSP"), "{path}");
+        assert!(
+            r.body.contains("id=\"portal-home\" href=\"/periksa\""),
+            "{path}: {}",
+            r.body
+        );
+        assert!(
+            !r.body.contains("class=\"brand\" href=\"/\""),
+            "{path}: a link to the staff login"
+        );
+        assert!(r.body.contains("src=\"/logo-kantor\""), "{path}");
+    }
+    // The built-in mark.
+    let r = Call::new("GET", "/logo-kantor").send(&h.router).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "image/svg+xml");
+    assert!(r.body.starts_with("<svg"));
+    // A configured PNG.
+    let dir = tempfile::tempdir().expect("tmp");
+    let png = dir.path().join("logo.PNG");
+    let bytes = b"\x89PNG\r\n\x1a\n-logo-kantor-".to_vec();
+    std::fs::write(&png, &bytes).expect("write");
+    let with = |path: std::path::PathBuf| {
+        let mut state = h.state.clone();
+        state.config.portal_logo = Some(path);
+        companion_web::router(state)
+    };
+    let r = Call::new("GET", "/logo-kantor").send(&with(png)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "image/png");
+    assert_eq!(r.bytes, bytes);
+    // Missing, or not an image by its name: the built-in mark, never an error page.
+    for bad in [dir.path().join("hilang.png"), dir.path().join("logo.exe")] {
+        std::fs::write(dir.path().join("logo.exe"), b"MZ").expect("write");
+        let r = Call::new("GET", "/logo-kantor")
+            .send(&with(bad.clone()))
+            .await;
+        assert_eq!(r.status, 200, "{bad:?}");
+        assert_eq!(r.headers["content-type"], "image/svg+xml", "{bad:?}");
+    }
+    h.t.cleanup().await.expect("cleanup");
+}

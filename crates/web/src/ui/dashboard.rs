@@ -126,7 +126,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                 @if let Some(svc) = &state.signing { (super::signing::certificate_note(&state, svc)) }
                 (signing_alarms) }
             section.card #verification-totals { h2 { "Verifikasi dokumen" }
-                p { (num(verified.0)) " pemeriksaan ASLI, " (num(verified.1)) " tidak ASLI / tidak dikenal dalam "
+                p { (num(verified.0)) " pemeriksaan ASLI, " (num(verified.1)) " KEDALUWARSA, " (num(verified.2)) " tidak sah dalam "
                     (super::verifications::DAYS) " hari terakhir." }
                 p { a href="/verifikasi" { "Statistik lengkap" } " · " a href="/periksa" { "Portal publik" } } }
             (sync)

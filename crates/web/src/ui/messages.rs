@@ -304,12 +304,12 @@ pub async fn log(State(state): State<Shared>, Me(me): Me, Query(q): Query<LogQue
             } }
         }
         section.card #message-days { h2 { "Per hari (" (DAYS) " hari terakhir)" }
-            p.muted { "Terkirim termasuk yang sudah diterima atau dibaca; diterima termasuk yang sudah dibaca. Tanggal menurut UTC." }
+            p.muted { "Terkirim termasuk yang sudah diterima atau dibaca; diterima termasuk yang sudah dibaca. Hari menurut waktu kantor (" (office_zone(&state)) ")." }
             @if days.is_empty() { p.muted { "Belum ada pesan dalam periode ini." } } @else {
                 div.table-wrap { table #message-days-table {
                     thead { tr { th { "Tanggal" } th { "Peristiwa" } th { "Terkirim" } th { "Diterima" } th { "Dibaca" } th { "Gagal" } } }
                     tbody { @for (day, event, n) in &days { tr {
-                        td { (day) } td { (event_label(event)) }
+                        td { (day_month_year(day)) } td { (event_label(event)) }
                         td { (num(n[0])) } td { (num(n[1])) } td { (num(n[2])) } td { (num(n[3])) }
                     } } }
                 } }
@@ -370,6 +370,21 @@ pub async fn log(State(state): State<Shared>, Me(me): Me, Query(q): Query<LogQue
     Ok(page(&me, "Pesan WhatsApp", content))
 }
 
+/// `2026-12-02` → `02-12-2026`, like every other date staff see.
+fn day_month_year(iso: &str) -> String {
+    chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d")
+        .map(|d| d.format("%d-%m-%Y").to_string())
+        .unwrap_or_else(|_| iso.to_string())
+}
+
+/// The office's zone as staff know it (WIB for Asia/Jakarta).
+fn office_zone(state: &AppState) -> String {
+    now(state)
+        .with_timezone(&state.office_tz)
+        .format("%Z")
+        .to_string()
+}
+
 fn message_id(id: &str) -> Option<i64> {
     id.parse().ok()
 }
@@ -381,15 +396,33 @@ enum MessageAction {
     Cancel,
 }
 
+/// `?ke=izin` on a message action: back to the message's permit page instead of `/pesan`.
+#[derive(Debug, Default, Deserialize)]
+pub struct BackTo {
+    pub ke: Option<String>,
+}
+
 async fn message_action(
     state: &AppState,
     me: &Principal,
     addr: &ClientAddr,
     id: &str,
     action: MessageAction,
+    back: &BackTo,
 ) -> PageResult {
     let Some(id) = message_id(id) else {
         return Ok(redirect_with_notice("/pesan", "Pesan tidak ditemukan."));
+    };
+    // Only ever a permit page of this server (the subject of the message), never a given URL.
+    let back_path = match back.ke.as_deref() {
+        Some("izin") => state
+            .db
+            .message(id)
+            .await?
+            .and_then(|m| m.subject_id)
+            .map(|s| permit_path(&s))
+            .unwrap_or_else(|| "/pesan".into()),
+        _ => "/pesan".into(),
     };
     let (done, audit_action, refused, notice) = match action {
         MessageAction::Retry => (
@@ -406,7 +439,7 @@ async fn message_action(
         ),
     };
     if !done {
-        return Ok(redirect_with_notice("/pesan", refused));
+        return Ok(redirect_with_notice(&back_path, refused));
     }
     audit(
         state,
@@ -417,7 +450,7 @@ async fn message_action(
         serde_json::json!({}),
     )
     .await;
-    Ok(redirect_with_notice("/pesan", &notice))
+    Ok(redirect_with_notice(&back_path, &notice))
 }
 
 /// `POST /pesan/{id}/ulang`: a failed, cancelled or skipped message is queued again.
@@ -426,8 +459,9 @@ pub async fn retry(
     Me(me): Me,
     Client(addr): Client,
     Path(id): Path<String>,
+    Query(back): Query<BackTo>,
 ) -> PageResult {
-    message_action(&state, &me, &addr, &id, MessageAction::Retry).await
+    message_action(&state, &me, &addr, &id, MessageAction::Retry, &back).await
 }
 
 /// `POST /pesan/{id}/batal`: a queued message is not sent.
@@ -436,8 +470,9 @@ pub async fn cancel(
     Me(me): Me,
     Client(addr): Client,
     Path(id): Path<String>,
+    Query(back): Query<BackTo>,
 ) -> PageResult {
-    message_action(&state, &me, &addr, &id, MessageAction::Cancel).await
+    message_action(&state, &me, &addr, &id, MessageAction::Cancel, &back).await
 }
 
 // --- templates ------------------------------------------------------------------------------
@@ -850,6 +885,10 @@ pub struct ContactForm {
     #[serde(default)]
     pub telepon: String,
     pub persetujuan: Option<String>,
+    /// `izin`: the form was sent from the permit page, go back there.
+    pub ke: Option<String>,
+    /// With consent: queue again this permit's applicant messages skipped for lack of it.
+    pub kirim_ulang: Option<String>,
 }
 
 fn ticked(v: Option<&str>) -> bool {
@@ -936,7 +975,7 @@ pub async fn set_contact(
         serde_json::json!({ "phone": phone, "consent": consent }),
     )
     .await;
-    let msg = if consent {
+    let mut msg = if consent {
         format!(
             "Nomor {phone} disimpan untuk izin {} dengan persetujuan dari loket.",
             permit.pendaftaran_id
@@ -947,7 +986,162 @@ pub async fn set_contact(
             permit.pendaftaran_id
         )
     };
-    Ok(redirect_with_notice("/pesan/kontak", &msg))
+    let from_permit = f.ke.as_deref() == Some("izin");
+    if consent && from_permit && ticked(f.kirim_ulang.as_deref()) {
+        let requeued = requeue_skipped(&state, &me, &addr, &permit.pendaftaran_id, &phone).await?;
+        if requeued > 0 {
+            msg.push_str(&format!(
+                " {requeued} pesan yang dilewati dimasukkan kembali ke antrean."
+            ));
+        }
+    }
+    let back = if from_permit {
+        permit_path(&permit.pendaftaran_id)
+    } else {
+        "/pesan/kontak".into()
+    };
+    Ok(redirect_with_notice(&back, &msg))
+}
+
+/// `/izin/{id}` with the id escaped for a path.
+fn permit_path(pendaftaran_id: &str) -> String {
+    format!(
+        "/izin/{}",
+        url::form_urlencoded::byte_serialize(pendaftaran_id.as_bytes()).collect::<String>()
+    )
+}
+
+/// The permit's applicant messages to `phone` that were skipped, queued again (each audited as
+/// a retry, as the button on `/pesan` would); the dispatcher checks consent again when sending.
+async fn requeue_skipped(
+    state: &AppState,
+    me: &Principal,
+    addr: &ClientAddr,
+    pendaftaran_id: &str,
+    phone: &str,
+) -> Result<usize, companion_db::DbError> {
+    let mut n = 0;
+    for m in state.db.messages_for_subject(pendaftaran_id, 100).await? {
+        if m.state == "skipped"
+            && m.audience == "applicant"
+            && m.phone == phone
+            && state.db.retry_message(m.id, now(state)).await?
+        {
+            audit(
+                state,
+                me,
+                addr,
+                "whatsapp.retry",
+                Some(("wa_message", m.id.to_string())),
+                serde_json::json!({ "after": "consent" }),
+            )
+            .await;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// What the permit page shows about WhatsApp: the applicant's consent (with the counter form
+/// when it is missing, for those who may record it) and the permit's real messages.
+pub struct PermitWhatsApp {
+    /// At the top of the page: the applicant gets no message; empty when consent is there.
+    pub prompt: Markup,
+    /// The "Notifikasi WhatsApp" section.
+    pub section: Markup,
+}
+
+pub async fn permit_whatsapp(
+    state: &AppState,
+    me: &Principal,
+    permit: &PermitView,
+) -> Result<PermitWhatsApp, PageError> {
+    let id = &permit.pendaftaran_id;
+    let messages = state.db.messages_for_subject(id, 50).await?;
+    let raw_phone = state.db.permit_phone(id).await?.map(|(p, _)| p);
+    let phone = raw_phone.as_deref().and_then(|p| phone::normalize(p).ok());
+    let contact = match &phone {
+        Some(p) => state.db.contact(p).await?,
+        None => None,
+    };
+    let (consent_key, consent_text) = match &contact {
+        Some(c) => consent_state(c),
+        None => ("none", "Belum ada persetujuan"),
+    };
+    let manage = may_manage(me);
+    let skipped: Vec<&WaMessage> = messages
+        .iter()
+        .filter(|m| m.state == "skipped" && m.audience == "applicant")
+        .collect();
+    let prompt = if consent_key == "opted_in" {
+        html! {}
+    } else {
+        html! {
+            section.card.attention #consent-prompt data-consent=(consent_key) {
+                h2 { "Pemohon belum dapat menerima WhatsApp" }
+                p {
+                    @match (&phone, consent_key) {
+                        (None, _) => { "Belum ada nomor WhatsApp pemohon untuk izin ini." }
+                        (Some(p), "blacklisted") => { "Nomor " (p) " diblokir." }
+                        (Some(p), "opted_out") => { "Pemilik nomor " (p) " memilih berhenti (STOP)." }
+                        (Some(p), _) => { "Nomor " (p) " belum menyetujui pesan WhatsApp." }
+                    }
+                    " Kabar bahwa izin sudah selesai tidak akan dikirim ke pemohon."
+                }
+                @for m in &skipped {
+                    p.warning data-skipped-message=(m.id) {
+                        "Pesan \"" (event_label(&m.event)) "\" dilewati pada " (state.office_time(m.created_at)) ": " (failure_text(m)) "."
+                    }
+                }
+                @if manage && consent_key != "blacklisted" {
+                    form.stack #consent-form method="post" action="/pesan/kontak" {
+                        (csrf_field(me))
+                        input type="hidden" name="pendaftaran_id" value=(id);
+                        input type="hidden" name="ke" value="izin";
+                        label { "Nomor WhatsApp pemohon"
+                            input name="telepon" value=(phone.clone().or(raw_phone.clone()).unwrap_or_default()) placeholder="08… atau +62…" inputmode="tel" required; }
+                        label.inline { input type="checkbox" name="persetujuan" value="ya" required; " Pemohon menandatangani persetujuan di loket" }
+                        @if !skipped.is_empty() {
+                            label.inline { input type="checkbox" name="kirim_ulang" value="ya" checked; " Kirim ulang pesan yang dilewati" }
+                        }
+                        button.primary type="submit" { "Simpan persetujuan" }
+                    }
+                } @else if !manage {
+                    p.muted { "Petugas loket dapat mencatat persetujuan pemohon di halaman ini." }
+                }
+            }
+        }
+    };
+    let section = html! {
+        section.card #notifikasi data-consent=(consent_key) {
+            h2 { "Notifikasi WhatsApp" }
+            p #wa-consent data-consent=(consent_key) data-phone=(phone.clone().unwrap_or_default()) {
+                "Pemohon: " (phone.clone().or(raw_phone).unwrap_or_else(|| "tanpa nomor".into())) " · " (consent_text)
+                " · " a href={ "/pesan/kontak?" (query_string(&[("riwayat", phone.as_deref().unwrap_or(""))])) } { "Riwayat persetujuan" }
+            }
+            @if messages.is_empty() { p.muted #no-permit-messages { "Belum ada pesan untuk izin ini." } } @else {
+                div.table-wrap { table #permit-messages {
+                    thead { tr { th { "Waktu" } th { "Peristiwa" } th { "Penerima" } th { "Keadaan" } th { "Alasan" } @if manage { th {} } } }
+                    tbody { @for m in &messages { tr data-message-id=(m.id) data-state=(m.state) {
+                        td { (state.office_time(m.created_at)) }
+                        td { (event_label(&m.event)) }
+                        td { (audience_label(&m.audience)) br; small.muted { (m.phone) } }
+                        td { span class=(state_class(&m.state)) { (state_label(&m.state)) }
+                            @if let Some(t) = m.read_at.or(m.delivered_at).or(m.sent_at) { br; small.muted { (state.office_time(t)) } } }
+                        td.reason { (failure_text(m)) }
+                        @if manage { td.actions {
+                            @if matches!(m.state.as_str(), "failed" | "cancelled" | "skipped") {
+                                form.inline method="post" action={ "/pesan/" (m.id) "/ulang?ke=izin" } {
+                                    (csrf_field(me)) button type="submit" data-resend=(m.id) { "Kirim ulang" } }
+                            }
+                        } }
+                    } } }
+                } }
+            }
+            p { a href={ "/pesan?" (query_string(&[("telepon", phone.as_deref().unwrap_or(""))])) } { "Semua pesan ke nomor ini" } }
+        }
+    };
+    Ok(PermitWhatsApp { prompt, section })
 }
 
 fn capitalize(s: &str) -> String {

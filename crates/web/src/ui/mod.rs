@@ -69,6 +69,7 @@ pub enum Nav {
     Types,
     Sync,
     Messages,
+    Verifications,
     Skm,
     Audit,
     Users,
@@ -94,7 +95,7 @@ fn head(title: &str) -> Markup {
 /// The page frame: header with the menu for the user's role, the content, a footer.
 pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<String> {
     let u = &me.user;
-    let items: [(Nav, &str, &str, bool); 11] = [
+    let items: [(Nav, &str, &str, bool); 12] = [
         (Nav::Dashboard, "/", "Dasbor", true),
         (Nav::Permits, "/izin", "Izin", true),
         (Nav::Documents, "/dokumen", "Dokumen", true),
@@ -102,6 +103,7 @@ pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<St
         (Nav::Types, "/jenis-izin", "Jenis izin", true),
         (Nav::Sync, "/sinkronisasi", "Sinkronisasi", true),
         (Nav::Messages, "/pesan", "Pesan WhatsApp", true),
+        (Nav::Verifications, "/verifikasi", "Verifikasi", true),
         // Every role reads the satisfaction report (`/skm` is Signed(View)).
         (Nav::Skm, "/skm", "SKM", true),
         (
@@ -138,7 +140,7 @@ pub fn layout(me: &Principal, nav: Nav, title: &str, content: Markup) -> Html<St
                         div.who {
                             span.badge data-role-badge=(u.role.as_str()) title=(u.role.label()) {
                                 // Role first: when space runs out the name is cut, not the role.
-                                (u.role.label()) " (" (u.role.as_str()) ") · " (u.display_name)
+                                (u.role.label()) " · " (u.display_name)
                             }
                             form method="post" action="/keluar" {
                                 input type="hidden" name="csrf" value=(me.csrf());
@@ -171,6 +173,37 @@ pub fn bare_in(lang: &str, title: &str, content: Markup) -> Html<String> {
                     header.top { a.brand href="/" { "SICANTIK " span { "Companion" } } }
                     main { (content) }
                     footer { "DPMPTSP Kabupaten Karo" }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// The public portal's frame: the office's name and logo (`/logo-kantor`, the configured
+/// `PORTAL_LOGO` or the built-in mark), linking to the portal's own start page — never to the
+/// staff login at `/`.
+pub fn portal_frame(lang: &str, title: &str, content: Markup) -> Html<String> {
+    let en = lang == "en";
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang=(lang) {
+                (head(title))
+                body.bare.portal-body {
+                    header.top.office {
+                        a.office-brand #portal-home href="/periksa" {
+                            img.office-logo src="/logo-kantor" alt="" width="44" height="44";
+                            span.office-name {
+                                span.gov { "Pemerintah Kabupaten Karo" }
+                                span.unit { (if en { "DPMPTSP · Document verification" } else { "DPMPTSP · Verifikasi dokumen" }) }
+                            }
+                        }
+                    }
+                    main { (content) }
+                    footer {
+                        "Dinas Penanaman Modal dan Pelayanan Terpadu Satu Pintu (DPMPTSP) Kabupaten Karo"
+                    }
                 }
             }
         }

@@ -150,13 +150,18 @@ pub async fn detail(
     );
     let signing = super::signing::permit_section(&state, &me, &p.pendaftaran_id, &files).await?;
     let history = state.db.status_history(&id).await?;
+    let whatsapp = super::messages::permit_whatsapp(&state, &me, &p).await?;
     let note = expiry_note(&p.expiry_status);
+    // The action a role came for comes first: the official's approval and signing, the staff's
+    // upload and submission (with the consent the applicant's message needs).
+    let official = me.may(companion_domain::Permission::DecideDocuments);
     let content = html! {
         p { a href="/izin" { "← Daftar izin" } }
         h1 { (opt(&p.applicant_name)) }
         (super::notice(n.pesan.as_deref()))
         (flags(&p))
-        section.card {
+        @if official { (signing) (documents) } @else { (whatsapp.prompt) (documents) (signing) }
+        section.card #ringkasan {
             dl.facts {
                 dt { "No. pendaftaran" } dd { (p.pendaftaran_id) }
                 dt { "Pemohon" } dd { (opt(&p.applicant_name)) }
@@ -184,9 +189,7 @@ pub async fn detail(
                 }
             }
         }
-        (documents)
-        (signing)
-        section.card #notifikasi { h2 { "Notifikasi WhatsApp" } p.muted { "Belum ada notifikasi untuk izin ini." } }
+        (whatsapp.section)
     };
     Ok(layout(&me, Nav::Permits, "Detail izin", content).into_response())
 }

@@ -179,8 +179,9 @@ pub async fn page(State(state): State<Shared>, Me(me): Me, Query(n): Query<Notic
         } }
         h2 { "Baris SICANTIK yang dilewati" }
         @if skipped.is_empty() { p.muted { "Tidak ada." } } @else {
-            div.table-wrap { table { thead { tr { th { "Endpoint" } th { "Alasan" } th { "Data asli" } } }
-                tbody { @for s in &skipped { tr { td { (s.endpoint) } td { (s.reason) } td { code { (s.raw.chars().take(160).collect::<String>()) } } } } } } }
+            div.table-wrap { table #skipped-rows { thead { tr { th { "Daftar SICANTIK" } th { "Alasan" } th { "Data asli" } } }
+                tbody { @for s in &skipped { tr { td { (s.endpoint) } td { (s.reason) }
+                    td { details { summary { "Lihat data dari SICANTIK" } code { (s.raw.chars().take(160).collect::<String>()) } } } } } } } }
         }
         h2 { "Log panggilan API SICANTIK" }
         div.table-wrap { table.calls {

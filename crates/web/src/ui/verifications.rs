@@ -25,6 +25,23 @@ pub fn result_label(result: &str) -> &str {
     }
 }
 
+/// The portal's device classes in the staff's words.
+fn device_label(device: &str) -> &str {
+    match device {
+        "mobile" => "Ponsel",
+        "desktop" => "Komputer",
+        "other" => "Lainnya (aplikasi/otomatis)",
+        other => other,
+    }
+}
+
+/// A checks-per-day key `YYYY-MM-DD` as the chart's `DD-MM`.
+fn day_month(day: &str) -> String {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map(|d| d.format("%d-%m").to_string())
+        .unwrap_or_else(|_| day.to_string())
+}
+
 fn method_label(method: &str) -> &str {
     match method {
         "qr" => "pindai QR",
@@ -45,34 +62,45 @@ async fn stats(state: &crate::AppState) -> Result<companion_db::VerificationStat
     Ok(state.db.verification_stats(since, offset).await?)
 }
 
-/// (valid, not valid) in the period, for the dashboard.
-pub async fn totals(state: &crate::AppState) -> Result<(i64, i64), ApiError> {
+/// (valid, expired, the rest) in the period, for the dashboard: an expired permit's genuine
+/// letter is not a forgery, so it is not counted with them.
+pub async fn totals(state: &crate::AppState) -> Result<(i64, i64, i64), ApiError> {
     let since = chrono::Utc::now() - chrono::Duration::days(DAYS);
     let counts = state.db.verification_counts(since).await?;
     let valid = counts.get("asli").copied().unwrap_or(0);
-    Ok((valid, counts.values().sum::<i64>() - valid))
+    let expired = counts.get("kedaluwarsa").copied().unwrap_or(0);
+    Ok((
+        valid,
+        expired,
+        counts.values().sum::<i64>() - valid - expired,
+    ))
 }
 
 pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
     let s = stats(&state).await?;
     let recent = state.db.recent_verifications(50).await?;
-    // Per day: valid and not valid side by side.
-    let mut days: Vec<(String, f64, f64)> = Vec::new();
+    // Per day: valid, expired and the rest (forged, unknown, revoked, undecided) apart.
+    let mut days: Vec<(String, f64, f64, f64)> = Vec::new();
     for (day, result, n) in &s.per_day {
-        if days.last().is_none_or(|(d, _, _)| d != day) {
-            days.push((day.clone(), 0.0, 0.0));
+        if days.last().is_none_or(|(d, _, _, _)| d != day) {
+            days.push((day.clone(), 0.0, 0.0, 0.0));
         }
         if let Some(last) = days.last_mut() {
-            if result == "asli" {
-                last.1 += *n as f64;
-            } else {
-                last.2 += *n as f64;
+            match result.as_str() {
+                "asli" => last.1 += *n as f64,
+                "kedaluwarsa" => last.3 += *n as f64,
+                _ => last.2 += *n as f64,
             }
         }
     }
-    let labels: Vec<String> = days
+    let labels: Vec<String> = days.iter().map(|(d, _, _, _)| day_month(d)).collect();
+    let expired: Vec<Datum> = labels
         .iter()
-        .map(|(d, _, _)| d.get(5..).unwrap_or(d).to_string())
+        .zip(&days)
+        .map(|(l, d)| Datum {
+            label: l,
+            value: d.3,
+        })
         .collect();
     let valid: Vec<Datum> = labels
         .iter()
@@ -91,7 +119,11 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         })
         .collect();
     let total: i64 = s.by_device.iter().map(|(_, n)| n).sum();
-    let device_labels: Vec<String> = s.by_device.iter().map(|(d, _)| d.clone()).collect();
+    let device_labels: Vec<String> = s
+        .by_device
+        .iter()
+        .map(|(d, _)| device_label(d).to_string())
+        .collect();
     let devices: Vec<Datum> = device_labels
         .iter()
         .zip(&s.by_device)
@@ -104,7 +136,12 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
         h1 { "Verifikasi dokumen" }
         p.muted { (num(total)) " pemeriksaan dalam " (DAYS) " hari terakhir. " a href="/verifikasi.csv" download { "Unduh CSV" } }
         section.card { h2 { "Sah per hari" } (svg(charts::column_chart("chart-verifications-valid", "Pemeriksaan ASLI per hari", &valid))) }
-        section.card { h2 { "Tidak sah per hari" } (svg(charts::column_chart("chart-verifications-invalid", "Pemeriksaan tidak ASLI per hari", &invalid))) }
+        section.card { h2 { "Kedaluwarsa per hari" }
+            p.muted { "Surat asli yang masa berlakunya sudah lewat: bukan pemalsuan." }
+            (svg(charts::column_chart("chart-verifications-expired", "Pemeriksaan KEDALUWARSA per hari", &expired))) }
+        section.card { h2 { "Tidak sah per hari" }
+            p.muted { "TIDAK ASLI, DICABUT, TIDAK DIKENAL dan TIDAK DAPAT DIPASTIKAN." }
+            (svg(charts::column_chart("chart-verifications-invalid", "Pemeriksaan tidak sah per hari", &invalid))) }
         section.card { h2 { "Menurut cara" }
             div.table-wrap { table #by-method { thead { tr { th { "Cara" } th { "Hasil" } th { "Jumlah" } } }
                 tbody { @for (m, r, n) in &s.by_method { tr { td { (method_label(m)) } td { (result_label(r)) } td { (num(*n)) } } } } } } }
@@ -122,7 +159,7 @@ pub async fn page(State(state): State<Shared>, Me(me): Me) -> PageResult {
                     td { @if let Some(v) = &e.verification_id { a href={ "/v/" (v) } { (v) } } }
                     td { (e.reason.as_deref().unwrap_or("")) } } } } } } }
     };
-    Ok(layout(&me, Nav::Dashboard, "Verifikasi dokumen", content).into_response())
+    Ok(layout(&me, Nav::Verifications, "Verifikasi dokumen", content).into_response())
 }
 
 /// `GET /verifikasi.csv`: the checks of the period (no client addresses).
