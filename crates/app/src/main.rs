@@ -63,7 +63,8 @@ enum Command {
     Documents(documents_cmd::DocumentsArgs),
     /// Staff accounts: add, list, disable/enable, password, API token.
     User(accounts_cmd::UserArgs),
-    /// Local signing material: `keys init` makes a CA, a signer certificate and the seal key.
+    /// Local signing material: `keys init` makes a root CA, an issuing CA, a signer certificate
+    /// and the seal key; `keys revoke` revokes the signer certificate.
     Keys(keys_cmd::KeysArgs),
     /// The audit trail: `audit verify` checks its hash chain.
     Audit(accounts_cmd::AuditArgs),
@@ -152,7 +153,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await;
             result
         }
-        Command::Keys(args) => keys_cmd::run(&settings.keys_dir, args),
+        Command::Keys(args) => keys_cmd::run(&settings, args).await,
         Command::Backup { dir, json } => backup_cmd::backup(&settings, &dir, json).await,
         Command::Restore { dir, json } => backup_cmd::restore(&settings, &dir, json).await,
         Command::Audit(args) => {

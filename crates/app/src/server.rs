@@ -376,6 +376,13 @@ impl Running {
         // The portal validates uploaded PDFs against the same anchors as `verify`.
         state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
         if !settings.geoip_database.trim().is_empty() {
+        // The office CAs' CRLs and OCSP answers (`/pki/...`), when their keys are in KEYS_DIR.
+        state.pki = companion_signing::pki::PkiService::open(
+            std::path::Path::new(&settings.keys_dir),
+            db.clone(),
+        )
+        .map_err(|e| CliError::User(format!("the CA files in {}: {e}", settings.keys_dir)))?
+        .map(Arc::new);
             let geoip = companion_web::geoip::GeoIp::open(std::path::Path::new(
                 settings.geoip_database.trim(),
             ))
@@ -474,7 +481,12 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     // Local signing material on the first start; the same keys on later starts.
     let keys = std::path::Path::new(&settings.keys_dir);
     if !keys.join(crate::keys_cmd::SIGNER_KEY).exists() {
-        crate::keys_cmd::init(keys, "Kepala DPMPTSP Kabupaten Karo (demo)", true)?;
+        crate::keys_cmd::init(
+            keys,
+            "Kepala DPMPTSP Kabupaten Karo (demo)",
+            &settings.public_base_url,
+            true,
+        )?;
     }
     let tsa = companion_simulators::TsaSim::start(
         "127.0.0.1:0"

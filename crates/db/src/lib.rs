@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 pub mod accounts;
 pub mod audit;
 pub mod backup;
+pub mod certificate_revocations;
 pub mod dashboard;
 pub mod documents;
 pub mod expiry;

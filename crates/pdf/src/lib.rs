@@ -3,6 +3,7 @@
 //! signing join this crate with the signing issue.
 
 pub mod keys;
+pub mod pki;
 pub mod letter;
 pub mod report;
 pub mod revisions;

@@ -71,6 +71,7 @@ impl SigningService {
                 if identity.not_after() < std::time::SystemTime::now() {
                     return Err(SigningError::CertificateExpired);
                 }
+                crate::pki::refuse_revoked(self.db(), identity).await?;
             }
             Signer::Bsre(client) => {
                 if passphrase.is_none_or(|p| p.is_empty()) {

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod bsre;
 pub mod passphrase;
+pub mod pki;
 pub mod service;
 pub mod signer;
 mod specimen;

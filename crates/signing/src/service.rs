@@ -52,6 +52,9 @@ pub enum SigningError {
     NoPassphrase,
     #[error("the signer certificate has expired")]
     CertificateExpired,
+    /// `keys revoke` revoked the local signer certificate (RFC 5280 reason name).
+    #[error("the signer certificate was revoked ({0})")]
+    CertificateRevoked(&'static str),
     #[error("the signing job is not yours")]
     NotYourBatch,
     #[error("nothing to sign: every selected document is already in a signing job or not ready")]
@@ -78,6 +81,7 @@ impl SigningError {
             SigningError::Bsre(b) => b.pesan(),
             SigningError::NoPassphrase => "Masukkan passphrase sertifikat elektronik Anda.".into(),
             SigningError::CertificateExpired => "Sertifikat penandatangan sudah berakhir; tanda tangan baru tidak akan sah. Hubungi admin.".into(),
+            SigningError::CertificateRevoked(reason) => format!("Sertifikat penandatangan sudah dicabut (alasan: {reason}); tanda tangan baru tidak akan sah. Admin perlu membuat sertifikat baru (`keys upgrade`)."),
             SigningError::NotYourBatch => {
                 "Pekerjaan tanda tangan ini milik pejabat lain; hanya dia yang dapat melanjutkannya.".into()
             }
@@ -101,7 +105,10 @@ impl SigningError {
             SigningError::Bsre(b) => {
                 !b.outcome_unknown() && !matches!(b, BsreError::Rejected { .. })
             }
-            SigningError::NoPassphrase | SigningError::CertificateExpired | SigningError::Db(_) => {
+            SigningError::NoPassphrase
+            | SigningError::CertificateExpired
+            | SigningError::CertificateRevoked(_)
+            | SigningError::Db(_) => {
                 true
             }
             _ => false,
@@ -768,6 +775,9 @@ impl SigningService {
                     visible,
                 };
                 let identity = identity.clone();
+                // Never a signature with a revoked certificate (checked per document: a
+                // revocation during a batch stops it).
+                crate::pki::refuse_revoked(&self.db, identity).await?;
                 let chain = identity
                     .chain_der()
                     .map_err(|e| SigningError::Sign(e.to_string()))?;

@@ -22,6 +22,7 @@ pub const FAILURE_REASONS: &[&str] = &[
     "bsre_unknown_outcome",
     "bsre_wrong_passphrase",
     "certificate_expired",
+    "certificate_revoked",
     "conflict",
     "database",
     "document_store",
@@ -47,6 +48,7 @@ impl SigningError {
             SigningError::Sign(_) => "sign_error",
             SigningError::NoPassphrase => "no_passphrase",
             SigningError::CertificateExpired => "certificate_expired",
+            SigningError::CertificateRevoked(_) => "certificate_revoked",
             SigningError::Db(_) => "database",
             SigningError::Bsre(b) => match b {
                 BsreError::WrongPassphrase => "bsre_wrong_passphrase",
@@ -122,6 +124,7 @@ mod tests {
             SigningError::Sign("x".into()),
             SigningError::NoPassphrase,
             SigningError::CertificateExpired,
+            SigningError::CertificateRevoked("keyCompromise"),
             SigningError::NotYourBatch,
             SigningError::NothingToSign,
             SigningError::Bsre(BsreError::WrongPassphrase),

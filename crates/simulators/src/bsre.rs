@@ -4,6 +4,14 @@
 //! registered / certificate not active, 2031 wrong passphrase) and the reported quirks (v2 wants
 //! an `imageBase64` even for invisible signatures; a 500 whose body still carries the file).
 //! Signatures are real PAdES from the simulator's own CA, timestamped by its own TSA.
+//!
+//! Its PKI is shaped like BSrE's: a root ("Root CA Indonesia" in real life) over an issuing CA
+//! (BSrE's "OSD" CAs) that issues each official's certificate, and a TSA under the root. Every
+//! certificate below the root names a CRL distribution point and an OCSP responder (AIA), as
+//! real BSrE certificates do; the simulator serves them itself at `/pki/osd.crl`,
+//! `/pki/ca.crl`, `/pki/osd.crt`, `/pki/ca.crt` and `/pki/ocsp` (the real hosts and paths are
+//! not in the spec: only the shape is modelled). `BsreSim::revoke` revokes an official's
+//! certificate there.
 
 // The helpers return the HTTP answer itself as their error; a test double, not a hot path.
 #![allow(clippy::result_large_err)]
@@ -21,7 +29,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use companion_pdf::keys::{SigningIdentity, issue_signer, issue_tsa, new_ca};
+use companion_pdf::keys::SigningIdentity;
+use companion_pdf::pki::{CaEntry, CrlReason, LeafKind, Pki, PkiUrls};
 use companion_pdf::sign::{CmsSigner, SignatureInfo, VisibleSignature, prepare_signature};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -75,9 +84,16 @@ impl BsreFault {
     }
 }
 
+/// The URL name of the issuing CA (`/pki/osd.crl`).
+const ISSUING: &str = "osd";
+
 struct BsreState {
     config: BsreSimConfig,
     ca: SigningIdentity,
+    /// Issues the officials' certificates (under `ca`).
+    issuing: SigningIdentity,
+    urls: PkiUrls,
+    pki: Arc<crate::revocation::SimPki>,
     tsa: SigningIdentity,
     /// One certificate per signer, issued on first use (RSA key generation is slow).
     identities: Mutex<HashMap<String, Arc<SigningIdentity>>>,
@@ -144,7 +160,17 @@ impl BsreState {
         if let Some(id) = ids.get(&user.nik) {
             return Ok(id.clone());
         }
-        let id = Arc::new(issue_signer(&self.ca, &user.name, 730).map_err(|e| e.to_string())?);
+        let id = Arc::new(
+            companion_pdf::pki::issue_leaf(
+                &self.issuing,
+                &user.name,
+                730,
+                LeafKind::Signer,
+                Some((&self.urls, ISSUING)),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        self.pki.add_issued(ISSUING, &id.certificate);
         ids.insert(user.nik.clone(), id.clone());
         Ok(id)
     }
@@ -546,15 +572,53 @@ impl Drop for BsreSim {
 impl BsreSim {
     /// Creates the simulator's CA and TSA (RSA-2048, a second or two) and serves on `listen`.
     pub async fn start(listen: SocketAddr, config: BsreSimConfig) -> anyhow::Result<Self> {
-        let (ca, tsa) = tokio::task::spawn_blocking(|| -> anyhow::Result<_> {
-            let ca = new_ca("Simulator BSrE Root CA", 10)?;
-            let tsa = issue_tsa(&ca, "Simulator Timestamp Authority BSrE", 3650)?;
-            Ok((ca, tsa))
+        // Bound first: the certificates name this address.
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let urls = PkiUrls::new(&format!("http://{addr}"));
+        let for_keys = urls.clone();
+        let (ca, issuing, tsa) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let ca = companion_pdf::pki::new_root("Simulator BSrE Root CA", 10)?;
+            let issuing = companion_pdf::pki::issue_ca(
+                &ca,
+                "ca",
+                "Simulator BSrE OSD",
+                10,
+                Some(0),
+                &for_keys,
+            )?;
+            let tsa = companion_pdf::pki::issue_leaf(
+                &ca,
+                "Simulator Timestamp Authority BSrE",
+                3650,
+                LeafKind::Tsa,
+                Some((&for_keys, "ca")),
+            )?;
+            Ok((ca, issuing, tsa))
         })
         .await??;
+        let pki = crate::revocation::SimPki::new(Pki {
+            cas: vec![
+                CaEntry {
+                    name: "ca".into(),
+                    ca: ca.clone(),
+                    responder: None,
+                    issued: vec![issuing.certificate.clone(), tsa.certificate.clone()],
+                },
+                CaEntry {
+                    name: ISSUING.into(),
+                    ca: issuing.clone(),
+                    responder: None,
+                    issued: Vec::new(),
+                },
+            ],
+        });
         let state = Arc::new(BsreState {
             config,
             ca,
+            issuing,
+            urls,
+            pki: pki.clone(),
             tsa,
             identities: Mutex::new(HashMap::new()),
             fault: Mutex::new(BsreFault::None),
@@ -573,9 +637,8 @@ impl BsreSim {
             .route("/_sim/stats", get(stats))
             .route("/_sim/ca.pem", get(ca_pem))
             .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
-            .with_state(state.clone());
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
+            .with_state(state.clone())
+            .merge(crate::revocation::routes(pki));
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "BSrE simulator stopped");
@@ -600,6 +663,24 @@ impl BsreSim {
     /// The simulator's root certificate (PEM): trust it to validate its signatures.
     pub fn root_pem(&self) -> anyhow::Result<String> {
         Ok(self.state.ca.certs_pem()?)
+    }
+
+    /// Revokes the certificate of the official `nik` (made on their first signature; `false`
+    /// when they have none yet): the simulator's CRL lists it and its OCSP answers revoked.
+    pub fn revoke(&self, nik: &str, reason: CrlReason) -> bool {
+        let Some(id) = self
+            .state
+            .identities
+            .lock()
+            .ok()
+            .and_then(|ids| ids.get(nik).cloned())
+        else {
+            return false;
+        };
+        self.state
+            .pki
+            .revoke(&id.certificate, &self.state.issuing.certificate, reason);
+        true
     }
 
     pub fn set_fault(&self, fault: BsreFault) {

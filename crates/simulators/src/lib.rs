@@ -3,6 +3,7 @@
 
 pub mod bsre;
 pub mod codeigniter;
+pub mod revocation;
 pub mod sicantik;
 mod sicantik_data;
 mod sicantik_wire;

@@ -265,6 +265,17 @@ fn build() -> Routes {
         upload_route(post(portal::check_upload)),
     )
     // The satisfaction survey: the applicant's link (the token decides) and the staff report.
+    // The office CAs' revocation data and certificates (named in the certificates' CDP/AIA).
+    .add("GET", "/pki/ocsp/{*request}", Public, get(crate::pki::ocsp_get))
+    .add(
+        "POST",
+        "/pki/ocsp",
+        Public,
+        post(crate::pki::ocsp_post).layer(axum::extract::DefaultBodyLimit::max(
+            crate::pki::OCSP_BODY_LIMIT,
+        )),
+    )
+    .add("GET", "/pki/{file}", Public, get(crate::pki::file))
     .add("GET", "/survei/{token}", Public, get(survey::show))
     .add("POST", "/survei/{token}", Public, post(survey::submit))
     // Public application tracking: number + the phone's last four digits, or a signed link.

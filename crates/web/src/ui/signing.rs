@@ -69,7 +69,9 @@ pub fn signing_error(e: SigningError) -> ApiError {
             tracing::warn!(error = %e, "stamping failed");
             return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "stamp_failed", e.pesan());
         }
-        SigningError::NothingToSign | SigningError::CertificateExpired => StatusCode::CONFLICT,
+        SigningError::NothingToSign
+        | SigningError::CertificateExpired
+        | SigningError::CertificateRevoked(_) => StatusCode::CONFLICT,
         SigningError::Bsre(
             BsreError::Unavailable(_) | BsreError::UnknownOutcome(_) | BsreError::ClientCredentials,
         ) => {
