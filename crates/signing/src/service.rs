@@ -131,7 +131,7 @@ impl MissingDates {
             _ => "Masa berlaku",
         };
         format!(
-            "{what} izin ini belum diketahui (sudah ditanyakan ke SICANTIK, tidak ada jawaban). Kode QR tidak boleh memuat tanggal kosong: isi tanggalnya, atau pilih \"tanpa masa berlaku\" bila izin ini memang tidak berakhir, lalu setujui lagi."
+            "{what} izin ini belum diketahui (SICANTIK tidak memberikannya). Kode QR tidak boleh memuat tanggal kosong: isi tanggalnya, atau pilih \"tanpa masa berlaku\" bila izin ini memang tidak berakhir, lalu setujui lagi."
         )
     }
 }
