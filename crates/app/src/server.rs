@@ -341,6 +341,13 @@ impl Running {
             rx,
         } = self;
         let jobs = scheduler.spawn_all(rx.clone());
+        // `/lacak` and the collection check ask SICANTIK through the scheduler's client: one
+        // rate limit for everything.
+        let tracker = Arc::new(companion_sicantik::Tracker::new(
+            scheduler.client.clone(),
+            db.clone(),
+            companion_sicantik::TrackingConfig::default(),
+        ));
         if let Some(n) = &notifier {
             crate::whatsapp::spawn(
                 n.clone(),
@@ -350,6 +357,7 @@ impl Running {
             crate::surveys::spawn_invitations(
                 db.clone(),
                 settings.public_base_url.clone(),
+                Some(tracker.clone()),
                 rx.clone(),
             );
         }
@@ -363,12 +371,7 @@ impl Running {
         );
         state.metrics = crate::telemetry::metrics();
         state.config = settings.web_config();
-        // `/lacak` asks SICANTIK through the scheduler's client: one rate limit for everything.
-        state.tracker = Some(Arc::new(companion_sicantik::Tracker::new(
-            scheduler.client.clone(),
-            db.clone(),
-            companion_sicantik::TrackingConfig::default(),
-        )));
+        state.tracker = Some(tracker);
         state.jobs = Some(Arc::new(scheduler));
         state.documents = Some(documents);
         state.signing = signing;

@@ -31,6 +31,9 @@ impl Lcg {
     }
 }
 
+/// Issued permits asked about their collection per run of the job (each at most once a day).
+const COLLECTION_CHECKS: i64 = 10;
+
 /// How often the invitation job looks for newly published permits.
 const EVERY: Duration = Duration::from_secs(60);
 
@@ -38,6 +41,7 @@ const EVERY: Duration = Duration::from_secs(60);
 pub fn spawn_invitations(
     db: Database,
     public_base_url: String,
+    tracker: Option<std::sync::Arc<companion_sicantik::Tracker>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -48,6 +52,14 @@ pub fn spawn_invitations(
                 .await
             {
                 Ok(true) => {
+                    // Collection is known from SICANTIK's step chain: a few permits a minute.
+                    if let Some(t) = &tracker {
+                        match t.refresh_collections(COLLECTION_CHECKS).await {
+                            Ok(n) if n > 0 => tracing::info!(collected = n, "permits collected"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "collection check failed"),
+                        }
+                    }
                     match companion_notify::survey::invite(
                         &db,
                         &public_base_url,

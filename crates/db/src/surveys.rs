@@ -305,13 +305,15 @@ impl Database {
         }))
     }
 
-    /// Published permits (signed and released) whose applicant was not invited yet, oldest
-    /// publication first.
+    /// Published permits (signed and released) and collected ones (SICANTIK's step chain showed
+    /// the permit handed over, `tracking_cache.collected_at`) whose applicant was not invited
+    /// yet, oldest first.
     pub async fn survey_candidates(&self, limit: i64) -> Result<Vec<SurveyCandidate>> {
         Ok(on_backend!(self, pool => {
             sqlx::query_as(
                 "SELECT p.pendaftaran_id, p.permit_type_name, p.applicant_name FROM permits p \
-                 WHERE EXISTS (SELECT 1 FROM signing_cases c WHERE c.pendaftaran_id = p.pendaftaran_id AND c.state = 'published') \
+                 WHERE (EXISTS (SELECT 1 FROM signing_cases c WHERE c.pendaftaran_id = p.pendaftaran_id AND c.state = 'published') \
+                 OR EXISTS (SELECT 1 FROM tracking_cache t WHERE t.pendaftaran_id = p.pendaftaran_id AND t.collected_at IS NOT NULL)) \
                  AND NOT EXISTS (SELECT 1 FROM survey_invitations i WHERE i.pendaftaran_id = p.pendaftaran_id) \
                  ORDER BY p.updated_at LIMIT $1",
             )

@@ -62,6 +62,31 @@ impl Database {
         Ok(())
     }
 
+    /// Issued permits whose collection is not known yet and whose applicant has a number at the
+    /// office (the survey invites them once collected): not looked up at all, or not since
+    /// `asked_before`; never one already invited. Least recently asked first.
+    pub async fn tracking_collection_due(
+        &self,
+        asked_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT p.pendaftaran_id FROM permits p \
+                 LEFT JOIN tracking_cache t ON t.pendaftaran_id = p.pendaftaran_id \
+                 WHERE p.status = 'issued' \
+                 AND (t.pendaftaran_id IS NULL OR (t.collected_at IS NULL AND t.fetched_at < $1)) \
+                 AND EXISTS (SELECT 1 FROM permit_contacts c WHERE c.pendaftaran_id = p.pendaftaran_id) \
+                 AND NOT EXISTS (SELECT 1 FROM survey_invitations i WHERE i.pendaftaran_id = p.pendaftaran_id) \
+                 ORDER BY CASE WHEN t.fetched_at IS NULL THEN 0 ELSE 1 END, t.fetched_at, p.pendaftaran_id LIMIT $2",
+            )
+            .bind(crate::truncate_micros(asked_before))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// The last good answer for a permit, if SICANTIK ever gave one.
     pub async fn tracking_cache(&self, pendaftaran_id: &str) -> Result<Option<TrackingCache>> {
         let row: Option<Row> = on_backend!(self, pool => {

@@ -381,6 +381,8 @@ impl Tracker {
     ) -> Result<Option<TrackingView>, TrackingError> {
         let permit = self.db.get_permit(id).await?;
         let (sicantik, chain_type) = match asked {
+            // An empty chain stored by the collection check: SICANTIK had no steps.
+            Asked::Chain(c, _) if c.steps.is_empty() => (SicantikPart::NoSteps, c.permit_type),
             Asked::Chain(c, at) => (
                 SicantikPart::Live {
                     steps: c.steps,
@@ -390,14 +392,14 @@ impl Tracker {
             ),
             Asked::NoSteps => (SicantikPart::NoSteps, None),
             Asked::Failed => match cached {
-                Some(c) => (
+                Some(c) if !c.steps.is_empty() => (
                     SicantikPart::Cached {
                         steps: c.steps,
                         fetched_at: c.fetched_at,
                     },
                     c.permit_type_name,
                 ),
-                None => (SicantikPart::Unavailable, None),
+                _ => (SicantikPart::Unavailable, None),
             },
         };
         let known_upstream = matches!(
@@ -477,6 +479,47 @@ impl Tracker {
             published: published.filter(|_| !revoked),
             revoked,
         }))
+    }
+
+    /// Asks SICANTIK about up to `limit` issued permits whose collection is not known yet (see
+    /// `Database::tracking_collection_due`), each at most once a day; returns how many were
+    /// found collected. The survey invites their applicants next.
+    pub async fn refresh_collections(&self, limit: i64) -> Result<u64, TrackingError> {
+        let day_ago = Utc::now() - chrono::Duration::hours(24);
+        let mut collected = 0;
+        for id in self.db.tracking_collection_due(day_ago, limit).await? {
+            let Some(id) = tracking::registration_id(&id) else {
+                continue;
+            };
+            match self.fetch(&id).await {
+                Ok(Some(chain)) => {
+                    let done = tracking::collected(&chain.steps);
+                    self.db
+                        .save_tracking(
+                            &id,
+                            chain.permit_type.as_deref(),
+                            chain.phone_last4.as_deref(),
+                            &chain.steps,
+                            companion_db::now(),
+                            done,
+                        )
+                        .await?;
+                    collected += u64::from(done);
+                }
+                // No chain: asked again tomorrow (an empty chain is stored to remember the day).
+                Ok(None) => {
+                    self.db
+                        .save_tracking(&id, None, None, &[], companion_db::now(), false)
+                        .await?;
+                }
+                // SICANTIK down: the next run asks again.
+                Err(e) => {
+                    tracing::debug!(error = %e, "collection look-up failed");
+                    break;
+                }
+            }
+        }
+        Ok(collected)
     }
 
     fn failures_for(&self, id: &str) -> u32 {

@@ -355,3 +355,149 @@ async fn without_a_tracker_the_page_says_so() {
     let r = Call::new("GET", "/lacak").send(&h.router).await;
     assert_eq!(r.status, 200);
 }
+
+/// Collection (issue 24 item 4): the invitation job's check asks SICANTIK's chain for issued
+/// permits with a number at the office; a permit handed over ("Penyerahan Izin" reached)
+/// becomes a survey candidate, one that is only ready for collection does not; none is asked
+/// twice in a day.
+async fn collection(backend: &str) {
+    let h = harness_with_signing(backend).await;
+    let sim = sim().await;
+    let issued: Vec<SimPermit> = sim.permits().into_iter().filter(|p| p.issued).collect();
+    let collected = issued
+        .iter()
+        .find(|p| {
+            sim.tracking_chain(&p.pendaftaran_id)
+                .is_some_and(|(c, _)| c == "Penyerahan Izin")
+        })
+        .expect("a collected permit")
+        .clone();
+    let ready = issued
+        .iter()
+        .find(|p| {
+            sim.tracking_chain(&p.pendaftaran_id)
+                .is_some_and(|(c, _)| c == "Izin Selesai, Siap Diambil")
+        })
+        .expect("a permit ready for collection")
+        .clone();
+    let rows: Vec<companion_domain::IncomingPermit> = [&collected, &ready]
+        .iter()
+        .map(|p| companion_domain::IncomingPermit {
+            pendaftaran_id: p.pendaftaran_id.clone(),
+            status: companion_domain::PermitStatus::Issued,
+            applicant_name: p.n_pemohon.clone(),
+            permit_type_name: Some(p.type_name().into()),
+            permit_number: p.no_surat.clone(),
+            flags: Default::default(),
+        })
+        .collect();
+    let plan = companion_domain::plan_page(&rows, &Default::default());
+    h.t.db
+        .apply_page(&plan, None, &[], &[])
+        .await
+        .expect("permits");
+    let now = chrono::Utc::now();
+    for (i, p) in [&collected, &ready].iter().enumerate() {
+        h.t.db
+            .set_permit_contact(
+                &p.pendaftaran_id,
+                &format!("+62812000000{i}"),
+                "counter",
+                None,
+                now,
+            )
+            .await
+            .expect("contact");
+    }
+    let t = tracker(&h, &sim, 10);
+    let asked = sim.requests("permohonan2");
+    assert_eq!(t.refresh_collections(10).await.expect("refresh"), 1);
+    assert_eq!(sim.requests("permohonan2"), asked + 2);
+    // Asked today already: not again.
+    assert_eq!(t.refresh_collections(10).await.expect("refresh"), 0);
+    assert_eq!(sim.requests("permohonan2"), asked + 2);
+    let candidates: Vec<String> =
+        h.t.db
+            .survey_candidates(100)
+            .await
+            .expect("candidates")
+            .into_iter()
+            .map(|c| c.pendaftaran_id)
+            .collect();
+    assert!(candidates.contains(&collected.pendaftaran_id));
+    assert!(!candidates.contains(&ready.pendaftaran_id));
+    let cache =
+        h.t.db
+            .tracking_cache(&collected.pendaftaran_id)
+            .await
+            .expect("cache")
+            .expect("row");
+    assert!(cache.collected_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_on_sqlite() {
+    collection("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_on_postgres() {
+    collection("postgres").await;
+}
+
+/// `/skm.pdf`: a PDF the server draws, whose text (read by poppler's `pdftotext`) carries the
+/// IKM, the grade and every element's NRR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_skm_report_is_a_real_pdf() {
+    use companion_db::surveys::SurveyAnswer;
+    use companion_domain::survey::Scores;
+    let h = harness_with_signing("sqlite").await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).expect("day");
+    for s in [[4, 3, 4, 3, 4, 4, 3, 3, 4], [3, 3, 3, 3, 4, 3, 3, 3, 3]] {
+        let a = SurveyAnswer {
+            scores: Some(Scores::new(s).expect("scores")),
+            comment: Some("Pelayanan cepat, terima kasih.".into()),
+            ..Default::default()
+        };
+        h.t.db
+            .seed_survey_response(day, Some("IZIN REKLAME"), &a)
+            .await
+            .expect("seed");
+    }
+    let (sid, _) = common::session_for(&h.t.db, &h.users[&Role::Staff]).await;
+    let r = Call::new("GET", "/skm.pdf?periode=bulan&tahun=2026&bulan=3")
+        .cookie(format!("sc_session={sid}"))
+        .send(&h.router)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("skm.pdf");
+    std::fs::write(&file, &r.bytes).expect("write");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by scripts/test.sh");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Sums 7,6,7,6,8,7,6,6,7 of two answers: NRR 3,50 3,00 3,50 3,00 4,00 3,50 3,00 3,00 3,50;
+    // mean 29/9 = 3,3333…; IKM 83,33 — grade B.
+    for expected in [
+        "LAPORAN SURVEI KEPUASAN MASYARAKAT",
+        "Maret 2026",
+        "IKM = rata-rata NRR x 25 = 83,33",
+        "Mutu pelayanan: B",
+        "NRR 3,50",
+        "NRR 4,00",
+        "Rata-rata NRR: 3,33",
+        "IZIN REKLAME",
+        "Pelayanan cepat",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+}
