@@ -231,7 +231,7 @@ async function runOne(browser, base, login, viewport, out) {
         trs.map((tr) => [tr.getAttribute("data-message-id"), tr.getAttribute("data-state")]));
       check(rows.length >= 1, "a published permit's page lists no WhatsApp message");
       await page.screenshot({ path: shot("permit-messages"), fullPage: true });
-      const phones = await page.$$eval("#permit-messages tr[data-message-id] small", (s) => s.map((e) => e.textContent.trim()));
+      const phones = await page.$$eval("#permit-messages tr[data-message-id] td:nth-child(3) small", (s) => s.map((e) => e.textContent.trim()));
       for (const phone of [...new Set(phones)]) {
         await page.goto(`${base}/pesan?telepon=${encodeURIComponent(phone)}`);
         const listed = Object.fromEntries(await page.$$eval("#messages tr[data-message-id]", (trs) =>
