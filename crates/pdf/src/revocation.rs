@@ -270,3 +270,156 @@ fn ocsp_status(
         source: Source::Ocsp,
     })
 }
+
+/// `id-ad-ocsp` in an authorityInfoAccess.
+const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+
+impl Evidence {
+    /// Evidence from CRLs and OCSP responses (DER) got elsewhere, e.g. fetched online.
+    pub fn from_parts(crls: Vec<Vec<u8>>, ocsps: Vec<Vec<u8>>) -> Self {
+        Self { crls, ocsps }
+    }
+
+    /// Adds what `other` holds.
+    pub fn extend(&mut self, other: &Evidence) {
+        for (from, to) in [
+            (&other.crls, &mut self.crls),
+            (&other.ocsps, &mut self.ocsps),
+        ] {
+            for item in from {
+                if !to.contains(item) {
+                    to.push(item.clone());
+                }
+            }
+        }
+    }
+
+    pub fn crls(&self) -> &[Vec<u8>] {
+        &self.crls
+    }
+
+    pub fn ocsps(&self) -> &[Vec<u8>] {
+        &self.ocsps
+    }
+}
+
+fn extension<'a>(
+    cert: &'a x509_cert::Certificate,
+    oid: ObjectIdentifier,
+) -> Option<&'a x509_cert::ext::Extension> {
+    cert.tbs_certificate
+        .extensions
+        .as_deref()?
+        .iter()
+        .find(|e| e.extn_id == oid)
+}
+
+fn uri(name: &x509_cert::ext::pkix::name::GeneralName) -> Option<String> {
+    match name {
+        x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(u) => {
+            let s = u.as_str();
+            (s.starts_with("http://") || s.starts_with("https://")).then(|| s.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The OCSP responders a certificate names (authorityInfoAccess, http(s) only).
+pub fn ocsp_urls(cert: &x509_cert::Certificate) -> Vec<String> {
+    use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
+    extension(cert, const_oid::db::rfc5280::ID_PE_AUTHORITY_INFO_ACCESS)
+        .and_then(|e| AuthorityInfoAccessSyntax::from_der(e.extn_value.as_bytes()).ok())
+        .map(|aia| {
+            aia.0
+                .iter()
+                .filter(|d| d.access_method == ID_AD_OCSP)
+                .filter_map(|d| uri(&d.access_location))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The CRL distribution points a certificate names (full names, http(s) only).
+pub fn crl_urls(cert: &x509_cert::Certificate) -> Vec<String> {
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    extension(cert, const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS)
+        .and_then(|e| CrlDistributionPoints::from_der(e.extn_value.as_bytes()).ok())
+        .map(|points| {
+            points
+                .0
+                .iter()
+                .filter_map(|p| match &p.distribution_point {
+                    Some(DistributionPointName::FullName(names)) => {
+                        Some(names.iter().filter_map(uri).collect::<Vec<_>>())
+                    }
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A DER OCSPRequest for `cert` issued by `issuer` (SHA-1 CertID, as RFC 6960 responders
+/// expect; no nonce, so the answer can be cached until its nextUpdate).
+pub fn ocsp_request(cert: &X509, issuer: &X509) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let id = OcspCertId::from_cert(MessageDigest::sha1(), cert, issuer)?;
+    let mut req = openssl::ocsp::OcspRequest::new()?;
+    req.add_id(id)?;
+    req.to_der()
+}
+
+/// Until when a CRL speaks (its nextUpdate), if it says.
+pub fn crl_next_update(der: &[u8]) -> Option<DateTime<Utc>> {
+    X509Crl::from_der(der)
+        .ok()?
+        .next_update()
+        .and_then(asn1_time)
+}
+
+/// Until when an OCSP response about `cert` speaks (its nextUpdate), if it says.
+pub fn ocsp_next_update(der: &[u8], cert: &X509, issuer: &X509) -> Option<DateTime<Utc>> {
+    let basic = OcspResponse::from_der(der).ok()?.basic().ok()?;
+    let id = OcspCertId::from_cert(MessageDigest::sha1(), cert, issuer).ok()?;
+    let status = basic.find_status(&id)?;
+    status.next_update().and_then(generalized_time)
+}
+
+/// `OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, responseBytes [0] EXPLICIT
+/// ResponseBytes OPTIONAL }`, read only as far as the certificates it carries.
+#[derive(der::Sequence)]
+struct OcspResponseShell {
+    status: Any,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    bytes: Option<ResponseBytes>,
+}
+
+#[derive(der::Sequence)]
+struct ResponseBytes {
+    kind: ObjectIdentifier,
+    response: der::asn1::OctetString,
+}
+
+#[derive(der::Sequence)]
+struct BasicResponseShell {
+    tbs: Any,
+    algorithm: Any,
+    signature: Any,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    certs: Option<Vec<Any>>,
+}
+
+/// The certificates (DER) an OCSP response carries: its responder's, for the DSS.
+pub fn ocsp_certificates(der: &[u8]) -> Vec<Vec<u8>> {
+    let Some(bytes) = OcspResponseShell::from_der(der).ok().and_then(|r| r.bytes) else {
+        return Vec::new();
+    };
+    BasicResponseShell::from_der(bytes.response.as_bytes())
+        .ok()
+        .and_then(|b| b.certs)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.to_der().ok())
+        .collect()
+}

@@ -191,7 +191,20 @@ pub fn prepare_signature_with_dss(
     info: &SignatureInfo,
     dss_certs: &[Vec<u8>],
 ) -> Result<PreparedSignature, SignError> {
-    let mut bytes = prepare(pdf, page, info, dss_certs)?;
+    let bytes = prepare(pdf, page, Kind::Signature(info), dss_certs)?;
+    placeholder_filled(bytes)
+}
+
+/// A document timestamp's revision (PAdES B-LTA, ETSI EN 319 142-1 §5.4.3): an invisible
+/// field on page 1 whose value is a `/Type /DocTimeStamp` dictionary with `/SubFilter
+/// /ETSI.RFC3161`. Its `digest` is what the TSA is asked to stamp (the token's message
+/// imprint); [`PreparedSignature::finish`] takes the token itself.
+pub fn prepare_document_timestamp(pdf: &[u8]) -> Result<PreparedSignature, SignError> {
+    let bytes = prepare(pdf, 1, Kind::DocumentTimestamp, &[])?;
+    placeholder_filled(bytes)
+}
+
+fn placeholder_filled(mut bytes: Vec<u8>) -> Result<PreparedSignature, SignError> {
     let (contents_start, contents_end) = locate(&mut bytes)?;
     let digest: [u8; 32] = {
         let mut h = Sha256::new();
@@ -222,11 +235,17 @@ impl PreparedSignature {
     }
 }
 
+/// What the new field holds.
+enum Kind<'a> {
+    Signature(&'a SignatureInfo),
+    DocumentTimestamp,
+}
+
 /// Appends the signature field and dictionary with placeholders.
 fn prepare(
     pdf: &[u8],
     page: u32,
-    info: &SignatureInfo,
+    kind: Kind<'_>,
     dss_certs: &[Vec<u8>],
 ) -> Result<Vec<u8>, SignError> {
     let prev = Document::load_mem(pdf).map_err(read_err)?;
@@ -241,7 +260,7 @@ fn prepare(
     // A hybrid file's /XRefStm belongs to its own revision only.
     inc.new_document.trailer.remove(b"XRefStm");
 
-    let sig_id = inc.new_document.add_object(dictionary! {
+    let mut sig = dictionary! {
         "Type" => "Sig",
         "Filter" => "Adobe.PPKLite",
         "SubFilter" => "ETSI.CAdES.detached",
@@ -250,12 +269,26 @@ fn prepare(
         // formatted write per byte); `locate` turns its parentheses into angle brackets, which
         // keeps every offset.
         "Contents" => Object::String(vec![b'0'; CMS_RESERVED * 2], StringFormat::Literal),
-        "M" => Object::string_literal(pdf_date(&info.time)),
-        "Name" => Object::string_literal(latin1(&info.name)),
-        "Reason" => Object::string_literal(latin1(&info.reason)),
-        "Location" => Object::string_literal(latin1(&info.location)),
-    });
-    let field_name = format!("Tandatangan{}", existing_fields + 1);
+    };
+    let info = match kind {
+        Kind::Signature(info) => {
+            sig.set("M", Object::string_literal(pdf_date(&info.time)));
+            sig.set("Name", Object::string_literal(latin1(&info.name)));
+            sig.set("Reason", Object::string_literal(latin1(&info.reason)));
+            sig.set("Location", Object::string_literal(latin1(&info.location)));
+            Some(info)
+        }
+        Kind::DocumentTimestamp => {
+            sig.set("Type", "DocTimeStamp");
+            sig.set("SubFilter", "ETSI.RFC3161");
+            None
+        }
+    };
+    let sig_id = inc.new_document.add_object(sig);
+    let field_name = match info {
+        Some(_) => format!("Tandatangan{}", existing_fields + 1),
+        None => format!("CapWaktuDokumen{}", existing_fields + 1),
+    };
     let mut widget = dictionary! {
         "Type" => "Annot",
         "Subtype" => "Widget",
@@ -266,7 +299,7 @@ fn prepare(
         "Rect" => vec![0.into(), 0.into(), 0.into(), 0.into()],
         "P" => page_id,
     };
-    if let Some(v) = &info.visible {
+    if let Some((info, v)) = info.and_then(|i| i.visible.as_ref().map(|v| (i, v))) {
         let ap = appearance(&mut inc, info, v);
         widget.set(
             "Rect",
@@ -414,6 +447,156 @@ fn catalog_dict(
         .map_err(read_err)?
         .set(key.to_vec(), id);
     Ok(id)
+}
+
+/// Validation data for one signature: its `/VRI` entry in the DSS, keyed by the upper-case hex
+/// SHA-1 of the signature's `/Contents` bytes (ETSI EN 319 142-1 §5.4.2.2).
+#[derive(Debug, Clone, Default)]
+pub struct Vri {
+    /// The signature's `/Contents` bytes as stored, padding included (what the key hashes).
+    pub contents: Vec<u8>,
+    pub certs: Vec<Vec<u8>>,
+    pub ocsps: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// What a DSS update adds (DER each): certificates, OCSP responses, CRLs, and per-signature
+/// VRI entries (whose items join the document-wide lists as well).
+#[derive(Debug, Clone, Default)]
+pub struct Ltv {
+    pub certs: Vec<Vec<u8>>,
+    pub ocsps: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+    pub vri: Vec<Vri>,
+}
+
+impl Vri {
+    /// The `/VRI` key: upper-case hex SHA-1 of the `/Contents` bytes.
+    pub fn key(&self) -> String {
+        hex::encode_upper(openssl::sha::sha1(&self.contents))
+    }
+}
+
+const DSS_KEYS: [&[u8]; 3] = [b"Certs", b"OCSPs", b"CRLs"];
+
+/// Appends a revision that adds `ltv` to the file's Document Security Store (PAdES B-LT, ETSI
+/// EN 319 142-1 §5.4.2): nothing signed changes, the DSS only grows (items it already holds are
+/// referenced, not written twice). Pure: bytes in, bytes out.
+pub fn add_dss(pdf: &[u8], ltv: &Ltv) -> Result<Vec<u8>, SignError> {
+    let prev = Document::load_mem(pdf).map_err(read_err)?;
+    let root_id = prev
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(read_err)?;
+    let mut known: std::collections::HashMap<(usize, Vec<u8>), ObjectId> = Default::default();
+    if let Some(dss) = prev
+        .get_dictionary(root_id)
+        .ok()
+        .and_then(|r| r.get(b"DSS").ok())
+        .and_then(|d| deref_dict(&prev, d))
+    {
+        for (k, key) in DSS_KEYS.iter().enumerate() {
+            let items = match dss.get(key) {
+                Ok(Object::Reference(id)) => {
+                    prev.get_object(*id).ok().and_then(|o| o.as_array().ok())
+                }
+                Ok(Object::Array(a)) => Some(a),
+                _ => None,
+            };
+            for item in items.into_iter().flatten() {
+                if let Ok(id) = item.as_reference()
+                    && let Ok(Object::Stream(st)) = prev.get_object(id)
+                {
+                    let bytes = st
+                        .decompressed_content()
+                        .unwrap_or_else(|_| st.content.clone());
+                    known.insert((k, bytes), id);
+                }
+            }
+        }
+    }
+    let mut inc = IncrementalDocument::create_from(pdf.to_vec(), prev);
+    inc.new_document.trailer.remove(b"XRefStm");
+    let dss_id = catalog_dict(&mut inc, root_id, b"DSS")?;
+    let mut put =
+        |inc: &mut IncrementalDocument, k: usize, der: &[u8]| -> Result<ObjectId, SignError> {
+            if let Some(id) = known.get(&(k, der.to_vec())) {
+                return Ok(*id);
+            }
+            let id = inc
+                .new_document
+                .add_object(Stream::new(dictionary! {}, der.to_vec()));
+            add_to_array(inc, dss_id, DSS_KEYS[k], id)?;
+            known.insert((k, der.to_vec()), id);
+            Ok(id)
+        };
+    for (k, list) in [&ltv.certs, &ltv.ocsps, &ltv.crls].into_iter().enumerate() {
+        for der in list {
+            put(&mut inc, k, der)?;
+        }
+    }
+    let mut entries = Vec::new();
+    for vri in &ltv.vri {
+        let mut entry = Dictionary::new();
+        for (k, (list, name)) in [
+            (&vri.certs, "Cert"),
+            (&vri.ocsps, "OCSP"),
+            (&vri.crls, "CRL"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut refs = Vec::new();
+            for der in list {
+                refs.push(Object::Reference(put(&mut inc, k, der)?));
+            }
+            if !refs.is_empty() {
+                entry.set(name, Object::Array(refs));
+            }
+        }
+        let id = inc.new_document.add_object(entry);
+        entries.push((vri.key(), id));
+    }
+    if !entries.is_empty() {
+        let current = inc
+            .new_document
+            .get_dictionary(dss_id)
+            .map_err(read_err)?
+            .get(b"VRI")
+            .ok()
+            .cloned();
+        match current {
+            Some(Object::Reference(vri_id)) => {
+                inc.opt_clone_object_to_new_document(vri_id)
+                    .map_err(read_err)?;
+                let vri = inc
+                    .new_document
+                    .get_dictionary_mut(vri_id)
+                    .map_err(read_err)?;
+                for (key, id) in entries {
+                    vri.set(key.into_bytes(), id);
+                }
+            }
+            other => {
+                let mut vri = match other {
+                    Some(Object::Dictionary(d)) => d,
+                    _ => Dictionary::new(),
+                };
+                for (key, id) in entries {
+                    vri.set(key.into_bytes(), id);
+                }
+                inc.new_document
+                    .get_dictionary_mut(dss_id)
+                    .map_err(read_err)?
+                    .set("VRI", vri);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(pdf.len() + 16 * 1024);
+    inc.save_to(&mut out)
+        .map_err(|e| SignError::Write(e.to_string()))?;
+    Ok(out)
 }
 
 /// Finds our placeholders in the last revision, fills in `/ByteRange` and returns the bounds of

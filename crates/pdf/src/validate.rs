@@ -89,6 +89,14 @@ pub struct SignatureReport {
     pub chain: Check,
     pub timestamp: Check,
     pub revocation: Check,
+    /// "Tanda tangan mendukung LTV": the file carries what validation years later needs (the
+    /// chain, revocation data, a timestamp), and whether a document timestamp protects it.
+    /// Informational: the verdict stands on the other lines (which already demand long-term
+    /// evidence once a certificate has expired).
+    pub ltv: Check,
+    /// When a later document timestamp (whose own chain still stands) proves this signature
+    /// existed: the moment up to which its certificates had to stay valid.
+    pub proven_by_document_timestamp: Option<chrono::DateTime<chrono::Utc>>,
     /// Made with one of this office's signing certificates (always true when the policy names
     /// none).
     pub office: bool,
@@ -168,6 +176,19 @@ pub fn validate_with(
     policy: &Policy<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Report {
+    validate_with_evidence(pdf, policy, now, &crate::revocation::Evidence::default())
+}
+
+/// [`validate_with`], with revocation data got from outside the file (fetched online by the
+/// caller; checked here like the file's own). It decides the revocation line only where the
+/// file carries nothing for a certificate, or when it records a revocation; the LTV line
+/// stands on the file's own evidence alone.
+pub fn validate_with_evidence(
+    pdf: &[u8],
+    policy: &Policy<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+    online: &crate::revocation::Evidence,
+) -> Report {
     let sha256 = hex::encode(Sha256::digest(pdf));
     let found = find_signatures(pdf);
     let end = effective_end(pdf);
@@ -176,10 +197,35 @@ pub fn validate_with(
     } else {
         crate::revocation::Evidence::from_dss(pdf)
     };
-    let mut signatures: Vec<SignatureReport> = found
-        .iter()
-        .map(|s| check_signature(pdf, s, policy, now, end, &dss))
-        .collect();
+    // Document timestamps first, from the last: each one's proof is the earliest later
+    // document timestamp that covers it and stands; then the signatures, each proven by the
+    // earliest standing document timestamp over its revision (ETSI EN 319 102-1 §5.6.2.3).
+    let mut slots: Vec<Option<SignatureReport>> = vec![None; found.len()];
+    let proof = |slots: &[Option<SignatureReport>], i: usize| {
+        let signed_end = found[i].ranges[2] + found[i].ranges[3];
+        slots
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.document_timestamp && f.ranges[1] >= signed_end)
+            .filter_map(|(r, _)| r.as_ref().and_then(|r| r.timestamp_time))
+            .min()
+    };
+    for i in (0..found.len())
+        .rev()
+        .filter(|&i| found[i].document_timestamp)
+    {
+        let p = proof(&slots, i);
+        slots[i] = Some(check_signature(
+            pdf, &found[i], policy, now, p, end, &dss, online,
+        ));
+    }
+    for i in (0..found.len()).filter(|&i| !found[i].document_timestamp) {
+        let p = proof(&slots, i);
+        slots[i] = Some(check_signature(
+            pdf, &found[i], policy, now, p, end, &dss, online,
+        ));
+    }
+    let mut signatures: Vec<SignatureReport> = slots.into_iter().flatten().collect();
     let verdict = verdict(pdf, end, &mut signatures, policy);
     Report {
         sha256,
@@ -220,6 +266,66 @@ pub fn signer_certificates(pdf: &[u8]) -> Vec<Certificate> {
         {
             out.push(cert.clone());
         }
+    }
+    out
+}
+
+/// What long-term validation of one signature needs, as the file carries it (no validation:
+/// for choosing what revocation data to fetch and where its VRI entry goes).
+#[derive(Debug, Clone)]
+pub struct SignatureMaterial {
+    /// The `/Contents` bytes as stored, padding included (the VRI key's source).
+    pub contents: Vec<u8>,
+    pub document_timestamp: bool,
+    /// The signer's certificate (a document timestamp's: its TSA's).
+    pub signer: Option<Certificate>,
+    /// The certificates its CMS carries.
+    pub certs: Vec<Certificate>,
+    /// The signature timestamp's TSA certificate and the token's certificates.
+    pub tsa: Option<Certificate>,
+    pub tsa_certs: Vec<Certificate>,
+}
+
+/// Every signature's [`SignatureMaterial`], in file order.
+pub fn signature_material(pdf: &[u8]) -> Vec<SignatureMaterial> {
+    let signer_of = |sd: &SignedData| {
+        let certs = certificates(sd);
+        let signer = sd
+            .signer_infos
+            .0
+            .iter()
+            .next()
+            .and_then(|si| signer_certificate(si, &certs))
+            .cloned();
+        (signer, certs)
+    };
+    let mut out = Vec::new();
+    for found in find_signatures(pdf) {
+        let [_, b, c, _] = found.ranges;
+        let Some(contents) = unhex(&pdf[b + 1..c - 1]) else {
+            continue;
+        };
+        let Some(sd) = ContentInfo::from_der(trim_der(&contents))
+            .ok()
+            .and_then(|ci| ci.content.decode_as::<SignedData>().ok())
+        else {
+            continue;
+        };
+        let (signer, certs) = signer_of(&sd);
+        let token = sd.signer_infos.0.iter().next().and_then(|si| {
+            attribute(si.unsigned_attrs.as_ref(), ID_TIMESTAMP_TOKEN)
+                .and_then(|t| t.decode_as::<ContentInfo>().ok())
+                .and_then(|ci| ci.content.decode_as::<SignedData>().ok())
+        });
+        let (tsa, tsa_certs) = token.as_ref().map(signer_of).unwrap_or_default();
+        out.push(SignatureMaterial {
+            contents,
+            document_timestamp: found.document_timestamp,
+            signer,
+            certs,
+            tsa,
+            tsa_certs,
+        });
     }
     out
 }
@@ -878,6 +984,7 @@ fn check_timestamp(
     si: &SignerInfo,
     anchors: &[Certificate],
     now: chrono::DateTime<chrono::Utc>,
+    standing: chrono::DateTime<chrono::Utc>,
 ) -> (Check, Option<chrono::DateTime<chrono::Utc>>) {
     let Some(token) = attribute(si.unsigned_attrs.as_ref(), ID_TIMESTAMP_TOKEN) else {
         // B-B: still a valid signature, checked against the present time instead.
@@ -891,16 +998,19 @@ fn check_timestamp(
     let Ok(ci) = token.decode_as::<ContentInfo>() else {
         return (Check::failed("Cap waktu tidak sah: token rusak."), None);
     };
-    verify_token(&ci, &[si.signature.as_bytes()], anchors, now)
+    verify_token(&ci, &[si.signature.as_bytes()], anchors, now, standing)
 }
 
 /// An RFC 3161 token (a CMS SignedData over a TSTInfo): its imprint over `imprinted`, its
-/// signature, its TSA's chain at the token's time. Returns the proven time when it stands.
+/// signature, its TSA's chain at the token's time, still unexpired at `standing` (now, or when
+/// a later document timestamp proves the token existed). Returns the proven time when it
+/// stands.
 fn verify_token(
     ci: &ContentInfo,
     imprinted: &[&[u8]],
     anchors: &[Certificate],
     now: chrono::DateTime<chrono::Utc>,
+    standing: chrono::DateTime<chrono::Utc>,
 ) -> (Check, Option<chrono::DateTime<chrono::Utc>>) {
     let bad = |d: &str| (Check::failed(format!("Cap waktu tidak sah: {d}.")), None);
     let Ok(sd) = ci.content.decode_as::<SignedData>() else {
@@ -947,9 +1057,9 @@ fn verify_token(
     let (chain, validated) = verify_path(tsa_cert, &certs, anchors, at, Usage::Timestamp);
     let tsa = tsa_cert.tbs_certificate.subject.to_string();
     match chain.outcome {
-        // The timestamp proves the time only while its own chain still stands (or long-term
-        // evidence keeps it standing, which this validator does not read yet).
-        Outcome::Passed if expired_in(&validated, now).is_some() => (
+        // The timestamp proves the time only while its own chain still stands, or stood when
+        // a later document timestamp proved the token existed.
+        Outcome::Passed if expired_in(&validated, standing).is_some() => (
             Check::indeterminate(format!(
                 "Sertifikat otoritas cap waktu ({tsa}) sudah kedaluwarsa; perlu data validasi jangka panjang."
             )),
@@ -981,12 +1091,13 @@ fn check_document_timestamp(
     content: &[&[u8]],
     policy: &Policy<'_>,
     now: chrono::DateTime<chrono::Utc>,
+    standing: chrono::DateTime<chrono::Utc>,
 ) -> SignatureReport {
     report.office = false;
     let Ok(ci) = ContentInfo::from_der(trim_der(der)) else {
         return report;
     };
-    let (check, at) = verify_token(&ci, content, policy.tsa_anchors, now);
+    let (check, at) = verify_token(&ci, content, policy.tsa_anchors, now, standing);
     report.signer_common_name = Some("cap waktu dokumen".into());
     report.integrity = match check.outcome {
         // A token whose imprint or signature fails is a broken seal over the file.
@@ -1002,6 +1113,7 @@ fn check_document_timestamp(
     report.timestamp = check;
     report.timestamp_time = at;
     report.revocation = Check::passed("Cap waktu dokumen: tidak ada sertifikat penanda tangan.");
+    report.ltv = Check::passed("Cap waktu dokumen: melindungi data validasi sebelumnya.");
     report
 }
 
@@ -1026,8 +1138,10 @@ fn check_signature(
     found: &Found,
     policy: &Policy<'_>,
     now: chrono::DateTime<chrono::Utc>,
+    proof: Option<chrono::DateTime<chrono::Utc>>,
     end: usize,
     dss: &crate::revocation::Evidence,
+    online: &crate::revocation::Evidence,
 ) -> SignatureReport {
     let [_, b, c, d] = found.ranges;
     let coverage = if c + d >= end {
@@ -1048,6 +1162,8 @@ fn check_signature(
         chain: Check::indeterminate("Rantai sertifikat tidak diperiksa."),
         timestamp: Check::indeterminate("Cap waktu tidak diperiksa."),
         revocation: Check::indeterminate("Status pencabutan tidak diperiksa."),
+        ltv: Check::indeterminate("Data validasi jangka panjang tidak diperiksa."),
+        proven_by_document_timestamp: proof,
         office: policy.office.is_none(),
         document_timestamp: found.document_timestamp,
         signed_end: c + d,
@@ -1056,7 +1172,14 @@ fn check_signature(
         return report;
     };
     if found.document_timestamp {
-        return check_document_timestamp(report, &der, &[&pdf[..b], &pdf[c..c + d]], policy, now);
+        return check_document_timestamp(
+            report,
+            &der,
+            &[&pdf[..b], &pdf[c..c + d]],
+            policy,
+            now,
+            proof.unwrap_or(now),
+        );
     }
     let mut reader = match der::SliceReader::new(&der) {
         Ok(r) => r,
@@ -1092,12 +1215,15 @@ fn check_signature(
         Ok(()) => Check::passed("Isi berkas sama persis dengan yang ditandatangani."),
         Err(check) => check,
     };
-    let (timestamp, at) = check_timestamp(si, policy.tsa_anchors, now);
+    // What must still stand is judged at `standing`: now, or the time a later document
+    // timestamp proves the signature (and its timestamp) existed.
+    let standing = proof.unwrap_or(now);
+    let (timestamp, at) = check_timestamp(si, policy.tsa_anchors, now, standing);
     report.timestamp = timestamp;
     report.timestamp_time = at;
     // Certificates are judged at the time the signature is proven to exist: the timestamp's,
-    // else now. Once one of them has expired, the signature stands only on long-term
-    // validation evidence, which this validator does not read yet: indeterminate, not valid.
+    // else now. Once one of them has expired by `standing`, the signature has no proof of
+    // existence from while they were valid: indeterminate, not valid.
     let (chain, validated) = verify_path(
         cert,
         &certs,
@@ -1105,7 +1231,7 @@ fn check_signature(
         at.unwrap_or(now),
         Usage::Document,
     );
-    report.chain = match (chain.outcome, expired_in(&validated, now)) {
+    report.chain = match (chain.outcome, expired_in(&validated, standing)) {
         (Outcome::Passed, Some(expired)) => Check::indeterminate(format!(
             "Sertifikat {} sudah kedaluwarsa; tanpa data validasi jangka panjang keabsahan tanda tangan tidak dapat dipastikan.",
             expired.tbs_certificate.subject
@@ -1118,8 +1244,38 @@ fn check_signature(
     };
     let mut evidence = dss.clone();
     evidence.add_cms(&sd, si);
-    report.revocation = revocation(cert, &validated, &evidence, at.unwrap_or(now));
+    let (line, from_online) = revocation(cert, &validated, &evidence, online, at.unwrap_or(now));
+    report.revocation = line;
+    report.ltv = ltv_line(&report, dss, from_online);
     report
+}
+
+/// "Tanda tangan mendukung LTV": a timestamped signature whose chain and revocation status the
+/// file itself proves (the evidence read above), protected or not by a document timestamp.
+fn ltv_line(r: &SignatureReport, dss: &crate::revocation::Evidence, from_online: bool) -> Check {
+    let stands = |c: &Check| c.outcome == Outcome::Passed;
+    if r.timestamp_time.is_none() {
+        return Check::indeterminate("Tanda tangan tidak mendukung LTV: tanpa cap waktu yang sah.");
+    }
+    if !(stands(&r.integrity) && stands(&r.chain) && stands(&r.revocation)) {
+        return Check::indeterminate(
+            "Tanda tangan tidak mendukung LTV: rantai sertifikat atau status pencabutan tidak terbukti dari berkas.",
+        );
+    }
+    if from_online || (dss.is_empty() && !r.revocation.detail.contains("tidak menerbitkan")) {
+        return Check::indeterminate(
+            "Tanda tangan tidak mendukung LTV: tidak ada data pencabutan di berkas.",
+        );
+    }
+    match r.proven_by_document_timestamp {
+        Some(t) => Check::passed(format!(
+            "Tanda tangan mendukung LTV: data validasi di berkas, dilindungi cap waktu dokumen ({}).",
+            t.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        None => Check::passed(
+            "Tanda tangan mendukung LTV: data validasi (sertifikat, status pencabutan) ada di berkas.",
+        ),
+    }
 }
 
 fn publishes_revocation(cert: &Certificate) -> bool {
@@ -1142,7 +1298,21 @@ fn revocation(
     cert: &Certificate,
     chain: &[Certificate],
     evidence: &crate::revocation::Evidence,
+    online: &crate::revocation::Evidence,
     moment: chrono::DateTime<chrono::Utc>,
+) -> (Check, bool) {
+    let mut used_online = false;
+    let line = revocation_line(cert, chain, evidence, online, moment, &mut used_online);
+    (line, used_online)
+}
+
+fn revocation_line(
+    cert: &Certificate,
+    chain: &[Certificate],
+    evidence: &crate::revocation::Evidence,
+    online: &crate::revocation::Evidence,
+    moment: chrono::DateTime<chrono::Utc>,
+    used_online: &mut bool,
 ) -> Check {
     use crate::revocation::{Source, Status};
     use openssl::x509::X509;
@@ -1168,7 +1338,25 @@ fn revocation(
         let (Some(xc), Some(xi)) = (x509(c), x509(issuer)) else {
             return Check::indeterminate("Status pencabutan tidak diperiksa.");
         };
-        let line = match evidence.status(&xc, &xi, &trusted, moment) {
+        // The file's evidence first; what was fetched fills a gap, and a revocation either
+        // records stands (both are verified the same way).
+        let in_file = evidence.status(&xc, &xi, &trusted, moment);
+        let fetched = online.status(&xc, &xi, &trusted, moment);
+        let status = match (in_file, fetched) {
+            (Some(r @ Status::Revoked { .. }), _) => Some(r),
+            (_, Some(r @ Status::Revoked { .. })) => {
+                *used_online = true;
+                Some(r)
+            }
+            (Some(g), _) => Some(g),
+            (None, Some(g)) => {
+                *used_online = true;
+                return_good_online(&mut leaf, g);
+                continue;
+            }
+            (None, None) => None,
+        };
+        let line = match status {
             Some(Status::Revoked { at, .. }) if at <= moment => {
                 return Check::failed(format!(
                     "Sertifikat dicabut sebelum tanda tangan terbukti dibuat ({subject}, {}).",
@@ -1204,6 +1392,20 @@ fn revocation(
         leaf.get_or_insert(line);
     }
     leaf.unwrap_or_else(|| Check::indeterminate("Status pencabutan tidak diperiksa."))
+}
+
+/// The line for a certificate whose status only fetched data gives.
+fn return_good_online(leaf: &mut Option<Check>, status: crate::revocation::Status) {
+    use crate::revocation::{Source, Status};
+    if let Status::Good { source } = status {
+        leaf.get_or_insert(Check::passed(format!(
+            "Sertifikat tidak dicabut menurut data pencabutan daring ({}).",
+            match source {
+                Source::Crl => "CRL",
+                Source::Ocsp => "OCSP",
+            }
+        )));
+    }
 }
 
 #[cfg(test)]
@@ -1372,6 +1574,30 @@ pub fn english(text: &str) -> String {
             "Bagian yang ditambahkan setelah tanda tangan kantor tidak dapat diperiksa.",
             "What was added after the office's signature cannot be checked.",
         ),
+        (
+            "Data validasi jangka panjang tidak diperiksa.",
+            "Long-term validation data was not checked.",
+        ),
+        (
+            "Tanda tangan tidak mendukung LTV: tanpa cap waktu yang sah.",
+            "The signature does not support LTV: no valid timestamp.",
+        ),
+        (
+            "Tanda tangan tidak mendukung LTV: rantai sertifikat atau status pencabutan tidak terbukti dari berkas.",
+            "The signature does not support LTV: the file does not prove the certificate chain or the revocation status.",
+        ),
+        (
+            "Tanda tangan tidak mendukung LTV: tidak ada data pencabutan di berkas.",
+            "The signature does not support LTV: the file carries no revocation data.",
+        ),
+        (
+            "Tanda tangan mendukung LTV: data validasi (sertifikat, status pencabutan) ada di berkas.",
+            "The signature supports LTV: the validation data (certificates, revocation status) is in the file.",
+        ),
+        (
+            "Cap waktu dokumen: melindungi data validasi sebelumnya.",
+            "Document timestamp: protects the validation data before it.",
+        ),
     ];
     if let Some((_, en)) = FIXED.iter().find(|(id, _)| *id == text) {
         return (*en).to_string();
@@ -1379,6 +1605,18 @@ pub fn english(text: &str) -> String {
     // Sentences with a name or time inside: (Bahasa before, Bahasa after, English before,
     // English after), the inner part kept (and itself translated when it is one of ours).
     const FRAMED: &[(&str, &str, &str, &str)] = &[
+        (
+            "Sertifikat tidak dicabut menurut data pencabutan daring (",
+            ").",
+            "The certificate is not revoked according to revocation data fetched online (",
+            ").",
+        ),
+        (
+            "Tanda tangan mendukung LTV: data validasi di berkas, dilindungi cap waktu dokumen (",
+            ").",
+            "The signature supports LTV: validation data in the file, protected by a document timestamp (",
+            ").",
+        ),
         (
             "Sertifikat ",
             " tidak berlaku pada waktu penandatanganan.",

@@ -3,7 +3,9 @@
 
 pub mod batch;
 pub mod bsre;
+pub mod ltv;
 pub mod passphrase;
+pub mod revocation;
 pub mod pki;
 pub mod service;
 pub mod signer;

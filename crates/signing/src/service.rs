@@ -197,6 +197,7 @@ pub struct SigningService {
     pub(crate) config: SigningConfig,
     pub(crate) timings: JobTimings,
     /// `SIGNATURE_LEVEL` above B-T (issue 20): the DSS and document timestamp layers.
+    pub(crate) long_term: Option<Arc<crate::ltv::LongTerm>>,
     /// Asked at approval for a permit whose dates are unknown (`cekperizinan`, rate-limited).
     sicantik: Option<companion_sicantik::SicantikClient>,
 }
@@ -233,6 +234,7 @@ impl SigningService {
             seal: Arc::new(seal),
             config,
             timings: JobTimings::default(),
+            long_term: None,
             sicantik: None,
         }
     }
@@ -246,6 +248,12 @@ impl SigningService {
 
     pub fn with_timings(mut self, timings: JobTimings) -> Self {
         self.timings = timings;
+        self
+    }
+
+    /// Signs up to `long_term.level` (B-LT, B-LTA) instead of B-T.
+    pub fn with_long_term(mut self, long_term: crate::ltv::LongTerm) -> Self {
+        self.long_term = Some(Arc::new(long_term));
         self
     }
 
@@ -852,6 +860,7 @@ impl SigningService {
         let (signed, timestamped) = self
             .signed_bytes(bytes.to_vec(), case, who, passphrase)
             .await?;
+        let signed = self.long_term_layers(signed, timestamped, case.id).await;
         // The import checks the returned file like any other (a readable, unencrypted PDF).
         let doc = self
             .documents

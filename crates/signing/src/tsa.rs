@@ -41,6 +41,14 @@ impl TsaClient {
     /// The CMS with a signature timestamp from the TSA.
     pub async fn timestamp(&self, cms: &[u8]) -> Result<Vec<u8>, TsaClientError> {
         let imprint = signature_imprint(cms).map_err(|e| TsaClientError::Cms(e.to_string()))?;
+        let token = self.token(&imprint).await?;
+        add_timestamp(cms, &token).map_err(|e| TsaClientError::Cms(e.to_string()))
+    }
+
+    /// A token (DER ContentInfo) over the SHA-256 `imprint`, checked against the request
+    /// (imprint, nonce): a signature's value or, for a document timestamp, the byte ranges.
+    pub async fn token(&self, imprint: &[u8; 32]) -> Result<Vec<u8>, TsaClientError> {
+        let imprint = *imprint;
         // Below 2^63, so it is a positive INTEGER of at most 8 bytes.
         let nonce = rand::random::<u64>() >> 1;
         let body = request(&imprint, nonce)?;
@@ -59,7 +67,6 @@ impl TsaClient {
             .bytes()
             .await
             .map_err(|e| TsaClientError::Unreachable(e.to_string()))?;
-        let token = token_from_response(&reply, &imprint, nonce)?;
-        add_timestamp(cms, &token).map_err(|e| TsaClientError::Cms(e.to_string()))
+        Ok(token_from_response(&reply, &imprint, nonce)?)
     }
 }
