@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh # apt_install
-command -v convert >/dev/null || apt_install imagemagick
+apt_install imagemagick # (a `convert` elsewhere on PATH may be a stand-in)
+CONVERT=/usr/bin/convert
 
 art="$(mktemp -d)"
 trap 'rm -rf "$art"' EXIT
@@ -31,7 +32,7 @@ for f in "$art"/*.png; do
     portal-seal*|portal-no-*|whatsapp-phone*|survey-*) width=390 ;;
     *) width=960 ;;
   esac
-  convert "$f" -resize "${width}x>" -crop "${width}x2400+0+0" +repage -strip -colors 64 "PNG8:$out/$name"
+  "$CONVERT" "$f" -resize "${width}x>" -crop "${width}x2400+0+0" +repage -strip -colors 64 "PNG8:$out/$name"
   kept=$((kept + 1))
 done
 echo "$kept screenshots in $out ($(du -sh "$out" | cut -f1))"
