@@ -3,7 +3,7 @@
 # docs/panduan-pengguna.md) from one run of the browser tests (scripts/browser-tests.sh, which
 # needs target/debug/sicantik-companion built first). Every staff page as an administrator and
 # the official's permit page, at 390×844 and 1366×768, and every portal state; each shrunk to
-# its CSS width (phone 390 px, desktop 960 px), cut at 2400 px and reduced to a 64-colour PNG,
+# its CSS width (phone 390 px, desktop 960 px), cut at 1600 px and reduced to a 32-colour PNG (pages past ImageMagick's 16K-pixel policy are skipped),
 # so the folder stays a few megabytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ for f in "$art"/*.png; do
     portal-seal*|portal-no-*|whatsapp-phone*|survey-*) width=390 ;;
     *) width=960 ;;
   esac
-  "$CONVERT" "$f" -resize "${width}x>" -crop "${width}x2400+0+0" +repage -strip -colors 64 "PNG8:$out/$name"
+  "$CONVERT" "$f" -resize "${width}x>" -crop "${width}x1600+0+0" +repage -strip -colors 32 "PNG8:$out/$name" 2>/dev/null || { echo "skipped $name (too tall for ImageMagick's policy)"; continue; }
   kept=$((kept + 1))
 done
 echo "$kept screenshots in $out ($(du -sh "$out" | cut -f1))"
