@@ -96,6 +96,12 @@ pub struct Settings {
     pub signing_lease_seconds: u64,
     /// A document signing longer than this raises the alarm.
     pub signing_stall_seconds: u64,
+    /// `B-T`, `B-LT` or `B-LTA` (default): the layers added after the signature timestamp.
+    pub signature_level: String,
+    /// `on` (default) or `off`: fetch CRLs and OCSP answers online (signing and verification).
+    pub revocation_fetch: String,
+    /// Seconds before one CRL download or OCSP request times out.
+    pub revocation_timeout_seconds: u64,
     /// A PEM bundle of extra trust anchors for verification (e.g. BSrE's root); the local CA in
     /// `KEYS_DIR` and `KEYS_DIR/trusted/*.pem` are trusted as well.
     pub trust_anchors: String,
@@ -270,6 +276,9 @@ pub const KEYS: &[&str] = &[
     "bsre_timeout_seconds",
     "signing_lease_seconds",
     "signing_stall_seconds",
+    "signature_level",
+    "revocation_fetch",
+    "revocation_timeout_seconds",
     "trust_anchors",
     "verification_ip_retention_days",
     "retention_sicantik_calls_days",
@@ -373,6 +382,9 @@ impl Default for Settings {
             bsre_timeout_seconds: 90,
             signing_lease_seconds: 30,
             signing_stall_seconds: 180,
+            signature_level: "B-LTA".into(),
+            revocation_fetch: "on".into(),
+            revocation_timeout_seconds: 10,
             trust_anchors: String::new(),
             verification_ip_retention_days: 30,
             retention_sicantik_calls_days: 90,
@@ -593,6 +605,19 @@ impl Settings {
                 self.bsre_api_version
             ));
         }
+        if companion_signing::ltv::SignatureLevel::parse(&self.signature_level).is_none() {
+            return bad(format!(
+                "SIGNATURE_LEVEL must be B-T, B-LT or B-LTA (got {:?})",
+                self.signature_level
+            ));
+        }
+        if self.revocation_fetch().is_none()
+            || !(1..=120).contains(&self.revocation_timeout_seconds)
+        {
+            return bad(
+                "REVOCATION_FETCH must be on or off and REVOCATION_TIMEOUT_SECONDS 1 to 120".into(),
+            );
+        }
         if self.signing_lease_seconds < 2 || self.signing_stall_seconds < 10 {
             return bad(
                 "SIGNING_LEASE_SECONDS must be at least 2 and SIGNING_STALL_SECONDS at least 10"
@@ -686,6 +711,28 @@ impl Settings {
             self.retention_sicantik_calls_days,
             self.retention_whatsapp_days,
             self.verification_ip_retention_days,
+        )
+    }
+
+    /// `REVOCATION_FETCH` as a switch (`None`: neither on nor off).
+    pub fn revocation_fetch(&self) -> Option<bool> {
+        match self.revocation_fetch.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" => Some(true),
+            "off" | "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The online revocation fetcher the configuration asks for.
+    pub fn revocation_fetcher(
+        &self,
+    ) -> Result<
+        companion_signing::revocation::RevocationFetcher,
+        companion_signing::revocation::FetchError,
+    > {
+        companion_signing::revocation::RevocationFetcher::new(
+            self.revocation_fetch().unwrap_or(true),
+            std::time::Duration::from_secs(self.revocation_timeout_seconds),
         )
     }
 

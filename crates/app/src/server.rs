@@ -244,7 +244,7 @@ pub fn open_signing(
                 public_base_url: settings.public_base_url.trim_end_matches('/').to_string(),
                 placement: companion_pdf::stamp::Placement::default(),
                 location: settings.signature_location.clone(),
-                tsa,
+                tsa: tsa.clone(),
                 visible_role: settings
                     .signature_visible
                     .then(|| settings.signature_role.clone()),
@@ -260,6 +260,15 @@ pub fn open_signing(
         .with_timings(companion_signing::JobTimings {
             lease: Duration::from_secs(settings.signing_lease_seconds),
             stall_after: Duration::from_secs(settings.signing_stall_seconds),
+        })
+        .with_long_term(companion_signing::ltv::LongTerm {
+            // Checked by `Settings::validate`.
+            level: companion_signing::ltv::SignatureLevel::parse(&settings.signature_level)
+                .unwrap_or(companion_signing::ltv::SignatureLevel::BLTA),
+            fetcher: settings
+                .revocation_fetcher()
+                .map_err(|e| CliError::Internal(e.into()))?,
+            tsa,
         }),
     ))
 }

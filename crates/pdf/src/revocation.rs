@@ -303,10 +303,10 @@ impl Evidence {
     }
 }
 
-fn extension<'a>(
-    cert: &'a x509_cert::Certificate,
+fn extension(
+    cert: &x509_cert::Certificate,
     oid: ObjectIdentifier,
-) -> Option<&'a x509_cert::ext::Extension> {
+) -> Option<&x509_cert::ext::Extension> {
     cert.tbs_certificate
         .extensions
         .as_deref()?

@@ -216,13 +216,25 @@ pub fn validate_with_evidence(
     {
         let p = proof(&slots, i);
         slots[i] = Some(check_signature(
-            pdf, &found[i], policy, now, p, end, &dss, online,
+            pdf,
+            &found[i],
+            policy,
+            now,
+            p,
+            end,
+            (&dss, online),
         ));
     }
     for i in (0..found.len()).filter(|&i| !found[i].document_timestamp) {
         let p = proof(&slots, i);
         slots[i] = Some(check_signature(
-            pdf, &found[i], policy, now, p, end, &dss, online,
+            pdf,
+            &found[i],
+            policy,
+            now,
+            p,
+            end,
+            (&dss, online),
         ));
     }
     let mut signatures: Vec<SignatureReport> = slots.into_iter().flatten().collect();
@@ -1140,8 +1152,8 @@ fn check_signature(
     now: chrono::DateTime<chrono::Utc>,
     proof: Option<chrono::DateTime<chrono::Utc>>,
     end: usize,
-    dss: &crate::revocation::Evidence,
-    online: &crate::revocation::Evidence,
+    // The file's own revocation evidence and what the caller fetched.
+    (dss, online): (&crate::revocation::Evidence, &crate::revocation::Evidence),
 ) -> SignatureReport {
     let [_, b, c, d] = found.ranges;
     let coverage = if c + d >= end {
