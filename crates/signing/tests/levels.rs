@@ -561,3 +561,79 @@ async fn hostile_revocation_sources_never_say_not_revoked() {
         "timeouts are short"
     );
 }
+
+companion_db::on_both_backends!(the_service_signs_at_the_configured_level);
+
+/// The signing service with `SIGNATURE_LEVEL=B-LTA`: the stored signed permit carries the DSS
+/// and a document timestamp, and reads ASLI six years on.
+async fn the_service_signs_at_the_configured_level(backend: &str) {
+    use companion_documents::{Actor, Documents, DocumentsConfig};
+    use companion_domain::Role;
+    let w = world().await;
+    let t = companion_db::testing::TestDb::new(backend)
+        .await
+        .expect("db");
+    let store = companion_storage::testing::LocalStore::new().expect("store");
+    let docs = Documents::new(
+        t.db.clone(),
+        store.storage.clone(),
+        DocumentsConfig::default(),
+    )
+    .await
+    .expect("documents");
+    let service = companion_signing::SigningService::new(
+        t.db.clone(),
+        docs.clone(),
+        w.signer.clone(),
+        companion_domain::seal::new_seal_key(),
+        companion_signing::SigningConfig {
+            public_base_url: "https://izin.karokab.go.id".into(),
+            placement: companion_pdf::stamp::Placement::default(),
+            location: "Kabanjahe".into(),
+            tsa: Some(tsa_client(&w)),
+            visible_role: None,
+            utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
+        },
+    )
+    .with_long_term(LongTerm {
+        level: SignatureLevel::BLTA,
+        fetcher: fetcher(),
+        tsa: Some(tsa_client(&w)),
+    });
+    let who = |role, name: &str| companion_signing::Participant {
+        actor: Actor {
+            user_id: None,
+            name: name.into(),
+            source: "127.0.0.1".into(),
+        },
+        role,
+        display_name: name.into(),
+    };
+    let (staff, official) = (who(Role::Staff, "petugas"), who(Role::Official, "pejabat"));
+    let case = companion_signing::testing::ready_to_sign(
+        &service,
+        &docs,
+        &staff,
+        &official,
+        "0142307703072025",
+        "503/0142/DPMPTSP/2025",
+    )
+    .await
+    .expect("ready");
+    let signed = service.sign(case.id, &official).await.expect("sign");
+    let doc =
+        t.db.get_document(signed.signed_document_id.expect("signed id"))
+            .await
+            .expect("get")
+            .expect("doc");
+    let bytes = store
+        .storage
+        .get_bytes(&doc.storage_key)
+        .await
+        .expect("bytes");
+    assert!(bytes.windows(13).any(|b| b == b"/DocTimeStamp"));
+    let later = chrono::Utc::now() + chrono::Duration::days(6 * 365);
+    let r = check(&w, &bytes, later);
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    assert_eq!(office(&r).ltv.outcome, Outcome::Passed);
+}
