@@ -269,6 +269,7 @@ pub fn open_signing(
                 .revocation_fetcher()
                 .map_err(|e| CliError::Internal(e.into()))?,
             tsa,
+            anchors: crate::verify_cmd::trust_anchors(settings)?,
         }),
     ))
 }

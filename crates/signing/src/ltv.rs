@@ -55,6 +55,9 @@ pub struct LongTerm {
     pub fetcher: RevocationFetcher,
     /// The TSA for document timestamps (`TSA_URL`); without it B-LTA stops at B-LT.
     pub tsa: Option<TsaClient>,
+    /// Certificates that complete chains a CMS leaves short (the trust anchors: BSrE's root,
+    /// the TSA's root), so the top intermediate's issuer is known.
+    pub anchors: Vec<Certificate>,
 }
 
 /// The file after [`LongTerm::extend`].
@@ -300,10 +303,11 @@ impl crate::SigningService {
         let Some(long_term) = self.long_term.as_ref().filter(|_| timestamped) else {
             return signed;
         };
-        let pool: Vec<Certificate> = match &self.signer {
+        let mut pool: Vec<Certificate> = match &self.signer {
             crate::Signer::Local(id) => id.chain.clone(),
             crate::Signer::Bsre(_) => Vec::new(),
         };
+        pool.extend(long_term.anchors.iter().cloned());
         let extended = long_term.extend(signed, &pool).await;
         match &extended.problem {
             Some(p) if extended.level < long_term.level => tracing::warn!(

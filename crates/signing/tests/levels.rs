@@ -182,6 +182,7 @@ async fn at_level(w: &World, pdf: Vec<u8>, level: SignatureLevel) -> Vec<u8> {
         level,
         fetcher: fetcher(),
         tsa: Some(tsa_client(w)),
+        anchors: Vec::new(),
     };
     let out = long_term.extend(pdf, &w.signer.chain).await;
     assert_eq!(out.level, level, "{:?}", out.problem);
@@ -382,6 +383,7 @@ async fn revocation_decides_for_signatures_before_and_after() {
         level: SignatureLevel::BLTA,
         fetcher: fetcher(),
         tsa: Some(tsa_client(&w)),
+        anchors: Vec::new(),
     };
     let after = long_term.extend(sign_bt(&w).await, &w.signer.chain).await;
     assert!(
@@ -599,6 +601,7 @@ async fn the_service_signs_at_the_configured_level(backend: &str) {
         level: SignatureLevel::BLTA,
         fetcher: fetcher(),
         tsa: Some(tsa_client(&w)),
+        anchors: Vec::new(),
     });
     let who = |role, name: &str| companion_signing::Participant {
         actor: Actor {
