@@ -58,12 +58,11 @@ pub async fn marks_in(documents: &Documents, pdf: &[u8]) -> Result<OfficeMarks, 
         else {
             continue;
         };
-        if let Some(case) = documents.db().signing_case_by_verification_id(vid).await? {
-            if case.qr_text.as_deref() == Some(text.as_str())
-                && !marks.sealed_for.contains(&case.pendaftaran_id)
-            {
-                marks.sealed_for.push(case.pendaftaran_id);
-            }
+        if let Some(case) = documents.db().signing_case_by_verification_id(vid).await?
+            && case.qr_text.as_deref() == Some(text.as_str())
+            && !marks.sealed_for.contains(&case.pendaftaran_id)
+        {
+            marks.sealed_for.push(case.pendaftaran_id);
         }
     }
     let signers = companion_pdf::validate::signer_certificates(pdf);
@@ -75,10 +74,11 @@ pub async fn marks_in(documents: &Documents, pdf: &[u8]) -> Result<OfficeMarks, 
             .map(|r| r.fingerprint)
             .collect();
         for cert in signers {
-            if let Some(r) = record_of(&cert, None) {
-                if office.contains(&r.fingerprint) && !marks.signed_by.contains(&r.subject) {
-                    marks.signed_by.push(r.subject);
-                }
+            if let Some(r) = record_of(&cert, None)
+                && office.contains(&r.fingerprint)
+                && !marks.signed_by.contains(&r.subject)
+            {
+                marks.signed_by.push(r.subject);
             }
         }
     }

@@ -83,18 +83,23 @@ fn stamp_content(width: usize, dark: &[bool], size: f64, caption: &str) -> Vec<u
         .chars()
         .map(|c| match c {
             '(' | ')' | '\\' => ' ',
-            c if (c as u32) < 128 => c,
+            '\n' => '\n',
+            c if (c as u32) < 128 && !c.is_control() => c,
             _ => '?',
         })
         .collect();
-    s.push_str(&format!(
-        "BT /F1 6 Tf 0 g 2 {:.2} Td ({text}) Tj ET\n",
-        -7.0
-    ));
+    // One line per `\n`, 7 pt apart, under the QR.
+    for (i, line) in text.split('\n').enumerate() {
+        s.push_str(&format!(
+            "BT /F1 6 Tf 0 g 2 {:.2} Td ({line}) Tj ET\n",
+            -7.0 - 7.0 * i as f64
+        ));
+    }
     s.into_bytes()
 }
 
-/// Draws the QR for `qr_text` with `caption` under it at `placement`; returns the new file.
+/// Draws the QR for `qr_text` with `caption` under it (one line per `\n`) at `placement`;
+/// returns the new file.
 pub fn stamp_qr(
     pdf: &[u8],
     qr_text: &str,
@@ -116,11 +121,12 @@ pub fn stamp_qr(
         "Encoding" => "WinAnsiEncoding",
     });
     let size = placement.size;
+    let caption_lines = caption.matches('\n').count() as f32;
     let mut form = Stream::new(
         dictionary! {
             "Type" => "XObject",
             "Subtype" => "Form",
-            "BBox" => vec![0.into(), Object::Real(-9.0), Object::Real(size as f32), Object::Real(size as f32)],
+            "BBox" => vec![0.into(), Object::Real(-9.0 - 7.0 * caption_lines), Object::Real(size as f32), Object::Real(size as f32)],
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
             SEAL_KEY => Object::string_literal(qr_text),
         },

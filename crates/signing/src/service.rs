@@ -692,13 +692,15 @@ impl SigningService {
             .map_err(|e| SigningError::Import(ImportError::Storage(e)))?;
         let placement = self.config.placement.clone();
         let qr_text = text.clone();
+        // The code under the QR, so the portal's check works by typing it too.
+        let portal = self.config.public_base_url.trim_end_matches('/');
+        let host = portal.split_once("://").map_or(portal, |(_, h)| h);
+        let caption = format!(
+            "Pindai untuk memeriksa keaslian dokumen\nKode verifikasi: {}\natau ketik kodenya di {host}/periksa",
+            case.verification_id
+        );
         let stamped = tokio::task::spawn_blocking(move || {
-            stamp_qr(
-                &bytes,
-                &text,
-                "Pindai untuk memeriksa keaslian dokumen",
-                &placement,
-            )
+            stamp_qr(&bytes, &text, &caption, &placement)
         })
         .await
         .map_err(|e| SigningError::Stamp(e.to_string()))?

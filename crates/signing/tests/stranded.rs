@@ -215,6 +215,16 @@ async fn dates_long_values_one_letter_and_no_stranded_case(backend: &str) {
     assert_eq!(a.state, "stamped");
     let stamped_a = bytes_of(&docs, &t, a.stamped_document_id).await;
     let qr = decode_qr(&stamped_a, &dir, "long-name");
+    // The verification code is printed under the QR, for typing it on /periksa.
+    let text = tool_output(
+        "pdftotext",
+        &[dir.join("long-name.pdf").as_os_str(), "-".as_ref()],
+    );
+    assert!(
+        text.contains(&format!("Kode verifikasi: {}", a.verification_id))
+            && text.contains("izin.karokab.go.id/periksa"),
+        "{text}"
+    );
     assert_eq!(
         Some(qr.as_str()),
         a.qr_text.as_deref(),
