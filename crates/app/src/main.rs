@@ -132,13 +132,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let _guard = telemetry::init(&settings);
             simulate::run(args).await
         }
-        Command::Verify { file, json, qr } => {
-            let office = match (&file, &qr) {
-                (Some(_), None) => verify_cmd::office_certificates(&settings).await,
-                _ => None,
-            };
-            verify_cmd::run(&settings, file, json, qr, office)
-        }
+        Command::Verify { file, json, qr } => verify_cmd::run(&settings, file, json, qr).await,
         Command::Documents(args) => {
             let _guard = telemetry::init(&settings);
             let db = server::open_database(&settings).await?;

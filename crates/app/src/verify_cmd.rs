@@ -1,9 +1,13 @@
-//! `verify FILE.pdf [--json]`: a signed PDF validated offline against the configured trust
-//! anchors; `verify --qr PAYLOAD`: the QR's seal checked with the office's public seal key.
-//! Exit 0 when authentic (ASLI, or a valid seal), 1 otherwise, with the reason.
+//! `verify FILE.pdf [--json]`: a signed PDF validated against the configured trust anchors and,
+//! when this installation's database is there, judged with its record as the portal judges it
+//! (`companion_domain::verdict`: KEDALUWARSA, DICABUT); `verify --qr PAYLOAD`: the QR's seal
+//! checked with the office's public seal key. Exit 0 only for ASLI (or a valid seal), 1
+//! otherwise, with the reason.
 
 use std::path::{Path, PathBuf};
 
+use companion_domain::verdict::{Proof, Record, Verdict, verdict};
+use companion_domain::workflow::DocState;
 use companion_pdf::validate::{Check, Outcome, Policy, Report, validate_with};
 use x509_cert::Certificate;
 
@@ -93,12 +97,17 @@ fn mark(c: &Check) -> &'static str {
     }
 }
 
-/// The certificates this office signs with, as the portal knows them: those recorded from the
-/// signed files in this installation's database and store (when a database is there; `verify`
-/// never creates one), plus the local signer's certificate in `KEYS_DIR`. `None` when neither
-/// exists: then the report cannot tell the office's signatures from others' and says which
-/// trusted signer signed.
-pub async fn office_certificates(settings: &Settings) -> Option<Vec<Certificate>> {
+/// What this installation knows beside the file: the certificates this office signs with and,
+/// when a database is there (`verify` never creates one), its records of issued documents.
+pub struct Records {
+    /// Those recorded from the signed files in the database and store, plus the local signer's
+    /// certificate in `KEYS_DIR`. `None` when neither exists: then the report cannot tell the
+    /// office's signatures from others' and says which trusted signer signed.
+    pub office: Option<Vec<Certificate>>,
+    db: Option<companion_db::Database>,
+}
+
+pub async fn records(settings: &Settings) -> Records {
     let mut certs = Vec::new();
     let chain = Path::new(&settings.keys_dir).join(crate::keys_cmd::SIGNER_CHAIN);
     let local = std::fs::read(&chain)
@@ -115,6 +124,7 @@ pub async fn office_certificates(settings: &Settings) -> Option<Vec<Certificate>
         None => !url.is_empty(),
     };
     let mut known = false;
+    let mut database = None;
     if database_exists
         && let Ok(db) = companion_db::Database::connect(url).await
         && db.migrate().await.is_ok()
@@ -122,21 +132,50 @@ pub async fn office_certificates(settings: &Settings) -> Option<Vec<Certificate>
         && let Ok(recorded) = companion_documents::office::refresh(&docs).await
     {
         known = true;
+        database = Some(db);
         for c in recorded {
             if !certs.contains(&c) {
                 certs.push(c);
             }
         }
     }
-    (known || !certs.is_empty()).then_some(certs)
+    Records {
+        office: (known || !certs.is_empty()).then_some(certs),
+        db: database,
+    }
 }
 
-pub fn run(
+/// The office's verdict for the file, as the portal gives it: its record (when the database
+/// holds one with these bytes) joined with what the signatures prove.
+async fn office_verdict(
+    settings: &Settings,
+    records: &Records,
+    report: &Report,
+) -> (Verdict, Option<companion_db::IssuedDocument>) {
+    let issued = match &records.db {
+        Some(db) => db.issued_document(&report.sha256).await.ok().flatten(),
+        None => None,
+    };
+    let record = issued
+        .as_ref()
+        .and_then(|i| DocState::parse(&i.case.state).map(|s| Record::of_case(s, i.expiry)))
+        .unwrap_or(Record::None);
+    let proof = match report.outcome {
+        Outcome::Passed => Proof::Holds,
+        Outcome::Failed => Proof::Broken,
+        Outcome::Indeterminate => Proof::Unknown,
+    };
+    let today = chrono::Utc::now()
+        .with_timezone(&settings.office_tz().unwrap_or(chrono_tz::Asia::Jakarta))
+        .date_naive();
+    (verdict(record, proof, today), issued)
+}
+
+pub async fn run(
     settings: &Settings,
     file: Option<PathBuf>,
     json: bool,
     qr: Option<String>,
-    office: Option<Vec<Certificate>>,
 ) -> Result<(), CliError> {
     if let Some(payload) = qr {
         return verify_qr(settings, &payload, json);
@@ -149,20 +188,59 @@ pub fn run(
     let bytes = std::fs::read(&file)
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
     let anchors = trust_anchors(settings)?;
+    let records = records(settings).await;
     // The same validator and policy as the portal's upload and QR pages.
     let report = validate_with(
         &bytes,
         &Policy {
             signer_anchors: &anchors,
             tsa_anchors: &anchors,
-            office: office.as_deref(),
+            office: records.office.as_deref(),
         },
         chrono::Utc::now(),
     );
+    let (verdict, issued) = office_verdict(settings, &records, &report).await;
+    if let Some(db) = records.db {
+        db.close().await;
+    }
     if json {
-        println!("{}", report_json(&report));
+        let mut out = report_json(&report);
+        out["verdict"] = verdict.word().into();
+        out["record"] = match &issued {
+            Some(i) => serde_json::json!({
+                "verification_id": i.case.verification_id,
+                "pendaftaran_id": i.case.pendaftaran_id,
+                "state": i.case.state,
+                "expiry_date": i.expiry,
+            }),
+            None => serde_json::Value::Null,
+        };
+        println!("{out}");
     } else {
-        println!("{}: {}", report.outcome.word(), report.reason);
+        let reason = match (&issued, verdict) {
+            (Some(i), Verdict::Dicabut) => format!(
+                "dokumen ini telah DICABUT oleh kantor{}",
+                i.case
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            (Some(i), Verdict::Kedaluwarsa) => format!(
+                "dokumen ini asli, tetapi masa berlakunya telah habis pada {}",
+                i.expiry
+                    .map(|d| d.format("%d-%m-%Y").to_string())
+                    .unwrap_or_default()
+            ),
+            _ => report.reason.clone(),
+        };
+        println!("{}: {reason}", verdict.word());
+        if let Some(i) = &issued {
+            println!(
+                "Catatan kantor: kode verifikasi {}, pendaftaran {}",
+                i.case.verification_id, i.case.pendaftaran_id
+            );
+        }
         println!("SHA-256 {}", report.sha256);
         for (i, s) in report.signatures.iter().enumerate() {
             println!(
@@ -181,12 +259,13 @@ pub fn run(
             }
         }
     }
-    match report.outcome {
-        Outcome::Passed => Ok(()),
-        other => Err(CliError::User(format!(
-            "the document is not authentic ({})",
-            other.word()
-        ))),
+    if verdict.vouches() {
+        Ok(())
+    } else {
+        Err(CliError::User(format!(
+            "the document is not valid as it stands ({})",
+            verdict.word()
+        )))
     }
 }
 

@@ -50,7 +50,7 @@ pub use permits::{EventRow, HistoryEntry, PermitQuery, PermitSort, StatusCounts}
 pub use signing::{CaseChanges, SigningCase};
 pub use signing_batches::{BatchItem, SigningBatch};
 pub use sync_runs::{ApiCallRecord, SkippedRow, SyncRun};
-pub use verifications::{NewVerification, VerificationEntry, VerificationStats};
+pub use verifications::{IssuedDocument, NewVerification, VerificationEntry, VerificationStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -219,3 +219,36 @@ impl Database {
         })
     }
 }
+
+/// A signed file the office issued, found by its bytes: the case it belongs to and its
+/// permit's validity (what the portal's upload and `verify` judge the file's record by).
+#[derive(Debug, Clone)]
+pub struct IssuedDocument {
+    pub case: SigningCase,
+    pub expiry: Option<chrono::NaiveDate>,
+}
+
+impl Database {
+    /// The case whose signed file has exactly these bytes (SHA-256, lower-case hex), if any.
+    pub async fn issued_document(&self, sha256: &str) -> Result<Option<IssuedDocument>> {
+        let Some(doc) = self.document_by_sha256(sha256).await?.filter(|d| {
+            companion_domain::DocumentKind::parse(&d.kind)
+                == Some(companion_domain::DocumentKind::Signed)
+        }) else {
+            return Ok(None);
+        };
+        let case = self
+            .signing_cases_for_permit(&doc.pendaftaran_id)
+            .await?
+            .into_iter()
+            .find(|c| c.signed_document_id == Some(doc.id));
+        let Some(case) = case else {
+            return Ok(None);
+        };
+        let expiry = self
+            .get_permit(&case.pendaftaran_id)
+            .await?
+            .and_then(|p| p.expiry_date);
+        Ok(Some(IssuedDocument { case, expiry }))
+    }
+}

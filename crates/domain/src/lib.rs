@@ -17,6 +17,7 @@ pub mod sync_plan;
 pub mod sync_runs;
 pub mod text;
 pub mod tracking;
+pub mod verdict;
 pub mod workflow;
 
 pub use accounts::{Permission, Role};

@@ -172,7 +172,7 @@ fn byte_range_text(pdf: &[u8], value: Option<&str>) -> Vec<u8> {
             let open = at + out[at..].iter().position(|&b| b == b'[').expect("[");
             let close = open + out[open..].iter().position(|&b| b == b']').expect("]");
             let mut v = v.as_bytes().to_vec();
-            assert!(v.len() <= close - open - 1);
+            assert!(v.len() < close - open);
             v.resize(close - open - 1, b' ');
             out[open + 1..close].copy_from_slice(&v);
         }

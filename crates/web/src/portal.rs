@@ -11,6 +11,7 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use companion_db::{NewVerification, SigningCase};
+use companion_domain::verdict::{Proof, Record, Verdict, verdict};
 use companion_domain::workflow::DocState;
 use companion_pdf::validate::{Check, Outcome, Report};
 use maud::{Markup, html};
@@ -231,62 +232,43 @@ fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-/// A verdict on the QR page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QrVerdict {
-    Asli,
-    Dicabut,
-    Kedaluwarsa,
-    TidakDikenal,
-    /// The QR's sealed facts were changed (a forged code).
-    TidakAsli,
+/// The portal's words for the office's one verdict (`companion_domain::verdict`).
+trait Shown {
+    /// The verdict's word for the visitor.
+    fn word_in(self, lang: Lang) -> &'static str;
+    /// The key of the log, the metrics and the page's CSS class.
+    fn key(self) -> &'static str;
 }
 
-impl QrVerdict {
-    pub fn word(self) -> &'static str {
-        match self {
-            QrVerdict::Asli => "ASLI",
-            QrVerdict::Dicabut => "DICABUT",
-            QrVerdict::Kedaluwarsa => "KEDALUWARSA",
-            QrVerdict::TidakDikenal => "TIDAK DIKENAL",
-            QrVerdict::TidakAsli => "TIDAK ASLI",
-        }
-    }
-    /// The verdict's word for the visitor.
-    pub fn word_in(self, lang: Lang) -> &'static str {
-        match self {
-            QrVerdict::Asli => lang.t("ASLI", "AUTHENTIC"),
-            QrVerdict::Dicabut => lang.t("DICABUT", "REVOKED"),
-            QrVerdict::Kedaluwarsa => lang.t("KEDALUWARSA", "EXPIRED"),
-            QrVerdict::TidakDikenal => lang.t("TIDAK DIKENAL", "UNKNOWN"),
-            QrVerdict::TidakAsli => lang.t("TIDAK ASLI", "NOT AUTHENTIC"),
-        }
+impl Shown for Verdict {
+    fn word_in(self, lang: Lang) -> &'static str {
+        lang.t(self.word(), self.word_en())
     }
     fn key(self) -> &'static str {
         match self {
-            QrVerdict::Asli => "asli",
-            QrVerdict::Dicabut => "dicabut",
-            QrVerdict::Kedaluwarsa => "kedaluwarsa",
-            QrVerdict::TidakDikenal => "tidak_dikenal",
-            QrVerdict::TidakAsli => "tidak_asli",
+            Verdict::Asli => "asli",
+            Verdict::Dicabut => "dicabut",
+            Verdict::Kedaluwarsa => "kedaluwarsa",
+            Verdict::TidakDikenal => "tidak_dikenal",
+            Verdict::TidakAsli => "tidak_asli",
+            Verdict::TidakDapatDipastikan => "tidak_dapat_dipastikan",
         }
     }
 }
 
-/// The verdict for a case from the records alone (no I/O): revoked, expired, published.
-pub fn record_verdict(
-    case: Option<&SigningCase>,
-    expiry: Option<chrono::NaiveDate>,
-    today: chrono::NaiveDate,
-) -> QrVerdict {
-    match case.and_then(|c| DocState::parse(&c.state)) {
-        Some(DocState::Revoked) => QrVerdict::Dicabut,
-        Some(DocState::Signed | DocState::Published) => match expiry {
-            Some(end) if end < today => QrVerdict::Kedaluwarsa,
-            _ => QrVerdict::Asli,
-        },
-        _ => QrVerdict::TidakDikenal,
+/// What the validator's report proves, for the office's verdict.
+fn proof_of(report: Option<&Report>) -> Proof {
+    match report.map(|r| r.outcome) {
+        Some(Outcome::Passed) => Proof::Holds,
+        Some(Outcome::Failed) => Proof::Broken,
+        Some(Outcome::Indeterminate) | None => Proof::Unknown,
     }
+}
+
+/// A case's record for the verdict: its state, and its permit's validity.
+fn record_of(case: Option<&SigningCase>, expiry: Option<chrono::NaiveDate>) -> Record {
+    case.and_then(|c| DocState::parse(&c.state))
+        .map_or(Record::None, |state| Record::of_case(state, expiry))
 }
 
 /// Security headers for every answer (portal, staff pages, API): nothing from elsewhere, no
@@ -611,7 +593,7 @@ pub struct SealParams {
 /// A rendered QR page, as cached for a few seconds.
 pub struct RenderedPage {
     status: StatusCode,
-    verdict: QrVerdict,
+    verdict: Verdict,
     reason: Option<String>,
     method: &'static str,
     body: axum::body::Bytes,
@@ -715,12 +697,19 @@ async fn render_qr_page(
         Some(c) => state.db.get_permit(&c.pendaftaran_id).await.ok().flatten(),
         None => None,
     };
-    let today = state.office_today();
-    let mut verdict = record_verdict(
-        case.as_ref(),
-        permit.as_ref().and_then(|p| p.expiry_date),
-        today,
-    );
+    let record = record_of(case.as_ref(), permit.as_ref().and_then(|p| p.expiry_date));
+    // The stored signed file is checked as an upload would be: one file, one answer.
+    let report = match record {
+        Record::None => None,
+        _ => match &case {
+            Some(c) => signed_report(state, c).await,
+            None => None,
+        },
+    };
+    let mut verdict = match record {
+        Record::None => Verdict::TidakDikenal,
+        _ => verdict(record, proof_of(report.as_deref()), state.office_today()),
+    };
     // The QR's own seal, when the full QR address was opened.
     let mut seal_line = None;
     if let (Some(d), Some(s), Some(svc)) = (&seal.d, &seal.s, &state.signing) {
@@ -738,7 +727,7 @@ async fn render_qr_page(
                 });
             }
             _ => {
-                verdict = QrVerdict::TidakAsli;
+                verdict = Verdict::TidakAsli;
                 seal_line = Some(Check {
                     outcome: Outcome::Failed,
                     detail: lang
@@ -752,38 +741,46 @@ async fn render_qr_page(
         }
     }
     let method = if seal.d.is_some() { "qr" } else { "code" };
-    let report = match (&case, verdict) {
-        (Some(c), QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) => {
-            signed_report(state, c).await
-        }
-        _ => None,
-    };
+    let forged = seal_line
+        .as_ref()
+        .is_some_and(|l| l.outcome == Outcome::Failed);
+    let report = report.filter(|_| !forged);
     // (class, Bahasa text — also the log's reason —, English text)
     let (class, text, text_en) = match verdict {
-        QrVerdict::Asli => (
+        Verdict::Asli => (
             "asli",
             "Dokumen ini diterbitkan dan ditandatangani secara elektronik oleh DPMPTSP Kabupaten Karo dan masih berlaku.",
             "This document was issued and electronically signed by DPMPTSP Kabupaten Karo and is still valid.",
         ),
-        QrVerdict::Dicabut => (
+        Verdict::Dicabut => (
             "dicabut",
             "Dokumen ini pernah diterbitkan, tetapi telah DICABUT dan tidak berlaku lagi.",
             "This document was issued, but it has been REVOKED and is no longer valid.",
         ),
-        QrVerdict::Kedaluwarsa => (
+        Verdict::Kedaluwarsa => (
             "kedaluwarsa",
             "Dokumen ini asli, tetapi masa berlakunya telah habis.",
             "This document is authentic, but its validity has ended.",
         ),
-        QrVerdict::TidakDikenal => (
+        Verdict::TidakDikenal => (
             "tidak-dikenal",
             "Kode verifikasi ini tidak dikenal: tidak ada dokumen terbit dari DPMPTSP Kabupaten Karo dengan kode ini.",
             "This verification code is unknown: DPMPTSP Kabupaten Karo issued no document with it.",
         ),
-        QrVerdict::TidakAsli => (
+        Verdict::TidakAsli if forged => (
             "tidak-asli",
             "Kode QR ini dipalsukan: jangan percayai dokumen yang memuatnya.",
             "This QR code is forged: do not trust the document that carries it.",
+        ),
+        Verdict::TidakAsli => (
+            "tidak-asli",
+            "Tanda tangan elektronik dokumen ini tidak sah: jangan percayai dokumen ini. Rinciannya ada di bawah.",
+            "This document's electronic signature is not valid: do not trust it. The details are below.",
+        ),
+        Verdict::TidakDapatDipastikan => (
+            "tidak_dapat_dipastikan",
+            "Dokumen ini ada di catatan kantor, tetapi keabsahan tanda tangannya saat ini tidak dapat dipastikan. Rinciannya ada di bawah.",
+            "This document is in the office's records, but its signature's validity cannot be established now. The details are below.",
         ),
     };
     let sig = report.as_ref().and_then(|r| r.last().cloned());
@@ -795,7 +792,7 @@ async fn render_qr_page(
         h1 { (lang.t("Verifikasi dokumen", "Document verification")) }
         (verdict_banner(verdict.word(), verdict.word_in(lang), class, lang.t(text, text_en)))
         @if let (Some(c), Some(p)) = (&case, &permit) {
-            @if matches!(verdict, QrVerdict::Asli | QrVerdict::Kedaluwarsa | QrVerdict::Dicabut) {
+            @if matches!(verdict, Verdict::Asli | Verdict::Kedaluwarsa | Verdict::Dicabut | Verdict::TidakDapatDipastikan) {
                 section.card {
                     h2 { (lang.t("Data izin", "Permit")) }
                     dl.facts {
@@ -804,7 +801,7 @@ async fn render_qr_page(
                         dt { (lang.t("Pemegang", "Holder")) } dd { (p.applicant_name.as_deref().unwrap_or("—")) }
                         dt { (lang.t("Tanggal terbit", "Issued on")) } dd { (fmt_date(p.issue_date)) }
                         dt { (lang.t("Berlaku sampai", "Valid until")) } dd { (fmt_date(p.expiry_date)) }
-                        @if verdict == QrVerdict::Dicabut {
+                        @if verdict == Verdict::Dicabut {
                             dt { (lang.t("Dicabut", "Revoked")) } dd { (c.revoked_at.map(|t| state.office_time(t)).unwrap_or_default())
                                 @if let Some(r) = &c.reason { " — " (r) } }
                         }
@@ -824,7 +821,7 @@ async fn render_qr_page(
                         }
                     }
                     (technical_details(lang, sig.as_ref().and_then(|s| s.issuer.as_deref()), report.as_ref().map(|r| r.sha256.as_str())))
-                    @if report.is_some() && verdict != QrVerdict::Dicabut {
+                    @if report.is_some() && verdict != Verdict::Dicabut {
                         p { a.button href={ "/v/" (id) "/unduh" } { (lang.t("Unduh PDF bertanda tangan", "Download the signed PDF")) } }
                     }
                 }
@@ -835,7 +832,7 @@ async fn render_qr_page(
             // Filled by portal.js from the address itself, with no request to the server.
             section.card #seal-offline hidden data-public-key=(key) data-verdict=(verdict.word()) {
                 h2 { (lang.t("Pemeriksaan segel di perangkat ini", "Seal check on this device")) }
-                @if verdict != QrVerdict::Asli {
+                @if verdict != Verdict::Asli {
                     // A valid seal only says the QR is the office's own; the verdict above stands.
                     p.seal-explain { (lang.t(
                         "Segel yang sah hanya berarti kode QR ini memang dibuat oleh kantor ini dan isinya tidak diubah. Itu tidak membuat dokumen berlaku: hasil di atas tetap berlaku.",
@@ -849,13 +846,13 @@ async fn render_qr_page(
         p.muted { (lang.t("Kode verifikasi: ", "Verification code: ")) code { (id) } }
     };
     let status = match verdict {
-        QrVerdict::TidakDikenal => StatusCode::NOT_FOUND,
+        Verdict::TidakDikenal => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     };
     RenderedPage {
         status,
         verdict,
-        reason: (verdict != QrVerdict::Asli).then(|| text.to_string()),
+        reason: (verdict != Verdict::Asli).then(|| text.to_string()),
         method,
         body: portal_html(
             lang,
@@ -1170,15 +1167,6 @@ fn records_check(case: &Option<SigningCase>, outcome: Outcome, lang: Lang) -> Ch
     }
 }
 
-/// The three ETSI values in the page's language.
-fn outcome_word(outcome: Outcome, lang: Lang) -> &'static str {
-    match outcome {
-        Outcome::Passed => lang.t("ASLI", "AUTHENTIC"),
-        Outcome::Failed => lang.t("TIDAK ASLI", "NOT AUTHENTIC"),
-        Outcome::Indeterminate => lang.t("TIDAK DAPAT DIPASTIKAN", "CANNOT BE DETERMINED"),
-    }
-}
-
 /// `POST /periksa`: a PDF validated and matched with our records.
 pub async fn check_upload(
     State(state): State<Shared>,
@@ -1264,41 +1252,51 @@ pub async fn check_upload(
         ));
     };
     // Our records: the same bytes as a signed file we issued, and that case's state.
-    let record = state
+    let issued = state
         .db
-        .document_by_sha256(&report.sha256)
+        .issued_document(&report.sha256)
         .await
         .ok()
-        .flatten()
-        .filter(|d| d.kind == "signed");
-    let case = match &record {
-        Some(d) => state
-            .db
-            .signing_cases_for_permit(&d.pendaftaran_id)
-            .await
-            .ok()
-            .and_then(|cases| {
-                cases
-                    .into_iter()
-                    .find(|c| c.signed_document_id == Some(d.id))
-            }),
-        None => None,
-    };
+        .flatten();
+    let expiry = issued.as_ref().and_then(|i| i.expiry);
+    let case = issued.map(|i| i.case);
     // In Bahasa for the verdict and the log; in the page's language for the visitor.
     let records = records_check(&case, report.outcome, Lang::Id);
     let records_shown = records_check(&case, report.outcome, lang);
-    // The records decide a revocation; otherwise the cryptography does.
-    let (outcome, reason) = if records.outcome == Outcome::Failed && case.is_some() {
-        (Outcome::Failed, records.detail.clone())
-    } else {
-        (report.outcome, report.reason.clone())
+    // The office's one verdict, as the QR page gives it for the same file.
+    let verdict = verdict(
+        record_of(case.as_ref(), expiry),
+        proof_of(Some(&report)),
+        state.office_today(),
+    );
+    let ended = |lang: Lang| {
+        format!(
+            "{} {}.",
+            lang.t(
+                "Dokumen ini asli, tetapi masa berlakunya telah habis pada",
+                "This document is authentic, but its validity ended on"
+            ),
+            expiry
+                .map(|d| d.format("%d-%m-%Y").to_string())
+                .unwrap_or_default()
+        )
     };
-    let (word, key) = (outcome.word(), outcome.key());
+    let reason = match verdict {
+        Verdict::Dicabut => records.detail.clone(),
+        Verdict::Kedaluwarsa => ended(Lang::Id),
+        _ => report.reason.clone(),
+    };
+    let shown_reason = match verdict {
+        Verdict::Dicabut => records_shown.detail.clone(),
+        Verdict::Kedaluwarsa => ended(lang),
+        _ => lang.validator(&reason),
+    };
+    let (word, key) = (verdict.word(), verdict.key());
     log(
         &state,
         "upload",
         key,
-        (outcome != Outcome::Passed).then(|| reason.clone()),
+        (verdict != Verdict::Asli).then(|| reason.clone()),
         case.as_ref().map(|c| c.verification_id.clone()),
         &client,
         &headers,
@@ -1306,7 +1304,7 @@ pub async fn check_upload(
     let sig = report.last();
     let content = html! {
         h1 { (lang.t("Hasil pemeriksaan berkas", "Result of the file check")) }
-        (verdict_banner(word, outcome_word(outcome, lang), key, &if case.is_some() && records.outcome == Outcome::Failed { records_shown.detail.clone() } else { lang.validator(&reason) }))
+        (verdict_banner(word, verdict.word_in(lang), key, &shown_reason))
         @if let Some(s) = sig {
             section.card {
                 h2 { (lang.t("Tanda tangan", "Signature")) }
@@ -1374,60 +1372,6 @@ mod tests {
         assert_eq!(
             aggregate(vec![check(0, "asli"), check(800, "asli")]).len(),
             2
-        );
-    }
-
-    #[test]
-    fn verdicts_from_the_records() {
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
-        let case = |state: &str| SigningCase {
-            id: 1,
-            pendaftaran_id: "1".into(),
-            original_document_id: 1,
-            stamped_document_id: None,
-            signed_document_id: None,
-            state: state.into(),
-            verification_id: "X".into(),
-            submitted_by: None,
-            submitted_at: None,
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-            signer_name: None,
-            signed_at: None,
-            timestamped: false,
-            signing_error: None,
-            revoked_by: None,
-            revoked_at: None,
-            updated_at: chrono::Utc::now(),
-            qr_text: None,
-        };
-        let later = today.succ_opt();
-        let earlier = today.pred_opt();
-        assert_eq!(record_verdict(None, later, today), QrVerdict::TidakDikenal);
-        assert_eq!(
-            record_verdict(Some(&case("published")), later, today),
-            QrVerdict::Asli
-        );
-        assert_eq!(
-            record_verdict(Some(&case("published")), None, today),
-            QrVerdict::Asli
-        );
-        assert_eq!(
-            record_verdict(Some(&case("published")), Some(today), today),
-            QrVerdict::Asli
-        );
-        assert_eq!(
-            record_verdict(Some(&case("published")), earlier, today),
-            QrVerdict::Kedaluwarsa
-        );
-        assert_eq!(
-            record_verdict(Some(&case("revoked")), later, today),
-            QrVerdict::Dicabut
-        );
-        assert_eq!(
-            record_verdict(Some(&case("stamped")), later, today),
-            QrVerdict::TidakDikenal
         );
     }
 }
