@@ -386,9 +386,6 @@ impl Running {
         state.documents = Some(documents);
         state.signing = signing;
         state.notifier = notifier;
-        // The portal validates uploaded PDFs against the same anchors as `verify`.
-        state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
-        if !settings.geoip_database.trim().is_empty() {
         // The office CAs' CRLs and OCSP answers (`/pki/...`), when their keys are in KEYS_DIR.
         state.pki = companion_signing::pki::PkiService::open(
             std::path::Path::new(&settings.keys_dir),
@@ -396,6 +393,9 @@ impl Running {
         )
         .map_err(|e| CliError::User(format!("the CA files in {}: {e}", settings.keys_dir)))?
         .map(Arc::new);
+        // The portal validates uploaded PDFs against the same anchors as `verify`.
+        state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
+        if !settings.geoip_database.trim().is_empty() {
             let geoip = companion_web::geoip::GeoIp::open(std::path::Path::new(
                 settings.geoip_database.trim(),
             ))
