@@ -427,7 +427,8 @@ async fn start(settings: Settings) -> Result<Running, CliError> {
         SicantikClient::new(settings.client_config()).map_err(|e| CliError::Internal(e.into()))?;
     // Approval asks SICANTIK for a permit's unknown dates through the scheduler's client (one
     // rate limit).
-    let signing = open_signing(&settings, &db, &documents)?.map(|s| s.with_sicantik(client.clone()));
+    let signing =
+        open_signing(&settings, &db, &documents)?.map(|s| s.with_sicantik(client.clone()));
     let settings = Arc::new(settings);
     let scheduler =
         Scheduler::new(db.clone(), client, settings.clone()).with_documents(documents.clone());
@@ -809,7 +810,10 @@ async fn sign_demo_permits(
     let mut plan: Vec<(&companion_domain::permits::PermitView, DemoRole)> = permits
         .iter()
         .filter(dated)
-        .filter(|p| p.expiry_date.is_some_and(|e| e > today + chrono::Duration::days(30)))
+        .filter(|p| {
+            p.expiry_date
+                .is_some_and(|e| e > today + chrono::Duration::days(30))
+        })
         .take(8)
         .enumerate()
         .map(|(i, p)| {

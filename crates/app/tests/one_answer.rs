@@ -90,12 +90,10 @@ async fn the_qr_page_an_upload_and_verify_agree_on_every_signed_permit() {
     }
 
     // The signed permits, from the demo's own database.
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}/companion.db",
-        dir.path().display()
-    ))
-    .await
-    .expect("db");
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}/companion.db", dir.path().display()))
+            .await
+            .expect("db");
     let signed: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.verification_id, d.storage_key FROM signing_cases c \
          JOIN documents d ON d.id = c.signed_document_id ORDER BY c.id",
@@ -128,7 +126,10 @@ async fn the_qr_page_an_upload_and_verify_agree_on_every_signed_permit() {
             let status = r.status();
             let body = r.text().await.expect("body");
             let word = verdict(&body);
-            assert!(!word.is_empty(), "upload answered {status} without a verdict: {body}");
+            assert!(
+                !word.is_empty(),
+                "upload answered {status} without a verdict: {body}"
+            );
             word
         }
     };

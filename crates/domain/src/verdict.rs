@@ -98,9 +98,7 @@ pub fn verdict(record: Record, proof: Proof, today: NaiveDate) -> Verdict {
         (_, Proof::Broken) => Verdict::TidakAsli,
         (Record::Revoked, _) => Verdict::Dicabut,
         (_, Proof::Unknown) => Verdict::TidakDapatDipastikan,
-        (Record::Issued { expiry: Some(end) }, Proof::Holds) if end < today => {
-            Verdict::Kedaluwarsa
-        }
+        (Record::Issued { expiry: Some(end) }, Proof::Holds) if end < today => Verdict::Kedaluwarsa,
         (Record::Issued { .. } | Record::None, Proof::Holds) => Verdict::Asli,
     }
 }

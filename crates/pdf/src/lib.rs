@@ -3,8 +3,8 @@
 //! signing join this crate with the signing issue.
 
 pub mod keys;
-pub mod pki;
 pub mod letter;
+pub mod pki;
 pub mod report;
 pub mod revisions;
 pub mod revocation;

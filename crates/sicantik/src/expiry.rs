@@ -150,10 +150,9 @@ pub async fn run_expiry_sync(
                     // paused inside its write transaction would hold the write lock against
                     // that very await (a deadlock until the busy timeout).
                     let (client, db, opts) = (client.clone(), db.clone(), opts.clone());
-                    let work =
-                        tokio::spawn(
-                            async move { process(&client, &db, &opts, Some(run_id), task).await },
-                        );
+                    let work = tokio::spawn(async move {
+                        process(&client, &db, &opts, Some(run_id), task).await
+                    });
                     in_flight.push(async move {
                         work.await.unwrap_or_else(|e| {
                             tracing::error!(error = %e, "expiry look-up task failed");

@@ -108,9 +108,7 @@ impl SigningError {
             SigningError::NoPassphrase
             | SigningError::CertificateExpired
             | SigningError::CertificateRevoked(_)
-            | SigningError::Db(_) => {
-                true
-            }
+            | SigningError::Db(_) => true,
             _ => false,
         }
     }
@@ -452,16 +450,29 @@ impl SigningService {
         // Refused steps are refused before SICANTIK is asked anything.
         let from = DocState::parse(&case.state).unwrap_or(DocState::Imported);
         transition(from, Action::Approve, WorkflowActor::User(who.role), None)?;
-        check_four_eyes(Action::Approve, case.submitted_by.as_deref(), &who.actor.name)?;
+        check_four_eyes(
+            Action::Approve,
+            case.submitted_by.as_deref(),
+            &who.actor.name,
+        )?;
         let dates = self.seal_dates(&case, who, confirm).await?;
         let changes = CaseChanges {
             decided_by: Some(who.actor.name.clone()),
-            sealed_dates: Some(serde_json::to_string(&dates).map_err(|e| SigningError::Stamp(e.to_string()))?),
+            sealed_dates: Some(
+                serde_json::to_string(&dates).map_err(|e| SigningError::Stamp(e.to_string()))?,
+            ),
             signing_error: Some(None),
             ..Default::default()
         };
         let approved = self
-            .step(&case, Action::Approve, WorkflowActor::User(who.role), &who.actor, None, changes)
+            .step(
+                &case,
+                Action::Approve,
+                WorkflowActor::User(who.role),
+                &who.actor,
+                None,
+                changes,
+            )
             .await?;
         if let DateSource::Official { .. } = dates.source {
             self.db
@@ -501,9 +512,18 @@ impl SigningService {
                 )
                 .await;
                 match asked {
-                    Ok(Ok(status)) => tracing::info!(case = case.id, status = status.as_str(), "dates looked up at approval"),
-                    Ok(Err(e)) => tracing::warn!(case = case.id, error = %e, "could not record the look-up at approval"),
-                    Err(_) => tracing::warn!(case = case.id, "SICANTIK did not answer the look-up at approval in time"),
+                    Ok(Ok(status)) => tracing::info!(
+                        case = case.id,
+                        status = status.as_str(),
+                        "dates looked up at approval"
+                    ),
+                    Ok(Err(e)) => {
+                        tracing::warn!(case = case.id, error = %e, "could not record the look-up at approval")
+                    }
+                    Err(_) => tracing::warn!(
+                        case = case.id,
+                        "SICANTIK did not answer the look-up at approval in time"
+                    ),
                 }
                 if let Some(p) = self.db.get_permit(&case.pendaftaran_id).await? {
                     permit = p;
@@ -673,8 +693,13 @@ impl SigningService {
         };
         // Never an empty fact in a seal.
         let filled = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        let (Some(number), Some(holder)) = (filled(&permit.permit_number), filled(&permit.applicant_name)) else {
-            return Err(SigningError::Stamp("nomor izin atau nama pemegang kosong di data SICANTIK".into()));
+        let (Some(number), Some(holder)) = (
+            filled(&permit.permit_number),
+            filled(&permit.applicant_name),
+        ) else {
+            return Err(SigningError::Stamp(
+                "nomor izin atau nama pemegang kosong di data SICANTIK".into(),
+            ));
         };
         let permit_type = filled(&permit.permit_type_name).unwrap_or_else(|| "—".into());
         let facts = SealedFacts::new(&number, &holder, &permit_type, &dates);
@@ -699,12 +724,11 @@ impl SigningService {
             "Pindai untuk memeriksa keaslian dokumen\nKode verifikasi: {}\natau ketik kodenya di {host}/periksa",
             case.verification_id
         );
-        let stamped = tokio::task::spawn_blocking(move || {
-            stamp_qr(&bytes, &text, &caption, &placement)
-        })
-        .await
-        .map_err(|e| SigningError::Stamp(e.to_string()))?
-        .map_err(|e| SigningError::Stamp(e.to_string()))?;
+        let stamped =
+            tokio::task::spawn_blocking(move || stamp_qr(&bytes, &text, &caption, &placement))
+                .await
+                .map_err(|e| SigningError::Stamp(e.to_string()))?
+                .map_err(|e| SigningError::Stamp(e.to_string()))?;
         let system = Actor::system("signing");
         let doc = self
             .documents

@@ -266,7 +266,12 @@ fn build() -> Routes {
     )
     // The satisfaction survey: the applicant's link (the token decides) and the staff report.
     // The office CAs' revocation data and certificates (named in the certificates' CDP/AIA).
-    .add("GET", "/pki/ocsp/{*request}", Public, get(crate::pki::ocsp_get))
+    .add(
+        "GET",
+        "/pki/ocsp/{*request}",
+        Public,
+        get(crate::pki::ocsp_get),
+    )
     .add(
         "POST",
         "/pki/ocsp",
