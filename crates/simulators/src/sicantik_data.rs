@@ -184,7 +184,7 @@ impl SimPermit {
         if self.issued {
             let collected_after = 3 + i64::from(salt % 20);
             let issued_on = self.tgl_surat.unwrap_or(self.d_terima_berkas);
-            return if salt % 3 != 0 && (today - issued_on).num_days() >= collected_after {
+            return if !salt.is_multiple_of(3) && (today - issued_on).num_days() >= collected_after {
                 last
             } else {
                 last - 1
