@@ -801,6 +801,9 @@ impl SigningService {
             .map(companion_pdf::sign::VisibleSignature::bottom_right);
         match &self.signer {
             Signer::Local(identity) => {
+                // Never a signature with a revoked certificate (checked per document: a
+                // revocation during a batch stops it).
+                crate::pki::refuse_revoked(&self.db, identity).await?;
                 let info = SignatureInfo {
                     name: who.display_name.clone(),
                     reason: "Penerbitan surat izin".into(),
@@ -809,9 +812,6 @@ impl SigningService {
                     visible,
                 };
                 let identity = identity.clone();
-                // Never a signature with a revoked certificate (checked per document: a
-                // revocation during a batch stops it).
-                crate::pki::refuse_revoked(&self.db, identity).await?;
                 let chain = identity
                     .chain_der()
                     .map_err(|e| SigningError::Sign(e.to_string()))?;

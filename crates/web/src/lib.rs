@@ -164,11 +164,11 @@ pub struct AppState {
     /// Coarse regions for the verification log (`GEOIP_DATABASE`); `None`: "tidak diketahui".
     pub geoip: Option<Arc<geoip::GeoIp>>,
     /// WhatsApp notifications; `None` runs without them (webhooks answer 404).
-    /// The office CAs' CRLs, certificates and OCSP responder (`/pki/...`); `None`: 404.
-    pub pki: Option<Arc<companion_signing::pki::PkiService>>,
     pub notifier: Option<Arc<companion_notify::Notifier>>,
     /// Public application tracking (`/lacak`); `None`: the page says it is not available.
     pub tracker: Option<Arc<companion_sicantik::Tracker>>,
+    /// The office CAs' CRLs, certificates and OCSP responder (`/pki/...`); `None`: 404.
+    pub pki: Option<Arc<companion_signing::pki::PkiService>>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -229,11 +229,11 @@ impl AppState {
             upload_gate: Arc::default(),
             verification_log: Arc::default(),
             portal_pages: Arc::default(),
-            pki: None,
             portal_reports: Arc::default(),
             geoip: None,
             notifier: None,
             tracker: None,
+            pki: None,
         }
     }
 

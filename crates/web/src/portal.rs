@@ -1113,7 +1113,11 @@ pub async fn check_page(
             lang,
             &switch_href(&uri, other(lang)),
             title,
-            html! { h1 { (title) } p { a.button href="/pindai" { (lang.t("Pindai kode QR dengan kamera", "Scan the QR code with the camera")) } } (check_form(lang)) },
+            html! {
+                h1 { (title) } p { a.button href="/pindai" { (lang.t("Pindai kode QR dengan kamera", "Scan the QR code with the camera")) } } (check_form(lang))
+                // Applicants also come here to follow their application (issue 24).
+                section.card #lacak-link { h2 { (lang.t("Lacak permohonan", "Track an application")) } p { (lang.t("Sampai di mana permohonan izin Anda? Masukkan nomor pendaftaran dari tanda terima.", "How far has your permit application come? Enter the registration number from your receipt.")) " " a href="/lacak" { (lang.t("Lacak permohonan", "Track an application")) } } }
+            },
         ),
     )
 }

@@ -264,14 +264,8 @@ fn build() -> Routes {
         Public,
         upload_route(post(portal::check_upload)),
     )
-    // The satisfaction survey: the applicant's link (the token decides) and the staff report.
     // The office CAs' revocation data and certificates (named in the certificates' CDP/AIA).
-    .add(
-        "GET",
-        "/pki/ocsp/{*request}",
-        Public,
-        get(crate::pki::ocsp_get),
-    )
+    .add("GET", "/pki/ocsp/{*request}", Public, get(crate::pki::ocsp_get))
     .add(
         "POST",
         "/pki/ocsp",
@@ -281,6 +275,7 @@ fn build() -> Routes {
         )),
     )
     .add("GET", "/pki/{file}", Public, get(crate::pki::file))
+    // The satisfaction survey: the applicant's link (the token decides) and the staff report.
     .add("GET", "/survei/{token}", Public, get(survey::show))
     .add("POST", "/survei/{token}", Public, post(survey::submit))
     // Public application tracking: number + the phone's last four digits, or a signed link.
