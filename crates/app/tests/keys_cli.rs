@@ -43,14 +43,24 @@ fn keys_init_writes_usable_material_once() {
             .to_string()
             .contains("Pejabat Uji")
     );
-    assert_eq!(signer.chain.len(), 1, "the chain holds the CA");
+    assert_eq!(
+        signer.chain.len(),
+        2,
+        "the chain holds the issuing CA and the root"
+    );
     let seal = companion_domain::seal::seal_key_from_hex(&read("seal.key")).expect("seal");
     let public = companion_domain::seal::seal_public_from_hex(&read("seal.pub")).expect("pub");
     assert_eq!(seal.verifying_key(), public);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for secret in ["ca-key.pem", "signer-key.pem", "seal.key"] {
+        for secret in [
+            "ca-key.pem",
+            "issuing-ca-key.pem",
+            "ocsp-key.pem",
+            "signer-key.pem",
+            "seal.key",
+        ] {
             let mode = std::fs::metadata(dir.join(secret))
                 .expect("meta")
                 .permissions()
