@@ -287,9 +287,19 @@ pub fn spawn(notifier: Arc<Notifier>, every: Duration, mut shutdown: watch::Rece
 }
 
 /// The simulator's approved templates: every event's default text in both languages, with
-/// Meta's numbered placeholders — what the office registers at Meta.
+/// Meta's numbered placeholders — what the office registers at Meta — and the security alerts'.
 pub fn simulator_templates() -> Vec<companion_simulators::SimTemplate> {
+    use companion_notify::templates::security_alert::Signal;
     use companion_notify::templates::{Event, LANGUAGES, numbered};
+    let security = Signal::ALL.into_iter().flat_map(|s| {
+        LANGUAGES.into_iter().map(move |lang| {
+            companion_simulators::SimTemplate::approved(
+                s.provider_template(),
+                lang,
+                &s.numbered(lang),
+            )
+        })
+    });
     Event::ALL
         .into_iter()
         .flat_map(|e| {
@@ -301,6 +311,7 @@ pub fn simulator_templates() -> Vec<companion_simulators::SimTemplate> {
                 )
             })
         })
+        .chain(security)
         .collect()
 }
 

@@ -800,6 +800,12 @@ pub mod security_alert {
                 // A missing value is refused.
                 assert!(s.render("id", &Values::new()).is_err());
             }
+            // The operator registers the bodies docs/security.md shows: the same as sent.
+            let doc = include_str!("../../../docs/security.md");
+            for s in Signal::ALL {
+                let line = format!("- `{}`: {}", s.provider_template(), s.numbered("id"));
+                assert!(doc.contains(&line), "docs/security.md lacks {line}");
+            }
             // The text says "24 jam": the window the dashboard uses.
             assert_eq!(companion_domain::security::ATTACK_WINDOW_HOURS, 24);
             assert_eq!(MessageKind::parse("reply"), MessageKind::Reply);
