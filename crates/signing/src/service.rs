@@ -499,8 +499,10 @@ impl SigningService {
             .get_permit(&case.pendaftaran_id)
             .await?
             .ok_or(SigningError::NotFound)?;
-        if permit.issue_date.is_none() || permit.expiry_date.is_none() {
-            if let (Some(client), Some(number)) = (&self.sicantik, permit.permit_number.clone()) {
+        if (permit.issue_date.is_none() || permit.expiry_date.is_none())
+            && let (Some(client), Some(number)) = (&self.sicantik, permit.permit_number.clone())
+        {
+            {
                 let task = companion_db::ExpiryTask {
                     pendaftaran_id: permit.pendaftaran_id.clone(),
                     permit_number: number,
@@ -539,12 +541,12 @@ impl SigningService {
                 expiry: expiry.is_none(),
             }));
         };
-        if let Expiry::Until(end) = expiry {
-            if end <= issue_date {
-                return Err(SigningError::DatesInvalid(
-                    "masa berlaku harus berakhir sesudah tanggal terbit",
-                ));
-            }
+        if let Expiry::Until(end) = expiry
+            && end <= issue_date
+        {
+            return Err(SigningError::DatesInvalid(
+                "masa berlaku harus berakhir sesudah tanggal terbit",
+            ));
         }
         Ok(SealDates {
             issue_date,

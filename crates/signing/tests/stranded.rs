@@ -428,7 +428,7 @@ async fn dates_long_values_one_letter_and_no_stranded_case(backend: &str) {
     )
     .await;
     let original =
-        t.db.get_document(Some(d.original_document_id).expect("id"))
+        t.db.get_document(d.original_document_id)
             .await
             .expect("get")
             .expect("doc");
@@ -492,7 +492,7 @@ async fn dates_long_values_one_letter_and_no_stranded_case(backend: &str) {
     )
     .await;
     let original =
-        t.db.get_document(Some(e.original_document_id).expect("id"))
+        t.db.get_document(e.original_document_id)
             .await
             .expect("get")
             .expect("doc");
