@@ -265,7 +265,12 @@ fn build() -> Routes {
         upload_route(post(portal::check_upload)),
     )
     // The office CAs' revocation data and certificates (named in the certificates' CDP/AIA).
-    .add("GET", "/pki/ocsp/{*request}", Public, get(crate::pki::ocsp_get))
+    .add(
+        "GET",
+        "/pki/ocsp/{*request}",
+        Public,
+        get(crate::pki::ocsp_get),
+    )
     .add(
         "POST",
         "/pki/ocsp",
