@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Headless Chromium against a demo server built from this checkout: every role signs in on a
 # phone and a desktop viewport (tests/browser/run.mjs), then the public portal is used on a
-# phone (tests/browser/portal.mjs); screenshots land in $BROWSER_ARTIFACTS
+# phone (tests/browser/portal.mjs), then the WhatsApp phone, the survey and /lacak; screenshots
+# land in $BROWSER_ARTIFACTS
 # (default target/browser-artifacts). Installs Debian's chromium and the pinned playwright-core
 # when missing, so it is idempotent and runs on a fresh machine. The server binary is
 # $COMPANION_BIN (default target/debug/sicantik-companion, under $CARGO_TARGET_DIR if set).
@@ -94,3 +95,10 @@ node tests/browser/whatsapp.mjs --base "$base" --phone "$phone" --logins "$tmp/d
 # /skm report, at a phone viewport; the demo writes its two survey links to demo-survey.json.
 node tests/browser/survey.mjs --base "$base" --logins "$tmp/demo-logins.json" \
   --survey "$tmp/demo-survey.json" --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"
+# Application tracking on a phone (right, wrong and unknown codes; SICANTIK down, through the
+# simulator's control address in the demo's output); the demo writes two applications to
+# demo-lacak.json.
+sicantik="$(sed -n 's/^  SICANTIK simulator: *\(http[^ ]*\).*/\1/p' "$log" | head -1)"
+[ -n "$sicantik" ] || fail "the demo did not print its SICANTIK simulator's address"
+node tests/browser/lacak.mjs --base "$base" --sicantik "$sicantik" --lacak "$tmp/demo-lacak.json" \
+  --out "${BROWSER_ARTIFACTS:-target/browser-artifacts}"

@@ -37,7 +37,7 @@ fi
 # create-only writes, and s3rver, which ignores If-None-Match (the store without conditional
 # writes). Installed only when missing, pinned.
 MOTO_VERSION=5.2.1
-installed_moto="$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+installed_moto="$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p' || true)"
 if [ "$installed_moto" != "$MOTO_VERSION" ] || ! command -v moto_server >/dev/null 2>&1 ||
   ! python3 -c 'import flask, flask_cors' >/dev/null 2>&1; then
   log "installing moto[server] $MOTO_VERSION"
@@ -61,8 +61,9 @@ dpkg -s libssl-dev >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 || a
 command -v pdfsig >/dev/null 2>&1 && command -v qpdf >/dev/null 2>&1 && command -v zbarimg >/dev/null 2>&1 ||
   apt_install poppler-utils qpdf zbar-tools
 PYHANKO_VERSION=0.38.0
-# (The version is read whole: `grep -q` would close the pipe early and, under pipefail, fail.)
-installed_pyhanko="$(python3 -m pip show pyhanko 2>/dev/null | sed -n 's/^Version: //p')"
+# (Read whole, not with `grep -q`, which would close the pipe early; `|| true` because pip show
+# fails for a package not installed, which under pipefail and set -e would end the script.)
+installed_pyhanko="$(python3 -m pip show pyhanko 2>/dev/null | sed -n 's/^Version: //p' || true)"
 if [ "$installed_pyhanko" != "$PYHANKO_VERSION" ] || ! command -v pyhanko >/dev/null 2>&1; then
   log "installing pyHanko $PYHANKO_VERSION"
   python3 -m pip install -q --disable-pip-version-check "pyhanko==$PYHANKO_VERSION" "pyhanko-cli==0.6.0"
@@ -70,7 +71,7 @@ fi
 
 # --- An independent OpenAPI validator for the served document (crates/web/tests/http.rs).
 OPENAPI_VALIDATOR_VERSION=0.9.0
-installed_oasv="$(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"
+installed_oasv="$(python3 -m pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p' || true)"
 if [ "$installed_oasv" != "$OPENAPI_VALIDATOR_VERSION" ] || ! command -v openapi-spec-validator >/dev/null 2>&1; then
   log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION"
   python3 -m pip install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"

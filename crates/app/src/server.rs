@@ -595,6 +595,7 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     // Seed: permit types, a full sync, letters for part of the issued permits (printed by the
     // simulator, imported like any upload), the expiry workaround, then the regular schedule.
     let sim_letters = sim.printer();
+    let lacak_examples = lacak_examples(&sim.permits());
     let signing_for_demo = running.signing.clone();
     let notifier_for_demo = running.notifier.clone();
     let survey_db = running.db.clone();
@@ -635,6 +636,11 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
                     crate::whatsapp::demo_renewal(docs.db(), notifier_for_demo.as_deref()).await
             {
                 tracing::error!(error = %e, "demo renewal failed");
+            }
+            // Two applications to track on /lacak (the browser test's), once the sync knows them.
+            let path = std::path::Path::new(&survey_dir).join("demo-lacak.json");
+            if let Err(e) = std::fs::write(&path, lacak_examples.to_string()) {
+                tracing::error!(error = %e, "demo tracking examples could not be written");
             }
             // A month of survey answers, so /skm shows a full report (issue 24).
             let today = chrono::Utc::now().date_naive();
@@ -684,6 +690,21 @@ pub async fn demo(mut settings: Settings, permits: usize) -> Result<(), CliError
     drop(bsre);
     drop(whatsapp);
     result
+}
+
+/// Two issued permits of the simulator whose applicants left a phone number: their registration
+/// numbers and the last four digits, as an applicant would type them on `/lacak`.
+fn lacak_examples(permits: &[companion_simulators::SimPermit]) -> serde_json::Value {
+    let examples: Vec<serde_json::Value> = permits
+        .iter()
+        .filter(|p| p.issued && matches!(p.kind, companion_simulators::RowKind::Permit))
+        .filter_map(|p| {
+            let four = companion_domain::tracking::last_four(p.telp_pemohon.as_deref()?)?;
+            Some(serde_json::json!({ "nomor": p.pendaftaran_id, "telepon": four }))
+        })
+        .take(2)
+        .collect();
+    serde_json::Value::Array(examples)
 }
 
 /// Writes a simulator's root into `KEYS_DIR/trusted/<name>-<hash>.pem`.

@@ -266,6 +266,17 @@ pub const CATALOGUE: &[Metric] = &[
         &["outcome"],
         "Survey answers submitted, by outcome (stored, already_answered, expired, unknown).",
     ),
+    // --- application tracking (/lacak)
+    counter(
+        "companion_tracking_requests_total",
+        &["outcome"],
+        "Tracking requests on /lacak, by outcome (found, not_found, too_many_attempts).",
+    ),
+    counter(
+        "companion_tracking_lookups_total",
+        &["source"],
+        "SICANTIK tracking look-ups, by where the answer came from (live, no_steps, cached, unavailable).",
+    ),
     // --- WhatsApp
     gauge(
         "companion_whatsapp_outbox_messages",
@@ -394,6 +405,12 @@ fn register_known() {
         metrics::counter!("companion_survey_answers_total", "outcome" => outcome).absolute(0);
     }
     metrics::counter!("companion_survey_invitations_total").absolute(0);
+    for outcome in ["found", "not_found", "too_many_attempts"] {
+        metrics::counter!("companion_tracking_requests_total", "outcome" => outcome).absolute(0);
+    }
+    for source in ["live", "no_steps", "cached", "unavailable"] {
+        metrics::counter!("companion_tracking_lookups_total", "source" => source).absolute(0);
+    }
     for outcome in ["accepted", "held"] {
         metrics::counter!("companion_whatsapp_daftar_total", "outcome" => outcome).absolute(0);
     }

@@ -108,6 +108,12 @@ impl PermitReadyTrigger {
 /// which owns the document store.
 pub trait ApplicantLinks: Send + Sync {
     fn link(&self, document_id: i64) -> LinkFuture<'_>;
+
+    /// The applicant's signed tracking link (`/lacak/<token>`) for a registration, when the
+    /// wiring can make one.
+    fn tracking(&self, _pendaftaran_id: &str) -> Option<String> {
+        None
+    }
 }
 
 pub type LinkFuture<'a> =
@@ -760,10 +766,16 @@ impl Notifier {
             values.insert("status".into(), word(to).into());
             values.insert("status_lama".into(), word(from).into());
             let cases = self.db.signing_cases_for_permit(pid).await?;
-            let public = cases
-                .first()
-                .map(|c| self.link(&format!("/v/{}", c.verification_id)))
-                .unwrap_or_else(|| self.config.renewal_url.clone());
+            // An issued letter's public page when there is one; else the applicant's own
+            // tracking link, which shows the steps done and to come.
+            let issued = to.and_then(PermitStatus::parse) == Some(PermitStatus::Issued);
+            let tracking = self.links.as_ref().and_then(|l| l.tracking(pid));
+            let public = match (cases.first(), tracking) {
+                (Some(c), _) if issued => self.link(&format!("/v/{}", c.verification_id)),
+                (_, Some(t)) => t,
+                (Some(c), None) => self.link(&format!("/v/{}", c.verification_id)),
+                (None, None) => self.config.renewal_url.clone(),
+            };
             values.insert("tautan".into(), public);
             out.extend(
                 self.to_applicant(Event::StatusChanged, pid, &dedup, &values)

@@ -14,7 +14,7 @@ pub use bsre::{BsreFault, BsreSim, BsreSimConfig, BsreSimUser};
 pub use sicantik::{
     CODEIGNITER_FAULTS, FAULTS, LetterPrinter, SicantikSim, SicantikSimConfig, SimFault,
 };
-pub use sicantik_data::SimPermit;
+pub use sicantik_data::{RowKind, SimPermit};
 pub use tsa::TsaSim;
 pub use whatsapp::{
     SimInbound, SimMessage, SimTemplate, WhatsappFault, WhatsappSim, WhatsappSimConfig,

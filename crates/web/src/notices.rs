@@ -1,6 +1,7 @@
 //! What the WhatsApp messages link to, beside the portal: applicant links made for the notifier
 //! (`companion_notify::service::ApplicantLinks`, for letters announced on import and renewals
-//! whose letter was imported), and the signed letter's download (`/v/<id>/unduh`) that tells an
+//! whose letter was imported, and the signed tracking links `/lacak/<token>` of status
+//! messages), and the signed letter's download (`/v/<id>/unduh`) that tells an
 //! applicant plainly when the document was revoked instead of answering "not found".
 
 use axum::extract::State;
@@ -54,6 +55,13 @@ impl ApplicantLinks for DocumentLinks {
                 .await
                 .map_err(|e| format!("link for document {document_id}: {e}"))?;
             Ok(format!("{}/unduh/{}", self.base, link.token))
+        })
+    }
+
+    fn tracking(&self, pendaftaran_id: &str) -> Option<String> {
+        companion_domain::tracking::registration_id(pendaftaran_id).map(|id| {
+            let token = self.documents.tracking_token(&id, WHATSAPP_LINK_DAYS);
+            format!("{}/lacak/{token}", self.base)
         })
     }
 }

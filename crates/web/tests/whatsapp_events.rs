@@ -662,7 +662,12 @@ async fn seven_events_over_simulated_weeks(backend: &str) {
     assert_eq!(w.open(&link_in(&s), Some(Role::Staff)).await.0, 200);
     let a = text(to(&m, P3_PHONE)[0]);
     assert!(a.contains("izin telah terbit"), "{a}");
-    assert_eq!(w.open(&link_in(&a), None).await.0, 200);
+    // No letter in the companion yet: the applicant's own signed tracking link, naming P3.
+    let track = link_in(&a);
+    let token = track
+        .strip_prefix(&format!("{BASE}/lacak/"))
+        .unwrap_or_else(|| panic!("a tracking link: {track}"));
+    assert_eq!(w.h.documents.open_tracking_token(token).as_deref(), Ok(P3));
     w.upload(P3, "503/0300/REK/2026").await;
     import_time(&w.h, P3, day15).await;
     // Publication stays the default trigger: nothing for the import there.
