@@ -102,6 +102,9 @@ pub struct Settings {
     pub revocation_fetch: String,
     /// Seconds before one CRL download or OCSP request times out.
     pub revocation_timeout_seconds: u64,
+    /// Days before the TSA certificate of a permit's last timestamp ends that its archive
+    /// timestamp is renewed.
+    pub archive_renewal_margin_days: i64,
     /// A PEM bundle of extra trust anchors for verification (e.g. BSrE's root); the local CA in
     /// `KEYS_DIR` and `KEYS_DIR/trusted/*.pem` are trusted as well.
     pub trust_anchors: String,
@@ -279,6 +282,7 @@ pub const KEYS: &[&str] = &[
     "signature_level",
     "revocation_fetch",
     "revocation_timeout_seconds",
+    "archive_renewal_margin_days",
     "trust_anchors",
     "verification_ip_retention_days",
     "retention_sicantik_calls_days",
@@ -385,6 +389,7 @@ impl Default for Settings {
             signature_level: "B-LTA".into(),
             revocation_fetch: "on".into(),
             revocation_timeout_seconds: 10,
+            archive_renewal_margin_days: companion_signing::archive::DEFAULT_MARGIN_DAYS,
             trust_anchors: String::new(),
             verification_ip_retention_days: 30,
             retention_sicantik_calls_days: 90,
@@ -605,7 +610,8 @@ impl Settings {
                 self.bsre_api_version
             ));
         }
-        if companion_signing::ltv::SignatureLevel::parse(&self.signature_level).is_none() {
+        if companion_signing::ltv::SignatureLevel::parse_configured(&self.signature_level).is_none()
+        {
             return bad(format!(
                 "SIGNATURE_LEVEL must be B-T, B-LT or B-LTA (got {:?})",
                 self.signature_level
@@ -617,6 +623,12 @@ impl Settings {
             return bad(
                 "REVOCATION_FETCH must be on or off and REVOCATION_TIMEOUT_SECONDS 1 to 120".into(),
             );
+        }
+        if !(1..=3650).contains(&self.archive_renewal_margin_days) {
+            return bad(format!(
+                "ARCHIVE_RENEWAL_MARGIN_DAYS must be 1 to 3650 (got {})",
+                self.archive_renewal_margin_days
+            ));
         }
         if self.signing_lease_seconds < 2 || self.signing_stall_seconds < 10 {
             return bad(

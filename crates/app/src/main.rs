@@ -1,6 +1,7 @@
 //! `sicantik-companion`: the command line, configuration and wiring of every capability.
 
 mod accounts_cmd;
+mod archive_cmd;
 mod backup_cmd;
 mod config;
 mod documents_cmd;
@@ -66,6 +67,8 @@ enum Command {
     /// Local signing material: `keys init` makes a root CA, an issuing CA, a signer certificate
     /// and the seal key; `keys revoke` revokes the signer certificate.
     Keys(keys_cmd::KeysArgs),
+    /// Long-term validity: `archive renew` renews the archive timestamps that are due.
+    Archive(archive_cmd::ArchiveArgs),
     /// The audit trail: `audit verify` checks its hash chain.
     Audit(accounts_cmd::AuditArgs),
     /// A consistent backup (database snapshot, documents, signing keys, manifest) into DIR.
@@ -148,6 +151,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             result
         }
         Command::Keys(args) => keys_cmd::run(&settings, args).await,
+        Command::Archive(args) => {
+            let _guard = telemetry::init(&settings);
+            archive_cmd::run(&settings, args).await
+        }
         Command::Backup { dir, json } => backup_cmd::backup(&settings, &dir, json).await,
         Command::Restore { dir, json } => backup_cmd::restore(&settings, &dir, json).await,
         Command::Audit(args) => {

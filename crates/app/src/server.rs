@@ -261,10 +261,13 @@ pub fn open_signing(
             lease: Duration::from_secs(settings.signing_lease_seconds),
             stall_after: Duration::from_secs(settings.signing_stall_seconds),
         })
+        .with_archive_margin_days(settings.archive_renewal_margin_days)
         .with_long_term(companion_signing::ltv::LongTerm {
             // Checked by `Settings::validate`.
-            level: companion_signing::ltv::SignatureLevel::parse(&settings.signature_level)
-                .unwrap_or(companion_signing::ltv::SignatureLevel::BLTA),
+            level: companion_signing::ltv::SignatureLevel::parse_configured(
+                &settings.signature_level,
+            )
+            .unwrap_or(companion_signing::ltv::SignatureLevel::BLTA),
             fetcher: settings
                 .revocation_fetcher()
                 .map_err(|e| CliError::Internal(e.into()))?,
@@ -321,6 +324,7 @@ fn watch_signing_jobs(
             }
             Err(e) => tracing::warn!(error = %e, "could not resume interrupted approvals"),
         }
+        spawn_archive_renewal(signing.clone(), shutdown.clone());
         let every = signing.timings().lease / 2;
         loop {
             match signing.recover_batches().await {
@@ -330,6 +334,42 @@ fn watch_signing_jobs(
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// The archive-timestamp renewal (issue 20), hourly and at start, one instance at a time (a
+/// database lease). Each run looks at the cases due; a crash in the middle is resumed by the
+/// next run (`companion_signing::archive`).
+fn spawn_archive_renewal(
+    signing: companion_signing::SigningService,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let holder = format!("archive-{}", std::process::id());
+        loop {
+            match signing
+                .db()
+                .try_acquire_lease("archive-renewal", &holder, chrono::Duration::minutes(50))
+                .await
+            {
+                Ok(true) => match signing.renew_archives(chrono::Utc::now(), 500).await {
+                    Ok(r) if r.renewed + r.resumed + r.failed > 0 => tracing::info!(
+                        renewed = r.renewed,
+                        resumed = r.resumed,
+                        failed = r.failed,
+                        "archive timestamps renewed"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "archive renewal run failed"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "archive renewal lease unavailable"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -393,6 +433,12 @@ impl Running {
         )
         .map_err(|e| CliError::User(format!("the CA files in {}: {e}", settings.keys_dir)))?
         .map(Arc::new);
+        // Revocation data the files do not carry: asked online for trusted chains only.
+        state.revocation_fetcher = Some(
+            settings
+                .revocation_fetcher()
+                .map_err(|e| CliError::Internal(e.into()))?,
+        );
         // The portal validates uploaded PDFs against the same anchors as `verify`.
         state.trust_anchors = Arc::new(crate::verify_cmd::trust_anchors(&settings)?);
         if !settings.geoip_database.trim().is_empty() {

@@ -266,6 +266,12 @@ pub const CATALOGUE: &[Metric] = &[
         &["outcome"],
         "Survey answers submitted, by outcome (stored, already_answered, expired, unknown).",
     ),
+    // --- long-term validity
+    counter(
+        "companion_archive_renewals_total",
+        &["outcome"],
+        "Archive-timestamp renewal checks, by outcome (renewed, resumed, scheduled, stopped, failed).",
+    ),
     // --- application tracking (/lacak)
     counter(
         "companion_tracking_requests_total",
@@ -405,6 +411,9 @@ fn register_known() {
         metrics::counter!("companion_survey_answers_total", "outcome" => outcome).absolute(0);
     }
     metrics::counter!("companion_survey_invitations_total").absolute(0);
+    for outcome in ["renewed", "resumed", "scheduled", "stopped", "failed"] {
+        metrics::counter!("companion_archive_renewals_total", "outcome" => outcome).absolute(0);
+    }
     for outcome in ["found", "not_found", "too_many_attempts"] {
         metrics::counter!("companion_tracking_requests_total", "outcome" => outcome).absolute(0);
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use companion_domain::verdict::{Proof, Record, Verdict, verdict};
 use companion_domain::workflow::DocState;
-use companion_pdf::validate::{Check, Outcome, Policy, Report, validate_with};
+use companion_pdf::validate::{Check, Outcome, Policy, Report, validate_with_evidence};
 use x509_cert::Certificate;
 
 use crate::CliError;
@@ -189,16 +189,37 @@ pub async fn run(
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
     let anchors = trust_anchors(settings)?;
     let records = records(settings).await;
-    // The same validator and policy as the portal's upload and QR pages.
-    let report = validate_with(
-        &bytes,
-        &Policy {
-            signer_anchors: &anchors,
-            tsa_anchors: &anchors,
-            office: records.office.as_deref(),
+    // Revocation data the file does not carry, as the portal gets it: this office's own CAs'
+    // CRLs (only with its database, which holds the revocations), then online for trusted
+    // chains when that still leaves the answer open.
+    let sources = companion_signing::revocation::VerificationSources {
+        own: match &records.db {
+            Some(db) => {
+                companion_signing::pki::PkiService::open(Path::new(&settings.keys_dir), db.clone())
+                    .ok()
+                    .flatten()
+                    .map(std::sync::Arc::new)
+            }
+            None => None,
         },
-        chrono::Utc::now(),
-    );
+        fetcher: settings.revocation_fetcher().ok(),
+    };
+    let now = chrono::Utc::now();
+    let policy = Policy {
+        signer_anchors: &anchors,
+        tsa_anchors: &anchors,
+        office: records.office.as_deref(),
+    };
+    let mut evidence = sources.own().await;
+    // The same validator and policy as the portal's upload and QR pages.
+    let mut report = validate_with_evidence(&bytes, &policy, now, &evidence);
+    if report.outcome == Outcome::Indeterminate {
+        let online = sources.online(&bytes, &anchors, now).await;
+        if !online.is_empty() {
+            evidence.extend(&online);
+            report = validate_with_evidence(&bytes, &policy, now, &evidence);
+        }
+    }
     let (verdict, issued) = office_verdict(settings, &records, &report).await;
     if let Some(db) = records.db {
         db.close().await;

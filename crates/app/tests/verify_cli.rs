@@ -9,12 +9,16 @@ use companion_pdf::sign::{SignatureInfo, sign_pdf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sicantik-companion");
 
+/// The binary with `keys` and a database beside them (`verify` reads the office's records and
+/// its CAs' revocations there; it never creates one, `migrate` does).
 fn companion(keys: &std::path::Path, args: &[&str]) -> Output {
+    let db = keys.with_extension("db");
     Command::new(BIN)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("KEYS_DIR", keys)
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .output()
         .expect("run")
 }
@@ -34,6 +38,7 @@ fn verify_a_signed_pdf_and_a_qr_seal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(companion(&keys, &["migrate"]).status.success());
     let read = |f: &str| std::fs::read_to_string(keys.join(f)).expect("key file");
     let signer = companion_pdf::keys::SigningIdentity::from_pem(
         &read("signer-key.pem"),
@@ -85,6 +90,7 @@ fn verify_a_signed_pdf_and_a_qr_seal() {
     // Another office's keys: the signature is intact but its issuer unknown here.
     let other = dir.path().join("other-keys");
     assert!(companion(&other, &["keys", "init"]).status.success());
+    assert!(companion(&other, &["migrate"]).status.success());
     let out = companion(&other, &["verify", file, "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report = json(&out);
@@ -142,5 +148,30 @@ fn verify_a_signed_pdf_and_a_qr_seal() {
         out.status.code(),
         Some(1),
         "another office's key refuses it"
+    );
+
+    // Without the office's database its CAs' revocations are unknown: not ASLI, and said so.
+    let moved = keys.with_extension("db-away");
+    std::fs::rename(keys.with_extension("db"), &moved).expect("move the database away");
+    let out = companion(&keys, &["verify", file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["verdict"], "TIDAK DAPAT DIPASTIKAN", "{report}");
+    std::fs::rename(&moved, keys.with_extension("db")).expect("move it back");
+
+    // `keys revoke` (key compromise): the unstamped signature can no longer be trusted.
+    let out = companion(&keys, &["keys", "revoke", "--reason", "keyCompromise"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = companion(&keys, &["verify", file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_ne!(report["verdict"], "ASLI", "{report}");
+    assert_eq!(
+        report["signatures"][0]["checks"]["revocation"]["outcome"], "failed",
+        "{report}"
     );
 }

@@ -481,13 +481,16 @@ impl Database {
     }
 
     /// Whether the document is a file of a revoked signing case (its original, stamped or
-    /// signed version): no applicant link may serve it any more.
+    /// signed version, or a signed version an archive renewal replaced): no applicant link may
+    /// serve it any more.
     pub async fn document_revoked(&self, document_id: i64) -> Result<bool> {
         on_backend!(self, pool => {
             let hit: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM signing_cases WHERE state = 'revoked' \
-                 AND (original_document_id = $1 OR stamped_document_id = $2 OR signed_document_id = $3) LIMIT 1",
+                "SELECT id FROM signing_cases c WHERE state = 'revoked' \
+                 AND (original_document_id = $1 OR stamped_document_id = $2 OR signed_document_id = $3 \
+                      OR EXISTS (SELECT 1 FROM archive_renewals r WHERE r.case_id = c.id AND r.from_document_id = $4)) LIMIT 1",
             )
+            .bind(document_id)
             .bind(document_id)
             .bind(document_id)
             .bind(document_id)
@@ -506,11 +509,13 @@ impl Database {
                  WHERE revoked_at IS NULL AND document_id IN ( \
                    SELECT original_document_id FROM signing_cases WHERE id = $3 \
                    UNION SELECT stamped_document_id FROM signing_cases WHERE id = $4 \
-                   UNION SELECT signed_document_id FROM signing_cases WHERE id = $5) \
+                   UNION SELECT signed_document_id FROM signing_cases WHERE id = $5 \
+                   UNION SELECT from_document_id FROM archive_renewals WHERE case_id = $6) \
                  RETURNING id",
             )
             .bind(now)
             .bind(by)
+            .bind(case_id)
             .bind(case_id)
             .bind(case_id)
             .bind(case_id)

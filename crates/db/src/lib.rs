@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 };
 
 pub mod accounts;
+pub mod archive;
 pub mod audit;
 pub mod backup;
 pub mod certificate_revocations;

@@ -37,11 +37,20 @@ pub struct SigningCase {
     pub qr_text: Option<String>,
     /// The dates the seal states, fixed at approval (JSON of `companion_domain::seal::SealDates`).
     pub sealed_dates: Option<String>,
+    /// The signed file's PAdES level (a `companion_domain::archive::SignatureLevel` name).
+    pub signature_level: Option<String>,
+    /// When its archive timestamp is next renewed.
+    pub archive_due_at: Option<DateTime<Utc>>,
+    /// Why renewal stopped (a `companion_domain::archive::Stop` key).
+    pub archive_stopped: Option<String>,
+    /// The last renewal attempt's failure, until one succeeds.
+    pub archive_error: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
      state, verification_id, submitted_by, submitted_at, decided_by, decided_at, reason, signer_name, \
-     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text, sealed_dates";
+     signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text, sealed_dates, \
+     signature_level, archive_due_at, archive_stopped, archive_error";
 
 /// The columns a transition sets besides the state (None = unchanged).
 #[derive(Debug, Default, Clone)]

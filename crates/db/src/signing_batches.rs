@@ -305,6 +305,7 @@ impl Database {
                 "SELECT d.id FROM documents d WHERE d.pendaftaran_id = $1 AND d.kind = 'signed' \
                  AND d.created_at >= $2 \
                  AND NOT EXISTS (SELECT 1 FROM signing_cases c WHERE c.signed_document_id = d.id) \
+                 AND NOT EXISTS (SELECT 1 FROM archive_renewals r WHERE r.from_document_id = d.id) \
                  ORDER BY d.id",
             )
             .bind(pendaftaran_id)

@@ -237,11 +237,14 @@ impl Database {
         }) else {
             return Ok(None);
         };
+        // The case's signed file, or an earlier version of it that an archive renewal extended
+        // (a copy downloaded before the renewal is the same letter).
+        let renewed_for = self.case_of_renewed_document(doc.id).await?;
         let case = self
             .signing_cases_for_permit(&doc.pendaftaran_id)
             .await?
             .into_iter()
-            .find(|c| c.signed_document_id == Some(doc.id));
+            .find(|c| c.signed_document_id == Some(doc.id) || renewed_for == Some(c.id));
         let Some(case) = case else {
             return Ok(None);
         };

@@ -3,6 +3,7 @@
 //! capabilities (documents, signing, notifications) consume. Nothing here does I/O.
 
 pub mod accounts;
+pub mod archive;
 pub mod audit;
 pub mod documents;
 pub mod events;

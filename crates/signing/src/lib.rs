@@ -1,6 +1,7 @@
 //! Signing (TTE): the workflow service over `companion_domain::workflow`, the signers behind one
 //! interface (a local certificate or BSrE), the RFC 3161 TSA client, and durable batch jobs.
 
+pub mod archive;
 pub mod batch;
 pub mod bsre;
 pub mod ltv;

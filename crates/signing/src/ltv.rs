@@ -21,32 +21,8 @@ use x509_cert::Certificate;
 use crate::TsaClient;
 use crate::revocation::{FetchError, RevocationFetcher};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SignatureLevel {
-    BT,
-    BLT,
-    BLTA,
-}
-
-impl SignatureLevel {
-    /// `B-T`, `B-LT` or `B-LTA` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "B-T" => Some(Self::BT),
-            "B-LT" => Some(Self::BLT),
-            "B-LTA" => Some(Self::BLTA),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::BT => "B-T",
-            Self::BLT => "B-LT",
-            Self::BLTA => "B-LTA",
-        }
-    }
-}
+/// The levels, B-B to B-LTA (`SIGNATURE_LEVEL` takes B-T, B-LT or B-LTA).
+pub use companion_domain::archive::SignatureLevel;
 
 /// The configured level with what it needs.
 #[derive(Debug, Clone)]
@@ -204,6 +180,35 @@ impl LongTerm {
                 format!("Data pencabutan untuk cap waktu dokumen belum ada di berkas: {e}"),
             ),
         }
+    }
+
+    /// The archive-timestamp renewal of a signed file (issue 20 item 3): fresh validation data
+    /// for its last timestamp (a document timestamp's TSA chain, or the signature's chains when
+    /// it has none yet), a new document timestamp over everything, and that timestamp's own
+    /// validation data — an incremental update, so every earlier byte stays as it was. `Err`
+    /// (in Bahasa Indonesia) when any step cannot be done; nothing half-done is returned.
+    pub async fn renew(&self, pdf: &[u8], pool: &[Certificate]) -> Result<Vec<u8>, String> {
+        let tsa = self.tsa.as_ref().ok_or_else(|| {
+            "tidak ada otoritas cap waktu (TSA_URL) untuk cap waktu arsip.".to_string()
+        })?;
+        let now = Utc::now();
+        let material = signature_material(pdf);
+        let last = material
+            .last()
+            .ok_or_else(|| "tanda tangan tidak ditemukan.".to_string())?;
+        let (vri, _) = self.vri_for(last, pool, now).await?;
+        let with_dss = add_dss(pdf, &ltv_of(vri)).map_err(|e| e.to_string())?;
+        let stamped = self.document_timestamp(tsa, &with_dss).await?;
+        let material = signature_material(&stamped);
+        let doc_ts = material
+            .last()
+            .filter(|m| m.document_timestamp)
+            .ok_or_else(|| "cap waktu dokumen tidak terbaca kembali.".to_string())?;
+        let (vri, _) = self
+            .vri_for(doc_ts, pool, now)
+            .await
+            .map_err(|e| format!("data pencabutan untuk cap waktu arsip: {e}"))?;
+        add_dss(&stamped, &ltv_of(vri)).map_err(|e| e.to_string())
     }
 
     async fn document_timestamp(&self, tsa: &TsaClient, pdf: &[u8]) -> Result<Vec<u8>, String> {

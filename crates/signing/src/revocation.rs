@@ -317,4 +317,86 @@ impl RevocationFetcher {
         }
         evidence
     }
+
+    /// [`RevocationFetcher::evidence_for`] for verification: only chains whose top is one of
+    /// `anchors` are asked about, so a certificate in an uploaded file cannot make the server
+    /// fetch an address of its choosing; at most `MAX_VERIFY_FETCHES` certificates per file.
+    pub async fn evidence_for_trusted(
+        &self,
+        pdf: &[u8],
+        anchors: &[Certificate],
+        at: DateTime<Utc>,
+    ) -> Evidence {
+        let mut evidence = Evidence::default();
+        if !self.enabled {
+            return evidence;
+        }
+        let mut asked = 0;
+        for m in companion_pdf::validate::signature_material(pdf) {
+            let mut all = m.certs.clone();
+            all.extend(m.tsa_certs.iter().cloned());
+            all.extend(anchors.iter().cloned());
+            for leaf in [&m.signer, &m.tsa].into_iter().flatten() {
+                let chain = crate::ltv::chain_of(leaf, &all);
+                if !chain.last().is_some_and(|top| anchors.contains(top)) {
+                    continue;
+                }
+                for (i, c) in chain.iter().enumerate() {
+                    let Some(issuer) = chain.get(i + 1) else {
+                        continue;
+                    };
+                    if asked >= MAX_VERIFY_FETCHES {
+                        return evidence;
+                    }
+                    asked += 1;
+                    if let Ok(f) = self.fetch(c, issuer, &chain[i + 1..], at).await {
+                        evidence.extend(&Evidence::from_parts(f.crls, f.ocsps));
+                    }
+                }
+            }
+        }
+        evidence
+    }
+}
+
+/// Certificates one verification may ask about online.
+pub const MAX_VERIFY_FETCHES: usize = 8;
+
+/// Where a verification (the portal, `verify`) gets revocation data beyond what a file carries:
+/// the office's own CAs' current CRLs, made from this database's revocations (the same the
+/// product serves on `/pki/`), and the services that trusted chains name, online.
+#[derive(Clone, Default)]
+pub struct VerificationSources {
+    pub own: Option<Arc<crate::pki::PkiService>>,
+    pub fetcher: Option<RevocationFetcher>,
+}
+
+impl VerificationSources {
+    /// The own CAs' CRLs; empty when there is no local PKI or its revocations cannot be read
+    /// (then nothing is claimed about them).
+    pub async fn own(&self) -> Evidence {
+        let Some(pki) = &self.own else {
+            return Evidence::default();
+        };
+        let mut crls = Vec::new();
+        for name in pki.ca_names() {
+            match pki.crl(&name).await {
+                Ok(Some(p)) => crls.push(p.der.as_ref().clone()),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(ca = %name, error = %e, "own CRL unavailable for verification");
+                    return Evidence::default();
+                }
+            }
+        }
+        Evidence::from_parts(crls, Vec::new())
+    }
+
+    /// Online data for the trusted chains of `pdf` (nothing when fetching is off).
+    pub async fn online(&self, pdf: &[u8], anchors: &[Certificate], at: DateTime<Utc>) -> Evidence {
+        match &self.fetcher {
+            Some(f) => f.evidence_for_trusted(pdf, anchors, at).await,
+            None => Evidence::default(),
+        }
+    }
 }

@@ -188,8 +188,8 @@ pub struct SigningConfig {
 /// The service. Cheap to clone.
 #[derive(Clone)]
 pub struct SigningService {
-    db: Database,
-    documents: Documents,
+    pub(crate) db: Database,
+    pub(crate) documents: Documents,
     pub(crate) signer: Signer,
     seal: Arc<SigningKey>,
     pub(crate) config: SigningConfig,
@@ -198,6 +198,9 @@ pub struct SigningService {
     pub(crate) long_term: Option<Arc<crate::ltv::LongTerm>>,
     /// Asked at approval for a permit whose dates are unknown (`cekperizinan`, rate-limited).
     sicantik: Option<companion_sicantik::SicantikClient>,
+    /// How long before the last timestamp's TSA certificate ends its archive timestamp is
+    /// renewed (`ARCHIVE_RENEWAL_MARGIN_DAYS`).
+    pub(crate) archive_margin: chrono::Duration,
 }
 
 impl std::fmt::Debug for SigningService {
@@ -234,7 +237,15 @@ impl SigningService {
             timings: JobTimings::default(),
             long_term: None,
             sicantik: None,
+            archive_margin: crate::archive::margin_days(crate::archive::DEFAULT_MARGIN_DAYS),
         }
+    }
+
+    /// Renews archive timestamps `days` before the TSA certificate of a file's last timestamp
+    /// ends.
+    pub fn with_archive_margin_days(mut self, days: i64) -> Self {
+        self.archive_margin = crate::archive::margin_days(days);
+        self
     }
 
     /// Approval looks up a permit's unknown dates at SICANTIK through `client` (share the
@@ -263,7 +274,7 @@ impl SigningService {
         &self.signer
     }
 
-    pub(crate) fn db(&self) -> &Database {
+    pub fn db(&self) -> &Database {
         &self.db
     }
 
@@ -295,7 +306,7 @@ impl SigningService {
             .ok_or(SigningError::NotFound)
     }
 
-    async fn document(&self, id: Option<i64>) -> Result<Document, SigningError> {
+    pub(crate) async fn document(&self, id: Option<i64>) -> Result<Document, SigningError> {
         let id = id.ok_or(SigningError::NotFound)?;
         self.db
             .get_document(id)
@@ -930,15 +941,23 @@ impl SigningService {
             )
             .await?;
         metrics::counter!("companion_documents_signed_total").increment(1);
-        self.step(
-            &signed_case,
-            Action::Publish,
-            WorkflowActor::System,
-            &Actor::system("signing"),
-            None,
-            CaseChanges::default(),
-        )
-        .await
+        let published = self
+            .step(
+                &signed_case,
+                Action::Publish,
+                WorkflowActor::System,
+                &Actor::system("signing"),
+                None,
+                CaseChanges::default(),
+            )
+            .await?;
+        // Its level and first archive renewal date, at once (the renewal job would find it too).
+        if let Ok(doc) = self.document(Some(signed_document_id)).await
+            && let Ok(bytes) = self.documents.storage().get_bytes(&doc.storage_key).await
+        {
+            self.schedule_archive(&published, &bytes).await;
+        }
+        Ok(published)
     }
 
     pub async fn revoke(

@@ -28,7 +28,8 @@ use der::Encode;
 #[derive(Clone)]
 struct Served {
     pki: Arc<Pki>,
-    tsa: Arc<SigningIdentity>,
+    /// The TSA's current certificate (a test may hand over to `World::tsa_next`).
+    tsa: Arc<Mutex<SigningIdentity>>,
     revoked: Arc<Mutex<Vec<Revoked>>>,
     requests: Arc<AtomicUsize>,
     /// Answer every OCSP request with garbage.
@@ -41,6 +42,8 @@ struct World {
     signer: SigningIdentity,
     tsa_root: SigningIdentity,
     tsa: SigningIdentity,
+    /// The TSA's next certificate, longer-lived: what the TSA uses after a key roll-over.
+    tsa_next: SigningIdentity,
     base: String,
     served: Served,
 }
@@ -70,6 +73,14 @@ async fn world() -> World {
         Some((&urls, "tsa-root")),
     )
     .expect("tsa");
+    let tsa_next = issue_leaf(
+        &tsa_root,
+        "Uji TSA 2",
+        5000,
+        LeafKind::Tsa,
+        Some((&urls, "tsa-root")),
+    )
+    .expect("tsa next");
     // Each CA answers OCSP through a delegated responder (OCSPSigning, ocsp-nocheck), as the
     // product's PKI does: a root signing OCSP answers itself would need revocation data for
     // itself in pyHanko's time slide.
@@ -92,12 +103,16 @@ async fn world() -> World {
         cas: vec![
             entry("issuing-ca", &issuing, vec![signer.certificate.clone()]),
             entry("ca", &root, vec![issuing.certificate.clone()]),
-            entry("tsa-root", &tsa_root, vec![tsa.certificate.clone()]),
+            entry(
+                "tsa-root",
+                &tsa_root,
+                vec![tsa.certificate.clone(), tsa_next.certificate.clone()],
+            ),
         ],
     };
     let served = Served {
         pki: Arc::new(pki),
-        tsa: Arc::new(tsa.clone()),
+        tsa: Arc::new(Mutex::new(tsa.clone())),
         revoked: Arc::default(),
         requests: Arc::default(),
         ocsp_garbage: Arc::default(),
@@ -114,6 +129,7 @@ async fn world() -> World {
         signer,
         tsa_root,
         tsa,
+        tsa_next,
         base,
         served,
     }
@@ -145,7 +161,8 @@ async fn crl(State(s): State<Served>, Path(file): Path<String>) -> (StatusCode, 
 
 async fn timestamp(State(s): State<Served>, body: Bytes) -> (StatusCode, Vec<u8>) {
     let serial = s.requests.fetch_add(1, Ordering::SeqCst) as u64 + 1;
-    match companion_pdf::timestamp::respond(&s.tsa, &body, serial, SystemTime::now()) {
+    let tsa = s.tsa.lock().expect("lock").clone();
+    match companion_pdf::timestamp::respond(&tsa, &body, serial, SystemTime::now()) {
         Ok(der) => (StatusCode::OK, der),
         Err(_) => (StatusCode::BAD_REQUEST, Vec::new()),
     }
@@ -564,14 +581,20 @@ async fn hostile_revocation_sources_never_say_not_revoked() {
     );
 }
 
-companion_db::on_both_backends!(the_service_signs_at_the_configured_level);
+/// An office on `backend` with the signing service at `SIGNATURE_LEVEL=B-LTA` against the
+/// world's PKI and TSA, a staff member and an official.
+struct Office {
+    t: companion_db::testing::TestDb,
+    store: companion_storage::testing::LocalStore,
+    docs: companion_documents::Documents,
+    service: companion_signing::SigningService,
+    staff: companion_signing::Participant,
+    official: companion_signing::Participant,
+}
 
-/// The signing service with `SIGNATURE_LEVEL=B-LTA`: the stored signed permit carries the DSS
-/// and a document timestamp, and reads ASLI six years on.
-async fn the_service_signs_at_the_configured_level(backend: &str) {
+async fn office_on(w: &World, backend: &str) -> Office {
     use companion_documents::{Actor, Documents, DocumentsConfig};
     use companion_domain::Role;
-    let w = world().await;
     let t = companion_db::testing::TestDb::new(backend)
         .await
         .expect("db");
@@ -592,7 +615,7 @@ async fn the_service_signs_at_the_configured_level(backend: &str) {
             public_base_url: "https://izin.karokab.go.id".into(),
             placement: companion_pdf::stamp::Placement::default(),
             location: "Kabanjahe".into(),
-            tsa: Some(tsa_client(&w)),
+            tsa: Some(tsa_client(w)),
             visible_role: None,
             utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
         },
@@ -600,7 +623,7 @@ async fn the_service_signs_at_the_configured_level(backend: &str) {
     .with_long_term(LongTerm {
         level: SignatureLevel::BLTA,
         fetcher: fetcher(),
-        tsa: Some(tsa_client(&w)),
+        tsa: Some(tsa_client(w)),
         anchors: Vec::new(),
     });
     let who = |role, name: &str| companion_signing::Participant {
@@ -612,31 +635,307 @@ async fn the_service_signs_at_the_configured_level(backend: &str) {
         role,
         display_name: name.into(),
     };
-    let (staff, official) = (who(Role::Staff, "petugas"), who(Role::Official, "pejabat"));
-    let case = companion_signing::testing::ready_to_sign(
-        &service,
-        &docs,
-        &staff,
-        &official,
-        "0142307703072025",
-        "503/0142/DPMPTSP/2025",
-    )
-    .await
-    .expect("ready");
-    let signed = service.sign(case.id, &official).await.expect("sign");
-    let doc =
-        t.db.get_document(signed.signed_document_id.expect("signed id"))
+    Office {
+        t,
+        store,
+        docs,
+        service,
+        staff: who(Role::Staff, "petugas"),
+        official: who(Role::Official, "pejabat"),
+    }
+}
+
+impl Office {
+    /// A permit's letter carried through approval and signed: the published case.
+    async fn signed(&self, id: &str, number: &str) -> companion_db::SigningCase {
+        let case = companion_signing::testing::ready_to_sign(
+            &self.service,
+            &self.docs,
+            &self.staff,
+            &self.official,
+            id,
+            number,
+        )
+        .await
+        .expect("ready");
+        self.service
+            .sign(case.id, &self.official)
+            .await
+            .expect("sign")
+    }
+
+    async fn case(&self, id: i64) -> companion_db::SigningCase {
+        self.t
+            .db
+            .get_signing_case(id)
+            .await
+            .expect("case")
+            .expect("exists")
+    }
+
+    async fn file(&self, document_id: Option<i64>) -> Vec<u8> {
+        let doc = self
+            .t
+            .db
+            .get_document(document_id.expect("a document"))
             .await
             .expect("get")
             .expect("doc");
-    let bytes = store
-        .storage
-        .get_bytes(&doc.storage_key)
-        .await
-        .expect("bytes");
+        self.store
+            .storage
+            .get_bytes(&doc.storage_key)
+            .await
+            .expect("bytes")
+            .to_vec()
+    }
+}
+
+companion_db::on_both_backends!(the_service_signs_at_the_configured_level);
+
+/// The signing service with `SIGNATURE_LEVEL=B-LTA`: the stored signed permit carries the DSS
+/// and a document timestamp, and reads ASLI six years on.
+async fn the_service_signs_at_the_configured_level(backend: &str) {
+    let w = world().await;
+    let o = office_on(&w, backend).await;
+    let signed = o.signed("0142307703072025", "503/0142/DPMPTSP/2025").await;
+    let bytes = o.file(signed.signed_document_id).await;
     assert!(bytes.windows(13).any(|b| b == b"/DocTimeStamp"));
     let later = chrono::Utc::now() + chrono::Duration::days(6 * 365);
     let r = check(&w, &bytes, later);
     assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
     assert_eq!(office(&r).ltv.outcome, Outcome::Passed);
+}
+
+fn not_after(c: &x509_cert::Certificate) -> chrono::DateTime<chrono::Utc> {
+    let secs = c
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    chrono::DateTime::from_timestamp(secs as i64, 0).expect("time")
+}
+
+fn document_timestamps(pdf: &[u8]) -> usize {
+    companion_pdf::validate::signature_material(pdf)
+        .iter()
+        .filter(|m| m.document_timestamp)
+        .count()
+}
+
+companion_db::on_both_backends!(
+    archive_timestamps_are_renewed_once_before_the_tsa_certificate_ends
+);
+
+/// Issue 20 item 3: the renewal job over three published permits. Just signed, each has its
+/// level and a renewal date 90 days before its document timestamp's TSA certificate ends, and
+/// nothing is due. At that date (the TSA has moved to a longer-lived certificate meanwhile) the
+/// permit without an end of validity gets fresh validation data and a new document timestamp —
+/// a new version extending the old byte for byte, audited, recognised as the same letter in
+/// either version — and reads ASLI after the first TSA certificate has expired; the permit
+/// whose validity ended stops; the revoked one is never touched. Running again renews nothing
+/// twice; an interrupted run (renewed file stored, not recorded) is resumed, not redone.
+async fn archive_timestamps_are_renewed_once_before_the_tsa_certificate_ends(backend: &str) {
+    use companion_domain::archive::SignatureLevel as Level;
+    let w = world().await;
+    let o = office_on(&w, backend).await;
+    let forever = o.signed("0142307703072025", "503/0142/DPMPTSP/2025").await;
+    companion_db::testing::execute_raw(
+        &o.t.db,
+        "UPDATE permits SET expiry_date = NULL WHERE pendaftaran_id = '0142307703072025'",
+    )
+    .await
+    .expect("no end of validity");
+    let ending = o.signed("0142307703072026", "503/0143/DPMPTSP/2025").await;
+    let revoked = o.signed("0142307703072027", "503/0144/DPMPTSP/2025").await;
+    o.service
+        .revoke(revoked.id, &o.official, "Salah terbit")
+        .await
+        .expect("revoke");
+
+    let first_end = not_after(&w.tsa.certificate);
+    let c = o.case(forever.id).await;
+    assert_eq!(c.signature_level.as_deref(), Some("B-LTA"));
+    let due = c.archive_due_at.expect("a renewal date");
+    assert!(
+        (due - (first_end - chrono::Duration::days(90)))
+            .num_seconds()
+            .abs()
+            < 5,
+        "due {due}, TSA certificate ends {first_end}"
+    );
+    let now = chrono::Utc::now();
+    let r = o.service.renew_archives(now, 100).await.expect("run");
+    assert_eq!(r.checked, 0, "nothing is due today: {r:?}");
+
+    // The renewal date comes; the TSA has rolled over to its next certificate.
+    *w.served.tsa.lock().expect("lock") = w.tsa_next.clone();
+    let at = due + chrono::Duration::hours(1);
+    let old_file = o.file(forever.signed_document_id).await;
+    let r = o.service.renew_archives(at, 100).await.expect("run");
+    assert_eq!(
+        (r.checked, r.renewed, r.stopped, r.failed),
+        (2, 1, 1, 0),
+        "{r:?}"
+    );
+    let c = o.case(forever.id).await;
+    assert_ne!(c.signed_document_id, forever.signed_document_id);
+    assert_eq!(c.archive_error, None);
+    let new_file = o.file(c.signed_document_id).await;
+    assert!(new_file.starts_with(&old_file) && new_file.len() > old_file.len());
+    assert_eq!(document_timestamps(&new_file), 2);
+    assert_eq!(companion_signing::archive::level_of(&new_file), Level::BLTA);
+    let next = c.archive_due_at.expect("next date");
+    let second_end = not_after(&w.tsa_next.certificate);
+    assert!(
+        (next - (second_end - chrono::Duration::days(90)))
+            .num_seconds()
+            .abs()
+            < 5,
+        "next {next}, new TSA certificate ends {second_end}"
+    );
+    assert_eq!(
+        o.t.db.archive_renewal_count(forever.id).await.expect("n"),
+        1
+    );
+    let e = o.case(ending.id).await;
+    assert_eq!(e.archive_stopped.as_deref(), Some("expired"));
+    assert_eq!(e.signed_document_id, ending.signed_document_id);
+    let v = o.case(revoked.id).await;
+    assert_eq!(v.signed_document_id, revoked.signed_document_id);
+    assert_eq!(
+        o.t.db.archive_renewal_count(revoked.id).await.expect("n"),
+        0
+    );
+
+    // Both versions are the office's issued letter of this case.
+    for id in [forever.signed_document_id, c.signed_document_id] {
+        let doc =
+            o.t.db
+                .get_document(id.expect("id"))
+                .await
+                .expect("get")
+                .expect("doc");
+        let issued = o.t.db.issued_document(&doc.sha256).await.expect("issued");
+        assert_eq!(issued.map(|i| i.case.id), Some(forever.id));
+    }
+    // After the first TSA certificate has expired, the renewed file still reads ASLI.
+    let after = first_end + chrono::Duration::days(30);
+    let r = check(&w, &new_file, after);
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    let (ok, text, pdfsig) = peers(&w, &new_file, None);
+    assert!(
+        ok && text.contains(":INTACT:TRUSTED") && !text.contains("Validation failed"),
+        "{text}"
+    );
+    assert!(pdfsig.contains("Signature is Valid"), "{pdfsig}");
+    let t = after.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+    let (_, text, _) = peers(&w, &new_file, Some(&t));
+    eprintln!("pyhanko adesverify at {t}, renewed:\n{text}");
+
+    // Again at the same moment: nothing is due twice.
+    let r = o.service.renew_archives(at, 100).await.expect("run");
+    assert_eq!(r.renewed + r.resumed, 0, "{r:?}");
+    assert_eq!(
+        o.t.db.archive_renewal_count(forever.id).await.expect("n"),
+        1
+    );
+
+    // An interrupted run: the renewed file of the next cycle stored as a version, the process
+    // gone before recording it. The next run records that file instead of renewing again.
+    let at2 = next + chrono::Duration::hours(1);
+    let current = o.file(c.signed_document_id).await;
+    let long_term = LongTerm {
+        level: SignatureLevel::BLTA,
+        fetcher: fetcher(),
+        tsa: Some(tsa_client(&w)),
+        anchors: Vec::new(),
+    };
+    let stranded = long_term
+        .renew(&current, &w.signer.chain)
+        .await
+        .expect("renew");
+    let stored = o
+        .docs
+        .import(
+            &forever.pendaftaran_id,
+            stranded.clone().into(),
+            Some("surat.pdf"),
+            companion_domain::DocumentKind::Signed,
+            companion_documents::ImportSource::Signing,
+            &companion_documents::Actor::system("archive"),
+        )
+        .await
+        .expect("import")
+        .document;
+    let r = o.service.renew_archives(at2, 100).await.expect("run");
+    assert_eq!((r.renewed, r.resumed), (0, 1), "{r:?}");
+    let c = o.case(forever.id).await;
+    assert_eq!(c.signed_document_id, Some(stored.id));
+    assert_eq!(
+        o.t.db.archive_renewal_count(forever.id).await.expect("n"),
+        2
+    );
+    let trail = o.t.db.verify_audit().await.expect("audit");
+    assert!(trail.is_ok(), "{trail:?}");
+}
+
+/// Verification's online look-up (the portal, `verify`): a permit under a trusted root gets
+/// its revocation data from the services its certificates name; a file whose chain ends at a
+/// root nobody trusts — its certificates naming this very server, as an attacker's could name
+/// any internal address — makes not one request.
+#[tokio::test]
+async fn verification_asks_online_only_for_trusted_chains() {
+    let w = world().await;
+    let anchors = [w.root.certificate.clone(), w.tsa_root.certificate.clone()];
+    let signed = sign_bt(&w).await;
+    let before = w.served.requests.load(Ordering::SeqCst);
+    let sources = companion_signing::revocation::VerificationSources {
+        own: None,
+        fetcher: Some(fetcher()),
+    };
+    let online = sources.online(&signed, &anchors, chrono::Utc::now()).await;
+    assert!(!online.is_empty(), "trusted chains are looked up");
+    assert!(w.served.requests.load(Ordering::SeqCst) > before);
+    let r = check_online(&w, &signed, chrono::Utc::now(), &online);
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+
+    // A look-alike PKI under a root that is not trusted, pointing at the same services.
+    let urls = PkiUrls::new(&w.base);
+    let rogue_root = new_root("Uji Root CA", 20).expect("root");
+    let rogue_ca = issue_ca(&rogue_root, "ca", "Uji Issuing CA", 10, Some(0), &urls).expect("ca");
+    let rogue = issue_leaf(
+        &rogue_ca,
+        "Kepala DPMPTSP Uji",
+        700,
+        LeafKind::Signer,
+        Some((&urls, "issuing-ca")),
+    )
+    .expect("leaf");
+    let pdf = companion_pdf::letter::render(&companion_pdf::letter::PermitLetter::example(), 0);
+    let info = SignatureInfo {
+        name: "Kepala DPMPTSP Uji".into(),
+        reason: "Penerbitan surat izin".into(),
+        location: "Kabanjahe".into(),
+        time: chrono::Utc::now().fixed_offset(),
+        visible: None,
+    };
+    let forged = companion_pdf::sign::sign_pdf(&pdf, 1, &info, &rogue).expect("sign");
+    let before = w.served.requests.load(Ordering::SeqCst);
+    let online = sources.online(&forged, &anchors, chrono::Utc::now()).await;
+    assert!(online.is_empty());
+    assert_eq!(
+        w.served.requests.load(Ordering::SeqCst),
+        before,
+        "an untrusted chain's addresses are never fetched"
+    );
+    let off = companion_signing::revocation::VerificationSources {
+        own: None,
+        fetcher: Some(RevocationFetcher::new(false, Duration::from_secs(1)).expect("fetcher")),
+    };
+    assert!(
+        off.online(&signed, &anchors, chrono::Utc::now())
+            .await
+            .is_empty()
+    );
 }

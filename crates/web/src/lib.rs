@@ -169,6 +169,8 @@ pub struct AppState {
     pub tracker: Option<Arc<companion_sicantik::Tracker>>,
     /// The office CAs' CRLs, certificates and OCSP responder (`/pki/...`); `None`: 404.
     pub pki: Option<Arc<companion_signing::pki::PkiService>>,
+    /// Online revocation look-ups for verification (`REVOCATION_FETCH`); `None`: offline.
+    pub revocation_fetcher: Option<companion_signing::revocation::RevocationFetcher>,
 }
 
 /// A value recomputed at most once per time-to-live. One caller recomputes while the others
@@ -234,6 +236,7 @@ impl AppState {
             notifier: None,
             tracker: None,
             pki: None,
+            revocation_fetcher: None,
         }
     }
 

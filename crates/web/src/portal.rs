@@ -452,13 +452,15 @@ async fn office_certificates(state: &AppState) -> Option<Arc<Vec<x509_cert::Cert
 }
 
 /// One validator for the QR page, the upload page and `verify`: the trust anchors for signers
-/// and timestamp authorities, the office's certificates, the present time.
+/// and timestamp authorities, the office's certificates, the present time, and revocation
+/// data from outside the file (`evidence`).
 fn validate_file(
     bytes: &[u8],
     anchors: &[x509_cert::Certificate],
     office: Option<Arc<Vec<x509_cert::Certificate>>>,
+    evidence: &companion_pdf::revocation::Evidence,
 ) -> Report {
-    companion_pdf::validate::validate_with(
+    companion_pdf::validate::validate_with_evidence(
         bytes,
         &companion_pdf::validate::Policy {
             signer_anchors: anchors,
@@ -466,7 +468,45 @@ fn validate_file(
             office: office.as_deref().map(Vec::as_slice),
         },
         chrono::Utc::now(),
+        evidence,
     )
+}
+
+fn sources(state: &AppState) -> companion_signing::revocation::VerificationSources {
+    companion_signing::revocation::VerificationSources {
+        own: state.pki.clone(),
+        fetcher: state.revocation_fetcher.clone(),
+    }
+}
+
+/// When the file and the office's own CRLs leave the answer open, the revocation services
+/// its trusted chains name are asked online (within 8 s in all) and the file checked again;
+/// `None` when nothing more was found (the first answer stands).
+async fn online_recheck(
+    state: &AppState,
+    bytes: bytes::Bytes,
+    first: &Report,
+    own: companion_pdf::revocation::Evidence,
+    office: Option<Arc<Vec<x509_cert::Certificate>>>,
+) -> Option<Report> {
+    if first.outcome != Outcome::Indeterminate || state.revocation_fetcher.is_none() {
+        return None;
+    }
+    let anchors = state.trust_anchors.clone();
+    let online = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        sources(state).online(&bytes, &anchors, chrono::Utc::now()),
+    )
+    .await
+    .ok()?;
+    if online.is_empty() {
+        return None;
+    }
+    let mut evidence = own;
+    evidence.extend(&online);
+    tokio::task::spawn_blocking(move || validate_file(&bytes, &anchors, office, &evidence))
+        .await
+        .ok()
 }
 
 /// The stored signed file's validation, computed once per document (the file never changes).
@@ -485,9 +525,15 @@ async fn signed_report(state: &AppState, case: &SigningCase) -> Option<Arc<Repor
         .ok()?;
     let anchors = state.trust_anchors.clone();
     let office = office_certificates(state).await;
-    let report = tokio::task::spawn_blocking(move || validate_file(&bytes, &anchors, office))
+    let own = sources(state).own().await;
+    let (data, own_copy, office_copy) = (bytes.clone(), own.clone(), office.clone());
+    let report = tokio::task::spawn_blocking(move || validate_file(&data, &anchors, office, &own))
         .await
         .ok()?;
+    // An answer that needed the network is not kept: it can change.
+    if let Some(again) = online_recheck(state, bytes, &report, own_copy, office_copy).await {
+        return Some(Arc::new(again));
+    }
     let report = Arc::new(report);
     if let Ok(mut cache) = state.portal_reports.lock() {
         cache.insert(id, report.clone());
@@ -522,6 +568,23 @@ fn plain_name(dn: &str) -> String {
         .or_else(|| attr("O"))
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| dn.to_string())
+}
+
+/// The signed file's PAdES level and when its archive timestamp is next renewed (issue 20).
+fn archive_facts(state: &AppState, lang: Lang, c: &companion_db::SigningCase) -> Markup {
+    use companion_domain::archive::{SignatureLevel, Stop};
+    let Some(level) = c.signature_level.as_deref().and_then(SignatureLevel::parse) else {
+        return html! {};
+    };
+    let stopped = c.archive_stopped.as_deref().and_then(Stop::parse);
+    html! {
+        dt { (lang.t("Tingkat tanda tangan", "Signature level")) } dd #signature-level data-level=(level.name()) { (lang.t(level.label(), level.label_en())) }
+        @if let Some(s) = stopped {
+            dt { (lang.t("Cap waktu arsip", "Archive timestamp")) } dd #archive-next { (lang.t(s.label(), s.label_en())) }
+        } @else if let Some(t) = c.archive_due_at {
+            dt { (lang.t("Cap waktu arsip diperbarui", "Archive timestamp renewed")) } dd #archive-next { (lang.t("paling lambat ", "by ")) (t.with_timezone(&state.office_tz).format("%d-%m-%Y")) }
+        }
+    }
 }
 
 /// The technical details (full certificate names, the file's SHA-256), folded.
@@ -819,6 +882,7 @@ async fn render_qr_page(
                                 (fmt_date(s.certificate_valid_to.map(|t| t.with_timezone(&state.office_tz).date_naive()))) }
                             dt { (lang.t("Cap waktu", "Timestamp")) } dd { @if let Some(t) = s.timestamp_time { (state.office_time(t)) " WIB" } @else { (lang.t("tanpa cap waktu resmi", "no trusted timestamp")) } }
                         }
+                        (archive_facts(state, lang, c))
                     }
                     (technical_details(lang, sig.as_ref().and_then(|s| s.issuer.as_deref()), report.as_ref().map(|r| r.sha256.as_str())))
                     @if report.is_some() && verdict != Verdict::Dicabut {
@@ -1237,6 +1301,8 @@ pub async fn check_upload(
     };
     let anchors = state.trust_anchors.clone();
     let office = office_certificates(&state).await;
+    let own = sources(&state).own().await;
+    let (own_copy, office_copy) = (own.clone(), office.clone());
     let data = bytes.clone();
     // Bounded in time: validation is linear in the file, but a pathological one must not hold
     // a worker (the blocking thread finishes on its own; the visitor gets an answer now). The
@@ -1245,7 +1311,7 @@ pub async fn check_upload(
         std::time::Duration::from_secs(10),
         tokio::task::spawn_blocking(move || {
             let _held = (admission, slot);
-            validate_file(&data, &anchors, office)
+            validate_file(&data, &anchors, office, &own)
         }),
     )
     .await;
@@ -1255,6 +1321,9 @@ pub async fn check_upload(
             "The file cannot be checked (too complex or damaged).",
         ));
     };
+    let report = online_recheck(&state, bytes.clone(), &report, own_copy, office_copy)
+        .await
+        .unwrap_or(report);
     // Our records: the same bytes as a signed file we issued, and that case's state.
     let issued = state
         .db

@@ -72,6 +72,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/lacak", "AAAAA"),
     ("POST", "/lacak", "AAAAA"),
     ("GET", "/lacak/{token}", "AAAAA"),
+    // The office CAs' CRLs, certificates and OCSP responder: public, as the certificates name them.
+    ("GET", "/pki/{file}", "AAAAA"),
+    ("GET", "/pki/ocsp/{*request}", "AAAAA"),
+    ("POST", "/pki/ocsp", "AAAAA"),
     ("GET", "/skm", "DAAAA"),
     ("GET", "/skm.csv", "DAAAA"),
     ("GET", "/skm.pdf", "DAAAA"),

@@ -355,7 +355,8 @@ pub async fn queues(
                 @if cases.is_empty() { p.muted { "Tidak ada." } } @else {
                     @let selectable = decide && *st == DocState::Stamped;
                     @let table = html! { div.table-wrap { table.cases {
-                        thead { tr { @if selectable { th { "Pilih" } } th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } th { "" } } }
+                        @let published = *st == DocState::Published;
+                        thead { tr { @if selectable { th { "Pilih" } } th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } @if published { th { "Tingkat" } th { "Cap waktu arsip" } } th { "" } } }
                         tbody { @for c in cases { tr {
                             @if selectable { td { input type="checkbox" name="kasus" value=(c.id) aria-label={ "Pilih " (c.pendaftaran_id) }; } }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { (c.pendaftaran_id) } }
@@ -363,6 +364,7 @@ pub async fn queues(
                                 @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
                             td { code { (c.verification_id) } }
                             td { (c.signer_name.as_deref().unwrap_or("—")) }
+                            @if published { (archive_cells(&state, c)) }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { "Buka" } }
                         } } }
                     } } };
@@ -373,6 +375,21 @@ pub async fn queues(
         (super::signing_jobs::batches_table(&batches))
     };
     Ok(layout(&me, Nav::Signing, "Tanda tangan elektronik", content).into_response())
+}
+
+/// A published case's PAdES level and its next archive renewal (or why there is none), for `/tte`.
+fn archive_cells(state: &crate::AppState, c: &companion_db::SigningCase) -> Markup {
+    use companion_domain::archive::{SignatureLevel, Stop};
+    let level = c.signature_level.as_deref().and_then(SignatureLevel::parse);
+    html! {
+        td data-level=(level.map(|l| l.name()).unwrap_or("")) { (level.map(|l| l.name()).unwrap_or("belum diperiksa")) }
+        td.archive {
+            @if let Some(s) = c.archive_stopped.as_deref().and_then(Stop::parse) { (s.label()) }
+            @else if let Some(t) = c.archive_due_at { "diperbarui paling lambat " (t.with_timezone(&state.office_tz).format("%d-%m-%Y")) }
+            @else { "belum dijadwalkan" }
+            @if let Some(e) = &c.archive_error { br; span.danger { "Gagal: " (e) } }
+        }
+    }
 }
 
 pub async fn submit(

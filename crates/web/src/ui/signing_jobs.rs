@@ -69,7 +69,21 @@ pub async fn alarms(state: &AppState) -> Result<Markup, ApiError> {
         .into_iter()
         .filter(|b| b.state == "paused")
         .collect();
+    let archive = state
+        .db
+        .archive_overview(chrono::Utc::now(), chrono::Duration::days(1))
+        .await?;
     Ok(html! {
+        @if archive.failing > 0 || archive.overdue > 0 {
+            p.notice.warn #archive-alarm data-failing=(archive.failing) data-overdue=(archive.overdue) {
+                "Peringatan: pembaruan cap waktu arsip "
+                @if archive.failing > 0 { "gagal untuk " (archive.failing) " dokumen" }
+                @if archive.failing > 0 && archive.overdue > 0 { "; " }
+                @if archive.overdue > 0 { (archive.overdue) " dokumen terlambat diperbarui lebih dari sehari" }
+                ". Tanpa pembaruan, tanda tangannya tidak dapat dibuktikan lagi setelah sertifikat TSA berakhir. "
+                a href="/tte#published" { "Lihat daftar" }
+            }
+        }
         @if !stalled.is_empty() {
             p.notice.warn #signing-stalled data-count=(stalled.len()) {
                 "Peringatan: " (stalled.len()) " dokumen sedang ditandatangani lebih dari "
