@@ -46,7 +46,8 @@ async function main() {
     context.setDefaultTimeout(ACTION_TIMEOUT_MS);
     context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
     const page = await context.newPage();
-    const problems = watchProblems(page, host);
+    // Wrong digits and an unknown number answer 404 on purpose.
+    const problems = watchProblems(page, host, { expected404: (path) => path === "/lacak" });
     const shot = (what) => page.screenshot({ path: join(out, `lacak-${what}.png`), fullPage: true });
     const answer = async () => (await page.locator("[data-lacak]").first().getAttribute("data-lacak")) || "";
     const track = async (nomor, telepon) => {
@@ -75,11 +76,11 @@ async function main() {
     let status = await track(grouped, first.telepon);
     check(status === 200, `the right code answers ${status}`);
     check((await answer()) === "ditemukan", `the right code reads ${await answer()}`);
-    const found = await page.locator("#lacak-hasil").innerText();
+    const found = await page.locator("main").innerText();
     check(found.includes(first.nomor), "the result does not name the registration number");
-    check((await page.locator("#lacak-hasil [data-sicantik]").getAttribute("data-sicantik")) === "langsung",
+    check((await page.locator("#lacak-sicantik [data-sicantik]").getAttribute("data-sicantik")) === "langsung",
       "SICANTIK answered, but the page does not say its data is live");
-    check((await page.locator("#lacak-hasil li[data-step], #lacak-hasil li[data-companion]").count()) > 0,
+    check((await page.locator("main li[data-step], main li[data-companion]").count()) > 0,
       "the result lists no steps");
     check(!/\+62|08\d{6}/.test(found), "the result shows a phone number");
     check((await horizontalOverflow(page)) <= 1, "the result is wider than the phone");
@@ -112,9 +113,9 @@ async function main() {
     status = await track(second.nomor, second.telepon);
     check(status === 200, `with SICANTIK down the right code answers ${status}`);
     check((await answer()) === "ditemukan", `with SICANTIK down the right code reads ${await answer()}`);
-    check((await page.locator("#lacak-hasil [data-sicantik]").getAttribute("data-sicantik")) === "tidak-ada",
+    check((await page.locator("#lacak-sicantik [data-sicantik]").getAttribute("data-sicantik")) === "tidak-ada",
       "with SICANTIK down and nothing kept, the page does not say so");
-    check(/tidak dapat dihubungi/.test(await page.locator("#lacak-hasil").innerText()),
+    check(/tidak dapat dihubungi/.test(await page.locator("#lacak-sicantik").innerText()),
       "no plain words that SICANTIK cannot be reached");
     check(!/Database Error|A PHP Error/i.test(await page.content()), "SICANTIK's error page reaches the applicant");
     await shot("sicantik-down");

@@ -67,9 +67,16 @@ export async function horizontalOverflow(page) {
 }
 
 // Every request and answer of a page that should fail the run.
-export function watchProblems(page, host) {
+// `expected404(path)`: pages that answer 404 on purpose (a look-up that finds nothing); Chromium
+// logs their document as a failed resource, which is not a problem there.
+export function watchProblems(page, host, { expected404 = () => false } = {}) {
   const problems = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const at = m.location()?.url;
+    if (at && /status of 404/.test(m.text()) && expected404(new URL(at).pathname)) return;
+    problems.push(`console error: ${m.text()} (${at || "?"})`);
+  });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => {
     const u = new URL(r.url());

@@ -677,6 +677,16 @@ pub mod security_alert {
             Signal::ALL.into_iter().find(|s| s.key() == key)
         }
 
+        /// The signal's name for staff (`/pesan`).
+        pub fn label(self) -> &'static str {
+            match self {
+                Signal::LoginFlood => "Peringatan keamanan: gagal masuk berulang",
+                Signal::PrivilegedGrant => {
+                    "Peringatan keamanan: peran pejabat/administrator diberikan"
+                }
+            }
+        }
+
         /// The approved template's name at Meta and the BSPs (Twilio's Content SID and Bird's
         /// template are configured under this name, as for the seven events).
         pub fn provider_template(self) -> &'static str {

@@ -68,7 +68,13 @@ fn state_class(s: &str) -> String {
 }
 
 fn event_label(key: &str) -> &str {
-    Event::parse(key).map(Event::label).unwrap_or(key)
+    use companion_notify::templates::MessageKind;
+    match MessageKind::parse(key) {
+        MessageKind::Event(e) => e.label(),
+        MessageKind::SurveyInvitation => "Undangan survei kepuasan",
+        MessageKind::Security(s) => s.label(),
+        MessageKind::Reply => key,
+    }
 }
 
 fn audience_label(a: &str) -> &str {

@@ -338,6 +338,22 @@ pub async fn queues(
         let cases = state.db.signing_cases_in(st.as_str(), 50).await?;
         sections.push((st, title, cases));
     }
+    // The batch rows name applicant and permit type, and mark expired permits (the
+    // confirmation counts them).
+    let today = chrono::Utc::now()
+        .with_timezone(&state.office_tz)
+        .date_naive();
+    let mut permits = std::collections::HashMap::new();
+    for (st, _, cases) in &sections {
+        if *st != DocState::Stamped {
+            continue;
+        }
+        for c in cases {
+            if let Some(p) = state.db.get_permit(&c.pendaftaran_id).await? {
+                permits.insert(c.pendaftaran_id.clone(), p);
+            }
+        }
+    }
     let content = html! {
         h1 { "Tanda tangan elektronik" }
         (notice(n.pesan.as_deref()))
@@ -356,10 +372,20 @@ pub async fn queues(
                     @let selectable = decide && *st == DocState::Stamped;
                     @let table = html! { div.table-wrap { table.cases {
                         @let published = *st == DocState::Published;
-                        thead { tr { @if selectable { th { "Pilih" } } th { "Izin" } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } @if published { th { "Tingkat" } th { "Cap waktu arsip" } } th { "" } } }
-                        tbody { @for c in cases { tr {
-                            @if selectable { td { input type="checkbox" name="kasus" value=(c.id) aria-label={ "Pilih " (c.pendaftaran_id) }; } }
+                        @let batch = *st == DocState::Stamped;
+                        thead { tr { @if selectable { th { "Pilih" } } th { "Izin" } @if batch { th { "Pemohon" } th { "Jenis izin" } th { "Berlaku sampai" } } th { "Status" } th { "ID verifikasi" } th { "Penandatangan" } @if published { th { "Tingkat" } th { "Cap waktu arsip" } } th { "" } } }
+                        tbody { @for c in cases {
+                            @let permit = permits.get(&c.pendaftaran_id);
+                            @let expiry = permit.and_then(|p| p.expiry_date);
+                            @let expired = expiry.is_some_and(|e| e < today);
+                            tr data-expired=[expired.then_some("1")] {
+                            @if selectable { td { input type="checkbox" name="kasus" value=(c.id) data-expired=[expired.then_some("1")] aria-label={ "Pilih " (c.pendaftaran_id) }; } }
                             td { a href={ "/izin/" (c.pendaftaran_id) "#tanda-tangan" } { (c.pendaftaran_id) } }
+                            @if batch {
+                                td { (permit.and_then(|p| p.applicant_name.as_deref()).unwrap_or("—")) }
+                                td { (permit.and_then(|p| p.permit_type_name.as_deref()).unwrap_or("—")) }
+                                td { @match expiry { Some(e) => { (e.format("%d-%m-%Y")) @if expired { " " span.danger { "(sudah lewat)" } } }, None => { "—" } } }
+                            }
                             td { (state_label(&c.state))
                                 @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
                             td { code { (c.verification_id) } }
