@@ -85,6 +85,12 @@ pub struct Settings {
     pub signature_visible: bool,
     /// The role line in the visible signature box.
     pub signature_role: String,
+    /// The TTE footer under the stamp: `auto` (by `SIGNER`), `bsre`, `local` or `none`.
+    pub stamp_footer: String,
+    /// The footer's English paragraph under the Bahasa one.
+    pub stamp_footer_english: bool,
+    /// The office as the local-CA footer names it.
+    pub office_name: String,
     /// `SIGNER=bsre`: `v1` (multipart) or `v2` (JSON, bulk) — whichever the agency's Esign
     /// Client speaks.
     pub bsre_api_version: String,
@@ -273,6 +279,9 @@ pub const KEYS: &[&str] = &[
     "signature_location",
     "signature_visible",
     "signature_role",
+    "stamp_footer",
+    "stamp_footer_english",
+    "office_name",
     "bsre_api_version",
     "bsre_username",
     "bsre_password",
@@ -380,6 +389,9 @@ impl Default for Settings {
             signature_location: "Kabanjahe".into(),
             signature_visible: true,
             signature_role: "Kepala DPMPTSP Kabupaten Karo".into(),
+            stamp_footer: "auto".into(),
+            stamp_footer_english: false,
+            office_name: "DPMPTSP Kabupaten Karo".into(),
             bsre_api_version: "v2".into(),
             bsre_username: String::new(),
             bsre_password: String::new(),
@@ -624,6 +636,12 @@ impl Settings {
                 "REVOCATION_FETCH must be on or off and REVOCATION_TIMEOUT_SECONDS 1 to 120".into(),
             );
         }
+        if self.footer_preset().is_none() {
+            return bad(format!(
+                "STAMP_FOOTER must be auto, bsre, local or none (got {:?})",
+                self.stamp_footer
+            ));
+        }
         if !(1..=3650).contains(&self.archive_renewal_margin_days) {
             return bad(format!(
                 "ARCHIVE_RENEWAL_MARGIN_DAYS must be 1 to 3650 (got {})",
@@ -724,6 +742,19 @@ impl Settings {
             self.retention_whatsapp_days,
             self.verification_ip_retention_days,
         )
+    }
+
+    /// `STAMP_FOOTER` as a preset (`None`: not a known one).
+    pub fn footer_preset(&self) -> Option<companion_domain::footer::FooterPreset> {
+        companion_domain::footer::FooterPreset::parse(&self.stamp_footer, self.signer == "bsre")
+    }
+
+    /// The footer text stamped on letters, if any.
+    pub fn footer_text(&self) -> Option<String> {
+        let base = self.public_base_url.trim_end_matches('/');
+        let host = base.split_once("://").map_or(base, |(_, h)| h);
+        self.footer_preset()?
+            .text(&self.office_name, host, self.stamp_footer_english)
     }
 
     /// `REVOCATION_FETCH` as a switch (`None`: neither on nor off).
@@ -838,6 +869,16 @@ mod tests {
             let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
             assert_eq!(s.whatsapp_meta_phone_number_id, "100000000000001");
             assert_eq!(s.whatsapp_vonage_from, "6281100000001");
+            // The footer follows the signer unless chosen; an unknown preset is refused.
+            let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+            let footer = s.footer_text().unwrap_or_default();
+            assert!(footer.contains("DPMPTSP Kabupaten Karo") && !footer.contains("BSrE"));
+            jail.set_env("STAMP_FOOTER", "none");
+            let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+            assert_eq!(s.footer_text(), None);
+            jail.set_env("STAMP_FOOTER", "kop");
+            assert!(Settings::load(Some(&path)).is_err());
+            jail.set_env("STAMP_FOOTER", "auto");
             jail.set_env("TZ_OFFICE", "Mars/Olympus");
             assert!(Settings::load(Some(&path)).is_err());
             Ok(())

@@ -262,6 +262,7 @@ pub fn open_signing(
             stall_after: Duration::from_secs(settings.signing_stall_seconds),
         })
         .with_archive_margin_days(settings.archive_renewal_margin_days)
+        .with_footer(settings.footer_text())
         .with_long_term(companion_signing::ltv::LongTerm {
             // Checked by `Settings::validate`.
             level: companion_signing::ltv::SignatureLevel::parse_configured(

@@ -45,12 +45,14 @@ pub struct SigningCase {
     pub archive_stopped: Option<String>,
     /// The last renewal attempt's failure, until one succeeds.
     pub archive_error: Option<String>,
+    /// Why the QR stamp covers the letter's content (no free place on the page), if it does.
+    pub stamp_warning: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, pendaftaran_id, original_document_id, stamped_document_id, signed_document_id, \
      state, verification_id, submitted_by, submitted_at, decided_by, decided_at, reason, signer_name, \
      signed_at, timestamped, signing_error, revoked_by, revoked_at, updated_at, qr_text, sealed_dates, \
-     signature_level, archive_due_at, archive_stopped, archive_error";
+     signature_level, archive_due_at, archive_stopped, archive_error, stamp_warning";
 
 /// The columns a transition sets besides the state (None = unchanged).
 #[derive(Debug, Default, Clone)]
@@ -67,6 +69,8 @@ pub struct CaseChanges {
     pub revoked_by: Option<String>,
     pub qr_text: Option<String>,
     pub sealed_dates: Option<String>,
+    /// `Some(None)` clears it.
+    pub stamp_warning: Option<Option<String>>,
 }
 
 impl Database {
@@ -209,6 +213,9 @@ impl Database {
             }
             if let Some(v) = &changes.sealed_dates {
                 qb.push(", sealed_dates = ").push_bind(v.clone());
+            }
+            if let Some(v) = &changes.stamp_warning {
+                qb.push(", stamp_warning = ").push_bind(v.clone());
             }
             qb.push(" WHERE id = ").push_bind(id);
             qb.push(" AND state = ").push_bind(from.to_string());

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod documents;
 pub mod events;
 pub mod expiry;
+pub mod footer;
 pub mod permits;
 pub mod renewals;
 pub mod retention;

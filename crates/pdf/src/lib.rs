@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod letter;
 pub mod pki;
+pub mod placement;
 pub mod report;
 pub mod revisions;
 pub mod revocation;

@@ -53,7 +53,8 @@ pub struct SignatureInfo {
 /// Where and how the signature shows on the page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisibleSignature {
-    /// `[x1, y1, x2, y2]` in PDF points on the signed page.
+    /// The preferred box, `[x1, y1, x2, y2]` in points from the bottom-left corner of the page as
+    /// displayed; moved to the nearest free place when content is there.
     pub rect: [f32; 4],
     /// The signer's position, e.g. "Kepala DPMPTSP Kabupaten Karo".
     pub role: String,
@@ -69,11 +70,49 @@ impl VisibleSignature {
     }
 }
 
-/// The widget's appearance: a thin frame and three lines of text.
+/// Where the visible box goes on page `page_id`: its `/Rect` in user space and the appearance's
+/// `/Matrix` that keeps it upright on a turned page; `None` when the page has no free place.
+fn box_spot(
+    doc: &Document,
+    page_id: ObjectId,
+    v: &VisibleSignature,
+) -> Option<([f64; 4], [f64; 6])> {
+    use crate::placement::{Spot, find_spot, page_marks, page_view};
+    let view = page_view(doc, page_id);
+    let w = f64::from((v.rect[2] - v.rect[0]).abs());
+    let h = f64::from((v.rect[3] - v.rect[1]).abs());
+    let spot = find_spot(
+        &view,
+        &page_marks(doc, page_id),
+        w,
+        h,
+        f64::from(v.rect[0].min(v.rect[2])),
+        f64::from(v.rect[1].min(v.rect[3])),
+    );
+    if let Spot::Covering { .. } = spot {
+        return None;
+    }
+    let (x, y) = spot.at();
+    let m = view.draw_at(x, y).0;
+    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+        .map(|(a, b)| (m[0] * a + m[2] * b + m[4], m[1] * a + m[3] * b + m[5]));
+    let xs = corners.map(|c| c.0);
+    let ys = corners.map(|c| c.1);
+    let min = |v: [f64; 4]| v.into_iter().fold(f64::INFINITY, f64::min);
+    let max = |v: [f64; 4]| v.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    Some((
+        [min(xs), min(ys), max(xs), max(ys)],
+        [m[0], m[1], m[2], m[3], 0.0, 0.0],
+    ))
+}
+
+/// The widget's appearance: a thin frame and three lines of text, turned by `turn` (the
+/// appearance `/Matrix`) so it reads upright on the page as displayed.
 fn appearance(
     inc: &mut IncrementalDocument,
     info: &SignatureInfo,
     v: &VisibleSignature,
+    turn: [f64; 6],
 ) -> ObjectId {
     let w = (v.rect[2] - v.rect[0]).abs();
     let h = (v.rect[3] - v.rect[1]).abs();
@@ -116,6 +155,7 @@ fn appearance(
         dictionary! {
             "Type" => "XObject", "Subtype" => "Form",
             "BBox" => vec![0.into(), 0.into(), Object::Real(w), Object::Real(h)],
+            "Matrix" => turn.iter().map(|&c| Object::Real(c as f32)).collect::<Vec<_>>(),
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
         },
         content.into_bytes(),
@@ -256,6 +296,14 @@ fn prepare(
         .and_then(Object::as_reference)
         .map_err(read_err)?;
     let existing_fields = count_signature_fields(&prev, root_id);
+    // A visible box goes where the page as displayed has room (upright, inside the CropBox);
+    // with no room it is left out, and the signature is invisible rather than over the letter.
+    let visible_at = match &kind {
+        Kind::Signature(SignatureInfo {
+            visible: Some(v), ..
+        }) => box_spot(&prev, page_id, v),
+        _ => None,
+    };
     let mut inc = IncrementalDocument::create_from(pdf.to_vec(), prev);
     // A hybrid file's /XRefStm belongs to its own revision only.
     inc.new_document.trailer.remove(b"XRefStm");
@@ -299,11 +347,15 @@ fn prepare(
         "Rect" => vec![0.into(), 0.into(), 0.into(), 0.into()],
         "P" => page_id,
     };
-    if let Some((info, v)) = info.and_then(|i| i.visible.as_ref().map(|v| (i, v))) {
-        let ap = appearance(&mut inc, info, v);
+    if let (Some(info), Some((rect, turn))) = (info, visible_at)
+        && let Some(v) = &info.visible
+    {
+        let ap = appearance(&mut inc, info, v, turn);
         widget.set(
             "Rect",
-            v.rect.iter().map(|&c| Object::Real(c)).collect::<Vec<_>>(),
+            rect.iter()
+                .map(|&c| Object::Real(c as f32))
+                .collect::<Vec<_>>(),
         );
         widget.set("AP", dictionary! { "N" => ap });
     }

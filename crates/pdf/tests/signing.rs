@@ -238,9 +238,11 @@ fn stamped_qr_is_readable_sealed_and_signed_over() {
             &original,
             &text,
             "Pindai untuk memeriksa keaslian",
+            None,
             &Placement::default(),
         )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .pdf;
         assert!(
             stamped.starts_with(&original),
             "{name}: the original revision is kept"

@@ -18,8 +18,8 @@ pub mod tsa;
 pub use bsre::{BsreApi, BsreClient, BsreConfig, BsreError};
 pub use passphrase::Passphrase;
 pub use service::{
-    DateConfirmation, JobTimings, MissingDates, Participant, SigningConfig, SigningError,
-    SigningService,
+    DateConfirmation, JobTimings, MissingDates, Participant, STAMP_COVERS_CONTENT, SigningConfig,
+    SigningError, SigningService,
 };
 pub use signer::Signer;
 pub use tsa::{TsaClient, TsaClientError};

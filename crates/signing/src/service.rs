@@ -15,8 +15,12 @@ use companion_domain::seal::{DateSource, Expiry, SealDates, SealedFacts, seal_ur
 use companion_domain::workflow::{
     Action, Actor as WorkflowActor, DocState, WorkflowError, check_four_eyes, transition,
 };
+use companion_pdf::placement::Spot;
 use companion_pdf::sign::{CmsSigner, SignatureInfo, prepare_signature_with_dss};
-use companion_pdf::stamp::{Placement, stamp_qr};
+use companion_pdf::stamp::{FooterDrawn, Placement, Stamped, stamp_qr};
+
+/// Shown to the official when the page had no free place for the QR stamp.
+pub const STAMP_COVERS_CONTENT: &str = "Kode QR menutupi sebagian isi surat: halaman ini tidak memiliki ruang kosong di bagian bawah. Periksa pratinjau sebelum menandatangani; bila perlu, tolak dan minta surat dengan ruang untuk kode QR.";
 use ed25519_dalek::SigningKey;
 
 use crate::TsaClient;
@@ -201,6 +205,8 @@ pub struct SigningService {
     /// How long before the last timestamp's TSA certificate ends its archive timestamp is
     /// renewed (`ARCHIVE_RENEWAL_MARGIN_DAYS`).
     pub(crate) archive_margin: chrono::Duration,
+    /// The standard TTE footer stamped with the QR (`companion_domain::footer`).
+    footer: Option<String>,
 }
 
 impl std::fmt::Debug for SigningService {
@@ -238,11 +244,18 @@ impl SigningService {
             long_term: None,
             sicantik: None,
             archive_margin: crate::archive::margin_days(crate::archive::DEFAULT_MARGIN_DAYS),
+            footer: None,
         }
     }
 
     /// Renews archive timestamps `days` before the TSA certificate of a file's last timestamp
     /// ends.
+    /// Stamps `footer` (the TTE footer's text) with every QR, where the page has room.
+    pub fn with_footer(mut self, footer: Option<String>) -> Self {
+        self.footer = footer;
+        self
+    }
+
     pub fn with_archive_margin_days(mut self, days: i64) -> Self {
         self.archive_margin = crate::archive::margin_days(days);
         self
@@ -737,11 +750,45 @@ impl SigningService {
             "Pindai untuk memeriksa keaslian dokumen\nKode verifikasi: {}\natau ketik kodenya di {host}/periksa",
             case.verification_id
         );
-        let stamped =
-            tokio::task::spawn_blocking(move || stamp_qr(&bytes, &text, &caption, &placement))
-                .await
-                .map_err(|e| SigningError::Stamp(e.to_string()))?
-                .map_err(|e| SigningError::Stamp(e.to_string()))?;
+        let footer = self.footer.clone();
+        let Stamped {
+            pdf: stamped,
+            spot,
+            footer_drawn,
+        } = tokio::task::spawn_blocking(move || {
+            stamp_qr(&bytes, &text, &caption, footer.as_deref(), &placement)
+        })
+        .await
+        .map_err(|e| SigningError::Stamp(e.to_string()))?
+        .map_err(|e| SigningError::Stamp(e.to_string()))?;
+        if self.footer.is_some() && footer_drawn != FooterDrawn::Whole {
+            tracing::info!(
+                case_id = case.id,
+                ?footer_drawn,
+                "TTE footer shortened or left out: no room on the page"
+            );
+        }
+        let stamp_warning = match spot {
+            Spot::Configured { .. } => None,
+            Spot::Moved { x, y } => {
+                tracing::info!(
+                    case_id = case.id,
+                    x,
+                    y,
+                    "QR stamp moved to free space on the page"
+                );
+                None
+            }
+            Spot::Covering { x, y } => {
+                tracing::warn!(
+                    case_id = case.id,
+                    x,
+                    y,
+                    "QR stamp covers the letter's content: no free space on the page"
+                );
+                Some(STAMP_COVERS_CONTENT.to_string())
+            }
+        };
         let system = Actor::system("signing");
         let doc = self
             .documents
@@ -765,6 +812,7 @@ impl SigningService {
                 stamped_document_id: Some(doc.id),
                 qr_text: Some(qr_text),
                 signing_error: Some(None),
+                stamp_warning: Some(stamp_warning),
                 ..Default::default()
             },
         )

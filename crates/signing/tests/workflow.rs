@@ -39,6 +39,18 @@ fn tool_output(name: &str, args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `pdf` with a light grey background over its whole first page.
+fn tinted(pdf: &[u8]) -> Vec<u8> {
+    let mut doc = lopdf::Document::load_mem(pdf).expect("load");
+    let page = *doc.get_pages().get(&1).expect("page 1");
+    let mut content = b"q 0.9 g 0 0 612 842 re f Q\n".to_vec();
+    content.extend(doc.get_page_content(page));
+    doc.change_page_content(page, content).expect("content");
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
+}
+
 async fn whole_flow(backend: &str) {
     let t = TestDb::new(backend).await.expect("db");
     let store = LocalStore::new().expect("store");
@@ -85,7 +97,12 @@ async fn whole_flow(backend: &str) {
             visible_role: Some("Kepala DPMPTSP Kabupaten Karo".into()),
             utc_offset: chrono::FixedOffset::east_opt(7 * 3600).expect("offset"),
         },
-    );
+    )
+    .with_footer(companion_domain::footer::FooterPreset::LocalCa.text(
+        "DPMPTSP Kabupaten Karo",
+        "izin.karokab.go.id",
+        false,
+    ));
     let staff = who(Role::Staff, "petugas");
     let official = who(Role::Official, "pejabat");
     let auditor = who(Role::Auditor, "auditor");
@@ -218,6 +235,26 @@ async fn whole_flow(backend: &str) {
         ("503/0142/DPMPTSP/2025", "2030-07-03")
     );
 
+    // The footer reads on the signed page (as pdftotext extracts it).
+    let text = tool_output(
+        "pdftotext",
+        &[
+            "-f".as_ref(),
+            "1".as_ref(),
+            "-l".as_ref(),
+            "1".as_ref(),
+            path.as_os_str(),
+            "-".as_ref(),
+        ],
+    );
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "Dokumen ini telah ditandatangani secara elektronik oleh DPMPTSP Kabupaten Karo"
+        ) && flat.contains("Pasal 5 ayat (1)"),
+        "{flat}"
+    );
+
     // Revocation needs a reason and the official.
     assert!(matches!(
         service.revoke(case.id, &official, " ").await,
@@ -236,12 +273,12 @@ async fn whole_flow(backend: &str) {
         ("revoked", Some("Data pemohon keliru"))
     );
 
-    // Rejection and resubmission.
+    // Rejection and resubmission, of a letter on tinted paper (grey over the whole page).
     letter.registration_id = "0200101012025".into();
     let second = docs
         .import(
             "0200101012025",
-            companion_pdf::letter::render(&letter, 0).into(),
+            tinted(&companion_pdf::letter::render(&letter, 0)).into(),
             Some("surat.pdf"),
             DocumentKind::Original,
             ImportSource::Upload,
@@ -271,6 +308,15 @@ async fn whole_flow(backend: &str) {
             .expect("resubmit")
             .state,
         "submitted"
+    );
+    // No free place for the QR anywhere: it is stamped where configured, and the official is
+    // told before signing.
+    assert_eq!(stamped.stamp_warning, None, "the ordinary letter had room");
+    let covered = service.approve(case2.id, &official).await.expect("approve");
+    assert_eq!(covered.state, "stamped");
+    assert_eq!(
+        covered.stamp_warning.as_deref(),
+        Some(companion_signing::STAMP_COVERS_CONTENT)
     );
 
     // Every step is in the audit trail, and the chain holds.

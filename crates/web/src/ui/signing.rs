@@ -140,7 +140,8 @@ fn case_row(state: &AppState, me: &Principal, c: &SigningCase, lacking: DatesLac
         tr data-case-state=(c.state) {
             td { (state_label(&c.state))
                 @if let Some(r) = &c.reason { br; span.muted { "Alasan: " (r) } }
-                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
+                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } }
+                @if let Some(w) = &c.stamp_warning { br; span.danger data-stamp-warning { "Perhatian: " (w) } } }
             td { code { (c.verification_id) }
                 @if let Some(q) = &c.qr_text { br; a href=(portal_path(q)) data-verification-link=(c.verification_id) { "Halaman verifikasi" } } }
             td { @if let Some(n) = &c.signer_name { (n) br; }
@@ -387,7 +388,8 @@ pub async fn queues(
                                 td { @match expiry { Some(e) => { (e.format("%d-%m-%Y")) @if expired { " " span.danger { "(sudah lewat)" } } }, None => { "—" } } }
                             }
                             td { (state_label(&c.state))
-                                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } } }
+                                @if let Some(e) = &c.signing_error { br; span.danger { "Gagal: " (e) } }
+                                @if let Some(w) = &c.stamp_warning { br; span.danger data-stamp-warning { "Perhatian: " (w) } } }
                             td { code { (c.verification_id) } }
                             td { (c.signer_name.as_deref().unwrap_or("—")) }
                             @if published { (archive_cells(&state, c)) }
