@@ -364,6 +364,14 @@ fn space_of(name: &[u8]) -> Space {
     }
 }
 
+/// The colour space a `cs` / `CS` operation names.
+fn named_space(op: &Operation) -> Space {
+    op.operands
+        .first()
+        .and_then(|o| o.as_name().ok())
+        .map_or(Space::Other, space_of)
+}
+
 fn is_white(space: Space, v: &[f64]) -> bool {
     const NEAR: f64 = 0.98;
     match (space, v) {
@@ -471,19 +479,11 @@ impl<'a> Marks<'a> {
                 "k" => gs.colour.fill_white = is_white(Space::Cmyk, &n),
                 "K" => gs.colour.stroke_white = is_white(Space::Cmyk, &n),
                 "cs" => {
-                    gs.fill_space = op
-                        .operands
-                        .first()
-                        .and_then(|o| o.as_name().ok())
-                        .map_or(Space::Other, space_of);
+                    gs.fill_space = named_space(op);
                     gs.colour.fill_white = false;
                 }
                 "CS" => {
-                    gs.stroke_space = op
-                        .operands
-                        .first()
-                        .and_then(|o| o.as_name().ok())
-                        .map_or(Space::Other, space_of);
+                    gs.stroke_space = named_space(op);
                     gs.colour.stroke_white = false;
                 }
                 "sc" | "scn" => gs.colour.fill_white = is_white(gs.fill_space, &n),

@@ -93,17 +93,9 @@ fn box_spot(
         return None;
     }
     let (x, y) = spot.at();
+    let r = view.user_rect(x, y, w, h);
     let m = view.draw_at(x, y).0;
-    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
-        .map(|(a, b)| (m[0] * a + m[2] * b + m[4], m[1] * a + m[3] * b + m[5]));
-    let xs = corners.map(|c| c.0);
-    let ys = corners.map(|c| c.1);
-    let min = |v: [f64; 4]| v.into_iter().fold(f64::INFINITY, f64::min);
-    let max = |v: [f64; 4]| v.into_iter().fold(f64::NEG_INFINITY, f64::max);
-    Some((
-        [min(xs), min(ys), max(xs), max(ys)],
-        [m[0], m[1], m[2], m[3], 0.0, 0.0],
-    ))
+    Some(([r.x0, r.y0, r.x1, r.y1], [m[0], m[1], m[2], m[3], 0.0, 0.0]))
 }
 
 /// The widget's appearance: a thin frame and three lines of text, turned by `turn` (the

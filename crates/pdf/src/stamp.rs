@@ -232,7 +232,7 @@ pub fn stamp_qr(
         .ok_or(StampError::NoPage(placement.page))?;
     let old_contents = content_refs(&prev, page_id);
     let view = page_view(&prev, page_id);
-    let marks = page_marks(&prev, page_id);
+    let mut marks = page_marks(&prev, page_id);
     let lines = caption_lines(caption);
     let size = placement.size;
     let caption_h = 2.0 + CAPTION_LINE * lines.len() as f64;
@@ -256,8 +256,7 @@ pub fn stamp_qr(
     let mut footer_at = None;
     if let Some(text) = footer {
         let (pw, _) = view.size();
-        let mut taken = marks.clone();
-        taken.push(view.user_rect(x, y, box_w, size + caption_h));
+        marks.push(view.user_rect(x, y, box_w, size + caption_h));
         let first = text.split('\n').next().unwrap_or(text);
         let texts = [
             Some((text, FooterDrawn::Whole)),
@@ -274,7 +273,7 @@ pub fn stamp_qr(
                 }
                 let w = lines.iter().map(|l| line_width(l)).fold(0.0, f64::max) + 2.0;
                 let h = CAPTION_LINE * lines.len() as f64 + 2.0;
-                let at = find_spot_within(&view, &taken, w, h, placement.x, 0.0, FOOTER_BAND);
+                let at = find_spot_within(&view, &marks, w, h, placement.x, 0.0, FOOTER_BAND);
                 if !matches!(at, Spot::Covering { .. }) {
                     let (fx, fy) = at.at();
                     footer_at = Some((lines, w, h, view.draw_at(fx, fy).0, kind));
